@@ -1,0 +1,74 @@
+"""The two ways things go wrong in gnp, after h11's split of local and remote errors.
+
+* :class:`UsageError`: the caller asked for something impossible (a missing hub, a bad
+  argument). The command stops with one line on stderr and a non-zero exit.
+* :class:`Refused`: a delta is refused. The protocol itself worked: the delta gets a
+  verdict naming the reason, and the frame goes on with every other delta.
+
+Every ``Refused`` carries a short, stable ``code`` (what lineage and tests key on) and a
+message that says what was wrong and, where it helps, what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class GnpError(Exception):
+    """Base of every error gnp raises on purpose."""
+
+
+class UsageError(GnpError):
+    """The caller asked for something impossible; nothing was changed."""
+
+
+class Refused(GnpError):
+    """A delta (or one of its operations) is refused, with a reason."""
+
+    code = "refused"
+
+
+class Malformed(Refused):
+    """Not valid JSON, or not shaped like a delta / an operation."""
+
+    code = "malformed"
+
+
+class BadPointer(Malformed):
+    """A JSON Pointer (RFC 6901) that does not parse."""
+
+    code = "bad-pointer"
+
+
+class BadFile(Malformed):
+    """A state file path outside what a delta may touch."""
+
+    code = "bad-file"
+
+
+class TooLarge(Refused):
+    """A delta over one of the configured limits (bytes, operations, nesting)."""
+
+    code = "too-large"
+
+
+class BadSignature(Refused):
+    """The signature does not verify against the worker's registered key."""
+
+    code = "bad-signature"
+
+
+class UnknownWorker(BadSignature):
+    """No key is registered for the worker that claims the delta."""
+
+    code = "unknown-worker"
+
+
+class OpFailed(Refused):
+    """An operation cannot apply to the document (a failed ``test``, a missing path, ...)."""
+
+    code = "op-failed"
+
+
+class PatchTestFailed(OpFailed):
+    """A ``test`` operation whose value does not match the document."""
+
+    code = "test-failed"
