@@ -42,6 +42,22 @@ def encode_pretty(value: JSON) -> bytes:
         raise Malformed(f"not encodable as JSON: {exc}") from None
 
 
+def exact(value: JSON) -> JSON:
+    """``value`` as the JSON it encodes to, refusing anything encoding would change.
+
+    Python's encoder turns tuples into arrays and ``{1: 2}`` into ``{"1": 2}``; a value
+    that only becomes JSON on the way out would be signed as one thing and applied as
+    another. Returns a fresh copy.
+    """
+    again = decode(encode(value))
+    if not equal(again, value):
+        raise Malformed(
+            "value is not plain JSON: use dicts with string keys, lists, strings, "
+            "finite numbers, booleans and None"
+        )
+    return again
+
+
 def _refuse_constant(name: str) -> JSON:
     raise Malformed(f"{name} is not JSON; use a finite number or null")
 
@@ -94,7 +110,7 @@ def equal(a: JSON, b: JSON) -> bool:
         return ta is tb and a == b
     if ta in _NUMBER and tb in _NUMBER:
         return bool(a == b)
-    if ta is not tb:
+    if ta is not tb or (ta is not dict and ta is not list and ta not in _SCALAR):
         return False
     if ta is dict:
         if a.keys() != b.keys():
@@ -106,6 +122,7 @@ def equal(a: JSON, b: JSON) -> bool:
 
 
 _NUMBER = (int, float)
+_SCALAR = (str, type(None))
 
 
 def sort_key(value: JSON) -> tuple[int, Any]:

@@ -123,7 +123,12 @@ def compose(
     utc: str | None = None,
     nonce: str | None = None,
 ) -> Delta:
-    """A new, unsigned delta; ``utc`` and ``nonce`` default to now and fresh randomness."""
+    """A new, unsigned delta; ``utc`` and ``nonce`` default to now and fresh randomness.
+
+    The operations are taken as the JSON they encode to, so what is signed is exactly
+    what will apply.
+    """
+    ops = tuple(Op.from_json(o) for o in canonical.exact([op.to_json() for op in ops]))
     return Delta(
         worker=worker,
         author=worker if author is None else author,
@@ -131,7 +136,7 @@ def compose(
         frame=frame,
         utc=now_utc() if utc is None else utc,
         nonce=new_nonce() if nonce is None else nonce,
-        ops=tuple(ops),
+        ops=ops,
     )
 
 

@@ -72,9 +72,7 @@ ops = st.one_of(additive_ops(), rfc_ops())
 
 
 @st.composite
-def deltas(
-    draw: st.DrawFn, op_strategy: st.SearchStrategy[Op] = ops, max_ops: int = 3
-) -> Delta:
+def deltas(draw: st.DrawFn, op_strategy: st.SearchStrategy[Op] = ops, max_ops: int = 3) -> Delta:
     return compose(
         draw(small_workers),
         draw(st.lists(op_strategy, min_size=1, max_size=max_ops)),

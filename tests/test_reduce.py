@@ -1,0 +1,315 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import count
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gnp import ABSENT, FrameResult, Op, Outcome, Workspace, canonical, compose, fallback, reduce
+from gnp.conflicts import footprints
+from gnp.delta import Delta
+from gnp.pointer import is_prefix
+from tests.strategies import FILES, additive_frames, deltas, documents, frames
+
+_clock = count(1)
+
+
+def d(worker: str, *ops: Op, authority: int = 0, frame: int = 0) -> Delta:
+    """A delta whose utc increases with every call, so creation order is key order."""
+    utc = f"2026-11-29T00:00:{next(_clock) % 60_000_000 / 1e6:09.6f}Z"
+    return compose(worker, list(ops), frame=frame, authority=authority, utc=utc)
+
+
+def o(name: str, path: str, value: Any = None, file: str = "s.json", **kw: Any) -> Op:
+    return Op(name, file, path, value, **kw)
+
+
+def base(**docs: Any) -> Any:
+    return lambda f: canonical.copy(docs.get(f.removesuffix(".json"), ABSENT))
+
+
+def run(*deltas: Delta, ledger: Iterable[str] = (), **docs: Any) -> FrameResult:
+    return reduce(1, deltas, base(**docs), set(ledger))
+
+
+def outcomes(result: FrameResult) -> list[str]:
+    return [v.outcome.value for v in result.verdicts]
+
+
+# Scenarios -----------------------------------------------------------------------------
+
+
+def test_additive_ops_of_different_workers_combine() -> None:
+    frame = [d(f"w{i}", o("incr", "/posts", 1), o("append", "/log", i)) for i in range(5)]
+    result = run(*frame, s={"posts": 10})
+    assert outcomes(result) == ["applied"] * 5
+    assert result.documents == {"s.json": {"posts": 15, "log": [0, 1, 2, 3, 4]}}
+
+
+def test_append_order_is_the_composite_key_not_arrival() -> None:
+    first, second = d("zed", o("append", "/log", "z")), d("amy", o("append", "/log", "a"))
+    assert run(second, first).documents["s.json"] == {"log": ["z", "a"]}
+
+
+def test_higher_authority_wins_a_conflict_and_the_loser_is_named() -> None:
+    ban = d("moderator", o("replace", "/agents/42/status", "banned"), authority=1)
+    verify = d("admin", o("replace", "/agents/42/status", "verified"), authority=2)
+    result = run(ban, verify, s={"agents": {"42": {"status": "new"}}})
+    assert result.documents["s.json"]["agents"]["42"]["status"] == "verified"
+    lost = result.verdicts[0]
+    assert (lost.delta, lost.outcome, lost.winner) == (ban.id, Outcome.CONFLICT, verify.id)
+    assert "s.json:/agents/42/status" in (lost.reason or "")
+    assert "higher authority" in (lost.reason or "")
+
+
+def test_equal_authority_first_come_wins_and_is_still_recorded() -> None:
+    early, late = d("a", o("replace", "/x", 1)), d("b", o("replace", "/x", 2))
+    result = run(late, early, s={"x": 0})
+    assert result.documents["s.json"] == {"x": 1}
+    assert result.verdicts[1].winner == early.id
+    assert "equal authority, and it came first" in (result.verdicts[1].reason or "")
+
+
+def test_remove_a_vs_add_a_b_is_a_conflict() -> None:
+    remove, add = d("a", o("remove", "/a")), d("b", o("add", "/a/b", 1))
+    result = run(remove, add, s={"a": {}})
+    assert outcomes(result) == ["applied", "conflict"]
+    assert result.documents["s.json"] == {}
+
+
+def test_the_losing_delta_loses_whole() -> None:
+    winner = d("a", o("replace", "/x", 1), authority=1)
+    loser = d("b", o("incr", "/count", 1), o("replace", "/x", 2))
+    result = run(loser, winner, s={"x": 0})
+    assert result.documents["s.json"] == {"x": 1}  # no count: the loser changed nothing
+
+
+def test_additive_vs_replace_on_one_path_conflicts() -> None:
+    result = run(d("a", o("incr", "/n", 1)), d("b", o("replace", "/n", 10)), s={"n": 0})
+    assert outcomes(result) == ["applied", "conflict"]
+
+
+def test_different_additive_kinds_on_one_path_conflict() -> None:
+    result = run(d("a", o("incr", "/n", 1)), d("b", o("max", "/n", 10)), s={"n": 0})
+    assert outcomes(result) == ["applied", "conflict"]
+
+
+def test_distinct_keys_of_one_object_do_not_conflict() -> None:
+    result = run(
+        d("a", o("add", "/users/ann", 1)), d("b", o("add", "/users/bob", 2)), s={"users": {}}
+    )
+    assert result.documents["s.json"] == {"users": {"ann": 1, "bob": 2}}
+
+
+def test_array_inserts_conflict_with_any_other_index() -> None:
+    insert = d("a", o("add", "/list/0", "new"))
+    edit = d("b", o("replace", "/list/2", "edited"))
+    result = run(insert, edit, s={"list": ["x", "y", "z"]})
+    assert outcomes(result) == ["applied", "conflict"]
+    assert result.documents["s.json"] == {"list": ["new", "x", "y", "z"]}
+
+
+def test_a_test_reading_what_another_writes_conflicts() -> None:
+    result = run(
+        d("a", o("replace", "/x", 1)), d("b", o("test", "/x", 0), o("incr", "/n", 1)), s={"x": 0}
+    )
+    assert outcomes(result) == ["applied", "conflict"]
+
+
+def test_a_workers_own_deltas_apply_in_its_order() -> None:
+    first, second = d("cron", o("replace", "/last", 1)), d("cron", o("replace", "/last", 2))
+    result = run(second, first, s={"last": 0})
+    assert outcomes(result) == ["applied", "applied"]
+    assert result.documents["s.json"] == {"last": 2}
+
+
+def test_lost_update_becomes_a_rejection_not_a_silent_overwrite() -> None:
+    # Two edits by one worker made on the same base: the second one's test no longer holds.
+    first = d("w", o("test", "/x", 1), o("replace", "/x", 2))
+    second = d("w", o("test", "/x", 1), o("replace", "/x", 3))
+    result = run(first, second, s={"x": 1})
+    assert outcomes(result) == ["applied", "rejected"]
+    assert result.verdicts[1].code == "test-failed"
+    assert result.documents["s.json"] == {"x": 2}
+
+
+def test_a_failing_test_rejects_the_delta_and_changes_nothing() -> None:
+    bad = d("a", o("incr", "/n", 5), o("test", "/flag", True))
+    result = run(bad, d("b", o("incr", "/m", 1)), s={"flag": False})
+    assert outcomes(result) == ["rejected", "applied"]
+    assert result.verdicts[0].reason == "test s.json:/flag failed: expected true, found false"
+    assert result.documents["s.json"] == {"flag": False, "m": 1}
+
+
+def test_a_rejected_winner_does_not_cost_the_loser_its_place() -> None:
+    strong = d("boss", o("test", "/x", 99), o("replace", "/x", 1), authority=9)
+    weak = d("intern", o("replace", "/x", 2))
+    result = run(strong, weak, s={"x": 0})
+    assert outcomes(result) == ["rejected", "applied"]
+    assert result.documents["s.json"] == {"x": 2}
+
+
+def test_fallbacks_duplicates_and_stale_bases() -> None:
+    applied = d("a", o("incr", "/n", 1))
+    crashed = fallback("b", "exit status 1: boom", frame=0)
+    future = d("c", o("incr", "/n", 1), frame=1)
+    result = run(applied, crashed, applied, future, s={})
+    by_id = {v.delta: v for v in result.verdicts}
+    assert by_id[crashed.id].outcome is Outcome.FALLBACK
+    assert by_id[crashed.id].reason == "exit status 1: boom"
+    assert by_id[future.id].code == "stale-base"
+    assert sorted(outcomes(result)) == ["applied", "duplicate", "fallback", "rejected"]
+    assert result.documents == {"s.json": {"n": 1}}
+    assert sorted(result.settled) == sorted([applied.id, crashed.id, future.id])
+
+
+def test_only_touched_files_are_returned() -> None:
+    result = run(
+        d("a", o("incr", "/n", 1, file="a.json"), o("test", "/x", 1, file="b.json")),
+        a={},
+        b={"x": 1},
+        c={},
+    )
+    assert result.documents == {"a.json": {"n": 1}}
+
+
+def test_a_delta_can_delete_a_file() -> None:
+    result = run(d("a", o("remove", "")), s={"x": 1})
+    assert result.documents == {"s.json": ABSENT}
+
+
+@pytest.mark.parametrize("n", [2, 50])
+def test_a_hundred_thousand_increments_is_exact(n: int) -> None:
+    frame = [d(f"w{i % n}", o("incr", "/count", 1)) for i in range(2000)]
+    assert run(*frame, s={}).documents["s.json"] == {"count": 2000}
+
+
+# Properties ------------------------------------------------------------------------------
+
+
+def _reader(doc: Any) -> Any:
+    return lambda f: canonical.copy(doc) if f == FILES[0] else ABSENT
+
+
+def _snapshot(result: FrameResult) -> tuple[Any, ...]:
+    docs = {
+        f: canonical.encode(v) if v is not ABSENT else b"<absent>"
+        for f, v in result.documents.items()
+    }
+    return (docs, [v.to_json() for v in result.verdicts])
+
+
+@settings(max_examples=200)
+@given(documents, frames, st.randoms())
+def test_any_permutation_gives_byte_identical_results(
+    doc: Any, frame: list[Delta], rnd: Any
+) -> None:
+    shuffled = list(frame)
+    rnd.shuffle(shuffled)
+    assert _snapshot(reduce(3, frame, _reader(doc))) == _snapshot(reduce(3, shuffled, _reader(doc)))
+
+
+@given(documents, frames)
+def test_every_delta_gets_exactly_one_verdict(doc: Any, frame: list[Delta]) -> None:
+    result = reduce(3, frame + frame[:2], _reader(doc))
+    assert sorted(v.delta for v in result.verdicts) == sorted(x.id for x in frame + frame[:2])
+
+
+@given(additive_frames)
+def test_additive_ops_commute_across_deltas(frame: list[Delta]) -> None:
+    frame = list({x.id: x for x in frame}.values())  # no duplicates
+    result = reduce(3, frame, lambda f: ABSENT)
+    assert all(v.outcome is Outcome.APPLIED for v in result.verdicts)
+    # The same deltas applied one by one in reverse order give the same documents, up to
+    # the order of appended items (which the composite key fixes).
+    backwards = Workspace(lambda f: ABSENT)
+    for delta in sorted(frame, key=lambda x: x.key, reverse=True):
+        backwards.apply(delta.ops)
+    for file, document in result.documents.items():
+        other = backwards.document(file)
+        for kind in ("incr", "union", "max", "min"):
+            assert canonical.equal(document.get(kind), other.get(kind))
+        for path, items in document.get("append", {}).items():
+            mine, theirs = (
+                [canonical.encode(i) for i in x] for x in (items, other["append"][path])
+            )
+            assert sorted(mine) == sorted(theirs)
+
+
+@given(documents, frames)
+def test_a_frame_already_in_the_ledger_changes_nothing(doc: Any, frame: list[Delta]) -> None:
+    result = reduce(3, frame, _reader(doc), {x.id for x in frame})
+    assert result.documents == {}
+    assert all(v.outcome is Outcome.DUPLICATE for v in result.verdicts)
+    assert result.settled == []
+
+
+@given(documents, frames, deltas())
+def test_a_delta_with_a_failing_test_changes_nothing(
+    doc: Any, frame: list[Delta], extra: Delta
+) -> None:
+    failing = compose(
+        extra.worker,
+        [*extra.ops, Op("test", "never.json", "", 1)],
+        frame=0,
+        authority=extra.authority,
+        utc=extra.utc,
+    )
+    without = reduce(3, frame, _reader(doc))
+    with_it = reduce(3, [*frame, failing], _reader(doc))
+    verdict = next(v for v in with_it.verdicts if v.delta == failing.id)
+    assert verdict.outcome in (Outcome.REJECTED, Outcome.CONFLICT)
+    assert _snapshot(with_it)[0] == _snapshot(without)[0]
+
+
+def _naive_clash(a: Delta, b: Delta, doc: Any) -> bool:
+    """An independent O(n^2) statement of the conflict rule, to check the index against."""
+    if a.worker == b.worker:
+        return False
+    ws = Workspace(_reader(doc))
+
+    def is_array(file: str, tokens: tuple[str, ...]) -> bool | None:
+        node = ws.document(file)
+        for t in tokens:
+            if isinstance(node, dict) and t in node:
+                node = node[t]
+            elif isinstance(node, list) and t.isdigit() and int(t) < len(node):
+                node = node[int(t)]
+            else:
+                return None
+        return None if node is ABSENT else isinstance(node, list)
+
+    for x in (fp for op in a.ops for fp in footprints(op, is_array)):
+        for y in (fp for op in b.ops for fp in footprints(op, is_array)):
+            if x.file != y.file or not (
+                is_prefix(x.tokens, y.tokens) or is_prefix(y.tokens, x.tokens)
+            ):
+                continue
+            if x.access == y.access == "read":
+                continue
+            if x.tokens == y.tokens and x.access == y.access != "write":
+                continue
+            return True
+    return False
+
+
+@settings(max_examples=200)
+@given(documents, frames)
+def test_every_conflict_is_reported(doc: Any, frame: list[Delta]) -> None:
+    result = reduce(3, frame, _reader(doc))
+    by_id = {x.id: x for x in frame}
+    applied = [by_id[v.delta] for v in result.verdicts if v.outcome is Outcome.APPLIED]
+    # No two applied deltas of different workers conflict ...
+    for i, a in enumerate(applied):
+        for b in applied[i + 1 :]:
+            assert not _naive_clash(a, b, doc), (a, b)
+    # ... and every loser names an applied winner that it really conflicts with.
+    outcome = {v.delta: v.outcome for v in result.verdicts}
+    for v in result.verdicts:
+        if v.outcome is Outcome.CONFLICT:
+            assert v.winner is not None and outcome[v.winner] is Outcome.APPLIED
+            assert _naive_clash(by_id[v.delta], by_id[v.winner], doc)
+            assert v.reason and v.winner[:12] in v.reason
