@@ -110,7 +110,7 @@ def equal(a: JSON, b: JSON) -> bool:
         return ta is tb and a == b
     if ta in _NUMBER and tb in _NUMBER:
         return bool(a == b)
-    if ta is not tb or (ta is not dict and ta is not list and ta not in _SCALAR):
+    if ta is not tb:
         return False
     if ta is dict:
         if a.keys() != b.keys():
@@ -118,7 +118,7 @@ def equal(a: JSON, b: JSON) -> bool:
         return all(equal(v, b[k]) for k, v in a.items())
     if ta is list:
         return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+    return ta in _SCALAR and bool(a == b)  # anything else (a tuple, a set) is not JSON
 
 
 _NUMBER = (int, float)

@@ -1,0 +1,1 @@
+"""Prefect deployments: scheduled frames and replay, served or deployed to a work pool."""

@@ -1,0 +1,3 @@
+from gnp.cli import main
+
+main()

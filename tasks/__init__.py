@@ -1,0 +1,2 @@
+"""Prefect tasks: thin wrappers that call gnp (run a worker, collect the inbox, merge,
+write lineage). Arrows point down only: deployments -> flows -> tasks -> gnp."""
