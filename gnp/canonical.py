@@ -31,6 +31,8 @@ def encode(value: JSON) -> bytes:
         return _encoder.encode(value).encode("utf-8")
     except (TypeError, ValueError) as exc:  # UnicodeEncodeError is a ValueError
         raise Malformed(f"not encodable as canonical JSON: {exc}") from None
+    except RecursionError:
+        raise Malformed("value nested too deeply to encode") from None
 
 
 def encode_pretty(value: JSON) -> bytes:

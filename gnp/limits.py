@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .errors import BadFile, Malformed
 
 WORKER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"[A-Za-z]:")
 PROTOCOL_DIR = ".gnp"
 
 
@@ -59,6 +62,7 @@ def check_file(file: object, limits: Limits = DEFAULT_LIMITS) -> str:
     return file
 
 
+@lru_cache(maxsize=8192)  # a frame names the same few files over and over
 def _file_problem(file: str, limits: Limits) -> str | None:
     if not file:
         return "empty path"
@@ -68,9 +72,9 @@ def _file_problem(file: str, limits: Limits) -> str | None:
         return "contains NUL"
     if "\\" in file:
         return "contains a backslash; use '/' between folders"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in file):
+    if _CONTROL.search(file):
         return "contains a control character"
-    if file.startswith("/") or re.match(r"[A-Za-z]:", file):
+    if file.startswith("/") or _DRIVE.match(file):
         return "absolute paths are not allowed; name the file relative to the repository root"
     if not file.endswith(".json"):
         return "state files end in .json"
