@@ -16,6 +16,7 @@ operations and records why its worker failed: it changes nothing but is never si
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import secrets
@@ -193,8 +194,8 @@ def from_json(data: JSON, limits: Limits = DEFAULT_LIMITS) -> Delta:
         raise TooLarge(f"delta has {len(raw_ops)} operations; the limit is {limits.max_ops}")
     ops = tuple(Op.from_json(op, limits) for op in raw_ops)
     sig = data.get("sig")
-    if sig is not None and (not isinstance(sig, str) or not _SIG.fullmatch(sig)):
-        raise Malformed("sig must be a base64 Ed25519 signature")
+    if sig is not None and not _canonical_sig(sig):
+        raise Malformed("sig must be the canonical base64 of an Ed25519 signature")
     delta = Delta(
         worker=data["worker"],
         author=data["author"],
@@ -209,6 +210,16 @@ def from_json(data: JSON, limits: Limits = DEFAULT_LIMITS) -> Delta:
     )
     check_limits(delta, limits)
     return delta
+
+
+def _canonical_sig(sig: object) -> bool:
+    # The last character before '==' carries 4 unused bits: without the round trip, 4
+    # spellings of one signature would all verify, and a delta would not be one file.
+    return (
+        isinstance(sig, str)
+        and _SIG.fullmatch(sig) is not None
+        and base64.b64encode(base64.b64decode(sig)).decode("ascii") == sig
+    )
 
 
 def _check_depth(ops: tuple[Op, ...], limits: Limits) -> None:

@@ -16,6 +16,7 @@ parents, everything else fails on it.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -44,16 +45,20 @@ mutates what it returns, so each call must return a fresh value."""
 # Undo log entries: (action, container, key, old value).
 _SET, _DEL, _INSERT, _POP, _ROOT = range(5)
 UndoLog = list[tuple[int, Any, Any, Any]]
+Combine = Callable[["Workspace", Op, Any, UndoLog], Any]
 
 
 class Workspace:
     """The documents a frame works on, read lazily through a :data:`Reader`."""
 
-    __slots__ = ("_docs", "_reader")
+    __slots__ = ("_docs", "_reader", "_sets")
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
         self._docs: dict[str, Any] = {}
+        # Lists known to be sorted sets (by id, holding the list so the id stays unique),
+        # so that a frame sorts each set it unions into once, not once per operation.
+        self._sets: dict[int, list[Any]] = {}
 
     def document(self, file: str) -> Any:
         """The current document of ``file`` (ABSENT if it does not exist)."""
@@ -141,6 +146,7 @@ class Workspace:
             parent[key] = value
         elif t is list:
             index = _index(op, tokens, key, len(parent), allow_end=True)
+            self._sets.pop(id(parent), None)
             parent.insert(index, value)
             log.append((_POP, parent, index, None))
         else:
@@ -162,32 +168,42 @@ class Workspace:
             return old
         if type(parent) is list:
             index = _index(op, tokens, key, len(parent), allow_end=False)
+            self._sets.pop(id(parent), None)
             old = parent.pop(index)
             log.append((_INSERT, parent, index, old))
             return old
         raise _fail(op, f"{_where(tokens[:-1])} is not an object or array")
 
-    def _additive(self, op: Op, combine: Callable[[Op, Any], Any], log: UndoLog) -> None:
-        """Set the target to ``combine(op, old)``, creating missing object parents."""
+    def _additive(self, op: Op, combine: Combine, log: UndoLog) -> None:
+        """Set the target to ``combine(...)``, creating missing object parents.
+
+        ``combine`` returns the new value, or the old one itself after changing it in
+        place (logging its own changes), which keeps appends to long lists O(1).
+        """
         tokens = op.tokens
         if not tokens:
             old = self.document(op.file)
-            log.append((_ROOT, None, op.file, old))
-            self._docs[op.file] = combine(op, old)
+            new = combine(self, op, old, log)
+            if new is not old:
+                log.append((_ROOT, None, op.file, old))
+                self._docs[op.file] = new
             return
         parent = self._parent(op, tokens, log)
         key = tokens[-1]
         if type(parent) is dict:
             old = parent.get(key, ABSENT)
-            new = combine(op, old)
-            log.append((_DEL, parent, key, None) if old is ABSENT else (_SET, parent, key, old))
-            parent[key] = new
+            new = combine(self, op, old, log)
+            if new is not old:
+                log.append((_DEL, parent, key, None) if old is ABSENT else (_SET, parent, key, old))
+                parent[key] = new
         elif type(parent) is list:
             index = _index(op, tokens, key, len(parent), allow_end=False)
             old = parent[index]
-            new = combine(op, old)
-            log.append((_SET, parent, index, old))
-            parent[index] = new
+            new = combine(self, op, old, log)
+            if new is not old:
+                self._sets.pop(id(parent), None)
+                log.append((_SET, parent, index, old))
+                parent[index] = new
         else:
             raise _fail(op, f"{_where(tokens[:-1])} is not an object or array")
 
@@ -216,6 +232,7 @@ def _op_replace(ws: Workspace, op: Op, log: UndoLog) -> None:
             raise _fail(op, f"{_where(tokens)} does not exist")
     elif type(parent) is list:
         key = _index(op, tokens, key, len(parent), allow_end=False)
+        ws._sets.pop(id(parent), None)
     else:
         raise _fail(op, f"{_where(tokens[:-1])} is not an object or array")
     log.append((_SET, parent, key, parent[key]))
@@ -245,8 +262,8 @@ def _op_test(ws: Workspace, op: Op, log: UndoLog) -> None:
         )
 
 
-def _numeric(name: str, pick: Callable[[Any, Any], Any]) -> Callable[[Op, Any], Any]:
-    def combine(op: Op, old: Any) -> Any:
+def _numeric(name: str, pick: Callable[[Any, Any], Any]) -> Combine:
+    def combine(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
         if old is ABSENT:
             return op.value
         if not is_number(old):
@@ -259,28 +276,48 @@ def _numeric(name: str, pick: Callable[[Any, Any], Any]) -> Callable[[Op, Any], 
     return combine
 
 
-def _append(op: Op, old: Any) -> Any:
+def _append(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
     if old is ABSENT:
         return [canonical.copy(op.value)]
     if type(old) is not list:
         raise _fail(op, f"append needs an array there, found {_show(old)}")
-    return [*old, canonical.copy(op.value)]
+    log.append((_POP, old, len(old), None))
+    old.append(canonical.copy(op.value))
+    ws._sets.pop(id(old), None)
+    return old
 
 
-def _union(op: Op, old: Any) -> Any:
+def _union(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
     if old is ABSENT:
-        old = []
-    elif type(old) is not list:
+        return [canonical.copy(m) for m in _as_set(op.value)]
+    if type(old) is not list:
         raise _fail(op, f"union needs an array there, found {_show(old)}")
-    members = sorted((*old, *op.value), key=canonical.sort_key)
+    target = old
+    if id(old) not in ws._sets:
+        members = _as_set(old)
+        if len(members) != len(old) or any(a is not b for a, b in zip(members, old, strict=True)):
+            target = members  # not yet a sorted set: the caller swaps in the sorted one
+        ws._sets[id(target)] = target
+    key = canonical.sort_key
+    for member in op.value:
+        i = bisect_left(target, key(member), key=key)
+        if i < len(target) and canonical.equal(target[i], member):
+            continue
+        target.insert(i, canonical.copy(member))
+        log.append((_POP, target, i, None))
+    return target
+
+
+def _as_set(items: list[Any]) -> list[Any]:
+    """``items`` sorted by the JSON order, without repeats (by JSON equality)."""
     out: list[Any] = []
-    for member in members:
-        if not out or not canonical.equal(out[-1], member):
-            out.append(canonical.copy(member))
+    for item in sorted(items, key=canonical.sort_key):
+        if not out or not canonical.equal(out[-1], item):
+            out.append(item)
     return out
 
 
-def _additive(combine: Callable[[Op, Any], Any]) -> Callable[[Workspace, Op, UndoLog], None]:
+def _additive(combine: Combine) -> Callable[[Workspace, Op, UndoLog], None]:
     def apply(ws: Workspace, op: Op, log: UndoLog) -> None:
         ws._additive(op, combine, log)
 

@@ -125,7 +125,8 @@ def _body(**changes: Any) -> bytes:
             Malformed,
             "belongs to the protocol",
         ),
-        (_body(sig="not a signature"), Malformed, "sig must be a base64 Ed25519 signature"),
+        (_body(sig="not a signature"), Malformed, "sig must be the canonical base64"),
+        (_body(sig="A" * 85 + "B=="), Malformed, "sig must be the canonical base64"),
     ],
 )
 def test_malformed_deltas_are_refused_with_a_reason(

@@ -156,3 +156,44 @@ def test_undo_restores_after_success() -> None:
     assert w.document("stats.json") == {"a": [9, 2], "b": 0}
     w.undo(log)
     assert w.document("stats.json") == {"a": [1, 2], "b": {"c": 1}}
+
+
+def test_union_sorts_an_unsorted_list_once_and_undo_restores_it() -> None:
+    w = ws(stats={"tags": ["d", "a", "d"]})
+    log = w.apply([o("union", "/tags", ["c"]), o("union", "/tags", ["b", "a"])])
+    assert w.document("stats.json") == {"tags": ["a", "b", "c", "d"]}
+    w.undo(log)
+    assert w.document("stats.json") == {"tags": ["d", "a", "d"]}
+
+
+def test_union_after_an_index_edit_sorts_again() -> None:
+    w = ws(stats={"tags": ["a", "c"]})
+    w.apply([o("union", "/tags", ["b"]), o("add", "/tags/0", "z"), o("union", "/tags", ["y"])])
+    assert w.document("stats.json") == {"tags": ["a", "b", "c", "y", "z"]}
+
+
+members = st.one_of(st.integers(-3, 3), st.sampled_from([1.0, True, None, "a", "b", [1], {"k": 1}]))
+
+
+@given(st.lists(members, max_size=8), st.lists(st.lists(members, max_size=4), max_size=4))
+def test_union_is_the_sorted_set_of_everything(start: list[Any], batches: list[list[Any]]) -> None:
+    w = ws(stats={"set": start})
+    for batch in batches:
+        w.apply([o("union", "/set", batch)])
+    expected: list[Any] = []
+    for item in sorted(start + [m for b in batches for m in b], key=canonical.sort_key):
+        if not expected or not canonical.equal(expected[-1], item):
+            expected.append(item)
+    if not batches:
+        expected = start
+    assert canonical.encode(w.document("stats.json")["set"]) == canonical.encode(expected)
+
+
+def test_appending_to_a_long_list_does_not_copy_it() -> None:
+    w = ws(stats={"log": list(range(100_000))})
+    before = w.document("stats.json")["log"]
+    log = w.apply([o("append", "/log", "x")])
+    assert w.document("stats.json")["log"] is before and before[-1] == "x"
+    assert len(log) == 1
+    w.undo(log)
+    assert len(before) == 100_000
