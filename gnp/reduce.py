@@ -30,7 +30,7 @@ from . import pointer
 from .conflicts import Clash, Footprint, Index, footprints
 from .delta import Delta
 from .document import ABSENT, Reader, UndoLog, Workspace
-from .errors import OpFailed
+from .errors import Refused
 from .order import key, priority
 
 
@@ -136,7 +136,7 @@ def _reduce(
                 continue
             try:
                 applied.append(workspace.apply(delta.ops))
-            except OpFailed as exc:
+            except Refused as exc:  # an op that cannot apply, or a base file unreadable
                 failed[delta.id] = _rejected(delta, exc.code, str(exc))
         excluded.update(failed)
         beaten_by = {v.winner for v in losses.values()}
@@ -192,7 +192,10 @@ def _decide(
 
 def _footprints(delta: Delta, workspace: Workspace) -> list[Footprint]:
     def is_array(file: str, tokens: pointer.Tokens) -> bool | None:
-        node = workspace.document(file)
+        try:
+            node = workspace.document(file)
+        except Refused:  # unreadable: applying will reject the delta with the reason
+            return None
         for token in tokens:
             if type(node) is dict:
                 node = node.get(token, ABSENT)

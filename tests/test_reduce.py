@@ -313,3 +313,19 @@ def test_every_conflict_is_reported(doc: Any, frame: list[Delta]) -> None:
             assert v.winner is not None and outcome[v.winner] is Outcome.APPLIED
             assert _naive_clash(by_id[v.delta], by_id[v.winner], doc)
             assert v.reason and v.winner[:12] in v.reason
+
+
+def test_an_unreadable_base_file_rejects_only_the_deltas_that_touch_it() -> None:
+    from gnp import Malformed
+
+    def reader(file: str) -> Any:
+        if file == "broken.json":
+            raise Malformed("state file broken.json on main is not JSON: <<<<<<< HEAD")
+        return {}
+
+    touching = d("a", o("incr", "/n", 1, file="broken.json"))
+    other = d("b", o("incr", "/n", 1))
+    result = reduce(1, [touching, other], reader)
+    assert outcomes(result) == ["rejected", "applied"]
+    assert "<<<<<<< HEAD" in (result.verdicts[0].reason or "")
+    assert result.documents == {"s.json": {"n": 1}}
