@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from . import canonical
-from .errors import GnpError
+from .errors import GnpError, Refused, UsageError
 
 app = typer.Typer(
     name="gnp",
@@ -18,13 +20,111 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
 @app.callback()
 def _root() -> None:
     """The Good Neighbor Protocol: many workers, one canonical JSON state in git."""
+
+
+HubOption = Annotated[str, typer.Option("--hub", help="The hub: a path to its bare repository.")]
+WorkerOption = Annotated[str, typer.Option("--worker", help="Your worker id.")]
+
+
+@app.command()
+def init(
+    hub: Annotated[str, typer.Argument(help="Where to create the hub (a new folder).")],
+) -> None:
+    """Create a hub: a bare repository whose main holds empty state."""
+    from .hub import Hub
+
+    created = Hub.init(hub)
+    out.print(f"created hub {created.path} (frame 0, no workers yet)")
+    out.print(f"next: gnp keygen WORKER --hub {hub}")
+
+
+@app.command()
+def keygen(
+    worker: Annotated[str, typer.Argument(help="The worker id to make a key pair for.")],
+    hub: HubOption,
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+) -> None:
+    """Make WORKER's key pair and register its public key on the hub's keyring."""
+    from .hub import Hub
+    from .registry import register
+
+    path = register(Hub.open(hub), worker, force=force)
+    out.print(f"registered {worker}'s public key on {hub}; private key in {path}")
+
+
+@app.command()
+def submit(
+    hub: HubOption,
+    worker: WorkerOption,
+    source: Annotated[str, typer.Argument(help="A JSON file of ops, or - for stdin.")] = "-",
+) -> None:
+    """Submit one delta: a JSON list of ops, or {"ops": [...], "authority": N, "author": "..."}."""
+    from .hub import Hub
+    from .submit import submit_json
+
+    data = sys.stdin.buffer.read() if source == "-" else _read(source)
+    delta_id = submit_json(Hub.open(hub), worker, data)
+    print(delta_id)
+
+
+@app.command()
+def frame(hub: HubOption) -> None:
+    """Run one frame now: merge the inbox into one new commit on main."""
+    from .engine import run_frame
+    from .hub import Hub
+
+    report = run_frame(Hub.open(hub))
+    for ref in report.swept:
+        out.print(f"removed {ref}: already merged")
+    if report.frame is None:
+        out.print("nothing to merge: the inbox holds no new deltas")
+        return
+    counts = ", ".join(
+        f"{report.count(o)} {o}"
+        for o in ("applied", "rejected", "conflict", "fallback", "duplicate")
+    )
+    out.print(
+        f"frame {report.frame}: {counts}; main is now {report.commit[:12] if report.commit else ''}"
+    )
+    for v in report.verdicts:
+        if v["outcome"] not in ("applied",):
+            out.print(
+                f"  {v['outcome']:9} {v['worker'] or '?'} {(v['delta'] or '')[:12]}: {v['reason']}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@app.command()
+def replay(
+    hub: HubOption, frame: Annotated[int, typer.Option("--frame", help="The frame number.")]
+) -> None:
+    """Re-derive frame N from its parent and its archive; exit 0 iff it matches main."""
+    from .hub import Hub
+    from .replay import replay as run_replay
+
+    report = run_replay(Hub.open(hub), frame)
+    if report.identical:
+        out.print(f"frame {frame}: identical (tree {report.recorded_tree[:12]})")
+        return
+    raise GnpError(
+        f"frame {frame} does not replay: recorded tree {report.recorded_tree[:12]}, "
+        f"replayed {report.replayed_tree[:12]}; differs in " + ", ".join(report.differences[:10])
+    )
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 @app.command()
@@ -64,6 +164,8 @@ def demo() -> None:
 def main() -> None:
     try:
         code = app(standalone_mode=False)
+    except Refused as exc:
+        _fail(f"refused ({exc.code}): {exc}", 1)
     except GnpError as exc:
         _fail(str(exc), 1)
     except Exception as exc:

@@ -1,0 +1,125 @@
+"""The merge engine: the only writer of ``main``.
+
+Theory of operation, one frame:
+
+1. Read ``main`` (the base) and snapshot the inbox refs: the frame boundary. A ref
+   pushed after the snapshot waits for the next frame; none is lost.
+2. Sweep refs whose delta the ledger already holds: what a crashed engine consumed but
+   did not yet remove. They are removed and never make a frame of their own, so a rerun
+   after a crash ends exactly where a crash-free run would.
+3. Take each remaining ref's delta file (refusing unsound pushes), then settle the frame
+   (:mod:`gnp.settle`: admit, reduce, verdicts) on the base.
+4. Write blobs only for what changed, build the tree in the object database, make one
+   commit with trailers, and advance ``main`` by compare-and-swap from the base. If
+   ``main`` moved (another engine, an owner's commit), recompute on the new ``main``:
+   deltas are intents, so settling them again is safe, and the ledger prevents doubles.
+5. Only then remove the consumed inbox refs, each only if it still points where the
+   snapshot saw it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygit2
+
+from . import trees
+from .errors import GnpError, Refused
+from .hub import Hub, State, engine_signature
+from .inbox import Item, remove, snapshot, take
+from .layout import parse_ref
+from .settle import Arrival, Settlement, settle
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReport:
+    """What one run of the engine did."""
+
+    frame: int | None  # None: the inbox held nothing new, and main did not move
+    base: str
+    commit: str | None
+    verdicts: list[dict[str, Any]] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)
+    attempts: int = 1
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for v in self.verdicts if v["outcome"] == outcome)
+
+
+class _Ledger:
+    """The base commit's ledger, looked up per id (it may hold millions)."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    def __contains__(self, delta_id: object) -> bool:
+        return isinstance(delta_id, str) and self._state.settled(delta_id)
+
+
+def arrivals(hub: Hub, items: list[Item]) -> list[Arrival]:
+    out = []
+    for item in items:
+        try:
+            out.append(Arrival(item.ref, take(hub, item)))
+        except Refused as exc:
+            out.append(Arrival(item.ref, None, (exc.code, str(exc))))
+    return out
+
+
+def commit_message(settlement: Settlement, base: pygit2.Oid) -> str:
+    counts = {
+        o: settlement.count(o) for o in ("applied", "rejected", "conflict", "fallback", "duplicate")
+    }
+    trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in counts.items())
+    return (
+        f"gnp frame {settlement.frame}: {settlement.summary()}\n\n"
+        f"Gnp-Frame: {settlement.frame}\nGnp-Base: {base}\n"
+        f"Gnp-Deltas: {len(settlement.verdicts)}\n{trailers}\n"
+    )
+
+
+def build_commit(hub: Hub, base: pygit2.Commit, settlement: Settlement) -> pygit2.Oid:
+    tree = trees.edit(hub.repo, base.tree, settlement.changes())
+    sig = engine_signature()
+    return hub.repo.create_commit(
+        None, sig, sig, commit_message(settlement, base.id), tree, [base.id]
+    )
+
+
+def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
+    """Merge what the inbox holds into one new commit on main; see the module docstring."""
+    swept: list[str] = []
+    for attempt in range(1, max_attempts + 1):
+        state = hub.state()
+        items = []
+        for item in snapshot(hub):
+            named = parse_ref(item.ref)
+            if named is not None and state.settled(named[1]):
+                if remove(hub, item):
+                    swept.append(item.ref)
+            else:
+                items.append(item)
+        if not items:
+            return FrameReport(None, str(state.commit.id), None, swept=swept, attempts=attempt)
+        frame = state.frame + 1
+        settlement = settle(
+            frame,
+            arrivals(hub, items),
+            state.document,
+            state.keyring(),
+            state.limits,
+            _Ledger(state),
+        )
+        commit = build_commit(hub, state.commit, settlement)
+        if not hub.advance_main(state.commit.id, commit, f"gnp frame {frame}"):
+            continue  # main moved under us: settle again on the new main
+        for item in items:
+            remove(hub, item)
+        return FrameReport(
+            frame, str(state.commit.id), str(commit), settlement.verdicts, swept, attempt
+        )
+    raise GnpError(
+        f"main kept moving during {max_attempts} attempts to merge a frame; "
+        "is another engine running without pause?"
+    )

@@ -1,0 +1,98 @@
+"""The inbox: where workers leave deltas on the hub, and how the engine takes them in.
+
+Theory of operation: a worker submits a delta as a commit whose parent is ``main`` and
+whose tree is ``main``'s plus exactly one file, ``.gnp/inbox/<worker>/<id>.json``, under
+the ref ``refs/gnp/inbox/<worker>/<id>``. One ref per delta means submissions never
+contend (no two workers ever update the same ref) and a re-submission of the same
+delta is the same ref: idempotent, never a silent "Everything up-to-date" loss.
+
+The engine trusts nothing about a pushed ref: :func:`take` checks the ref's name, that
+the commit has one parent, that it adds exactly its own delta file and touches nothing
+else, and that the delta inside is the worker's and the id the ref names. Anything
+else is refused with the reason, never applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import pygit2
+
+from . import trees
+from .delta import Delta
+from .errors import Malformed
+from .hub import Hub
+from .layout import INBOX_REFS, delta_path, parse_ref, ref_name
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One inbox ref at the frame boundary."""
+
+    ref: str
+    target: pygit2.Oid
+
+
+def submit(hub: Hub, delta: Delta) -> str:
+    """Leave ``delta`` (signed) in the hub's inbox; return its id. Idempotent."""
+    repo = hub.repo
+    base = hub.main()
+    path = delta_path(delta.worker, delta.id)
+    tree = trees.edit(repo, base.tree, {path: delta.encode()})
+    sig = pygit2.Signature(delta.worker, f"{delta.worker}@gnp.invalid")
+    message = f"gnp delta {delta.id[:12]} from {delta.worker}\n"
+    commit = repo.create_commit(None, sig, sig, message, tree, [base.id])
+    name = ref_name(delta.worker, delta.id)
+    with contextlib.suppress(pygit2.AlreadyExistsError):  # the same delta, already waiting
+        repo.references.create(name, commit, force=False)
+    return delta.id
+
+
+def snapshot(hub: Hub) -> list[Item]:
+    """The frame boundary: every inbox ref now. Later pushes wait for the next frame."""
+    items = [
+        Item(ref.name, ref.target)
+        for ref in hub.repo.references.iterator()
+        if ref.name.startswith(INBOX_REFS) and isinstance(ref.target, pygit2.Oid)
+    ]
+    return sorted(items, key=lambda item: item.ref)
+
+
+def remove(hub: Hub, item: Item) -> bool:
+    """Delete the ref if it still points where the snapshot saw it."""
+    try:
+        ref = hub.repo.lookup_reference(item.ref)
+    except KeyError:
+        return False
+    if ref.target != item.target:
+        return False  # pushed again since the boundary: the next frame decides
+    try:
+        ref.delete()  # libgit2 checks the old value under the ref lock
+    except pygit2.GitError:
+        return False
+    return True
+
+
+def take(hub: Hub, item: Item) -> bytes:
+    """The delta bytes ``item`` carries; raises :class:`Refused` if the push is not sound."""
+    named = parse_ref(item.ref)
+    if named is None:
+        raise Malformed(f"{item.ref} is not an inbox ref (refs/gnp/inbox/<worker>/<delta id>)")
+    worker, delta_id = named
+    commit = hub.repo.get(item.target)
+    if not isinstance(commit, pygit2.Commit) or len(commit.parents) != 1:
+        raise Malformed(f"{item.ref} must point at a commit with exactly one parent")
+    diff = commit.parents[0].tree.diff_to_tree(commit.tree)
+    expected = delta_path(worker, delta_id)
+    changes = [(d.status_char(), d.new_file.path) for d in diff.deltas]
+    if changes != [("A", expected)]:
+        shown = ", ".join(f"{s} {p}" for s, p in changes[:5]) or "nothing"
+        raise Malformed(
+            f"the commit of {item.ref} must add exactly {expected} and change "
+            f"nothing else; it changes: {shown}"
+        )
+    blob = commit.tree[expected]
+    if not isinstance(blob, pygit2.Blob):
+        raise Malformed(f"{expected} is not a file")
+    return blob.data

@@ -1,0 +1,48 @@
+"""Where a worker keeps its private keys: ``$GNP_HOME/keys/<hub id>/<worker>.pem``.
+
+``GNP_HOME`` defaults to ``~/.gnp``. Keys are written with mode 0600 in a 0700 folder,
+and never overwritten by accident: rotating a key is an explicit ``--force``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import UsageError
+from .signing import SigningKey
+
+
+def home() -> Path:
+    return Path(os.environ.get("GNP_HOME") or Path.home() / ".gnp")
+
+
+def key_path(hub_id: str, worker: str) -> Path:
+    return home() / "keys" / hub_id / f"{worker}.pem"
+
+
+def save(hub_id: str, worker: str, key: SigningKey, *, force: bool = False) -> Path:
+    path = key_path(hub_id, worker)
+    if path.exists() and not force:
+        raise UsageError(
+            f"{worker} already has a key for this hub at {path}; pass --force to replace it"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.to_pem())
+    os.replace(tmp, path)
+    return path
+
+
+def load(hub_id: str, worker: str) -> SigningKey:
+    path = key_path(hub_id, worker)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            f"no key for worker {worker!r} on this hub (looked in {path}); "
+            f"create one with 'gnp keygen {worker} --hub HUB'"
+        ) from None
+    return SigningKey.from_pem(data)

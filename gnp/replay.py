@@ -1,0 +1,79 @@
+"""Replay: re-derive a historical frame from its parent commit and its archive.
+
+Frame N's commit holds, under ``.gnp/frames/N/``, every delta file that arrived and
+every verdict. Replay settles those arrivals again on the parent commit with the very
+function the engine used (:func:`gnp.settle.settle`) and rebuilds the tree; the frame
+is reproduced exactly if and only if the tree ids are equal (invariant 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pygit2
+
+from . import canonical, trees
+from .engine import _Ledger
+from .errors import UsageError
+from .hub import Hub
+from .layout import FRAME_FILE, frame_dir, parse_ref
+from .settle import Arrival, settle
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    frame: int
+    commit: str
+    recorded_tree: str
+    replayed_tree: str
+    differences: list[str] = field(default_factory=list)  # paths that differ
+
+    @property
+    def identical(self) -> bool:
+        return self.recorded_tree == self.replayed_tree
+
+
+def frame_commit(hub: Hub, frame: int) -> pygit2.Commit:
+    """The commit on main that merged ``frame``."""
+    if frame < 1:
+        raise UsageError(f"frames are numbered from 1; there is no frame {frame}")
+    commit = hub.main()
+    while True:
+        number = canonical.decode(trees.read(commit.tree, FRAME_FILE) or b'{"frame": -1}')
+        n = number.get("frame") if isinstance(number, dict) else None
+        if n == frame and commit.message.startswith("gnp frame "):
+            return commit
+        if not isinstance(n, int) or n < frame or not commit.parents:
+            raise UsageError(
+                f"frame {frame} is not on main (the last frame is {hub.state().frame})"
+            )
+        commit = commit.parents[0]
+
+
+def replay(hub: Hub, frame: int) -> ReplayReport:
+    commit = frame_commit(hub, frame)
+    parent = commit.parents[0]
+    state = hub.state(parent)
+    archive = frame_dir(frame)
+    verdicts = canonical.decode(trees.read(commit.tree, f"{archive}/verdicts.json") or b"[]")
+    arrivals = []
+    for verdict in verdicts:
+        source = verdict["source"]
+        named = parse_ref(source)
+        data = None
+        if named is not None:
+            data = trees.read(commit.tree, f"{archive}/deltas/{named[0]}/{named[1]}.json")
+        refusal = None if data is not None else (verdict["code"], verdict["reason"])
+        arrivals.append(Arrival(source, data, refusal))
+    arrivals.sort(key=lambda a: a.source)
+    settlement = settle(
+        frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state)
+    )
+    tree = trees.edit(hub.repo, parent.tree, settlement.changes())
+    differences: list[str] = []
+    if tree != commit.tree.id:
+        replayed = hub.repo[tree]
+        assert isinstance(replayed, pygit2.Tree)
+        diff = replayed.diff_to_tree(commit.tree)
+        differences = sorted({d.new_file.path for d in diff.deltas})
+    return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences)
