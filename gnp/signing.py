@@ -127,6 +127,6 @@ def verify(delta: Delta, keyring: Keyring) -> None:
         key.verify(base64.b64decode(delta.sig), DOMAIN + delta.body)
     except InvalidSignature:
         raise BadSignature(
-            f"delta {delta.id[:12]} does not verify against {delta.worker!r}'s key: "
-            "it was altered, or signed with another key"
+            f"delta {delta.id[:12]} does not verify against the key registered for "
+            f"{delta.worker!r}: it was altered, or signed with another key"
         ) from None

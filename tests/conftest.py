@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gnp import SigningKey, keys
+from gnp.hub import Hub
+from gnp.registry import register
+
+
+@pytest.fixture(autouse=True)
+def gnp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test keeps its private keys in a folder of its own."""
+    home = tmp_path / "gnp-home"
+    monkeypatch.setenv("GNP_HOME", str(home))
+    yield home
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Hub:
+    return Hub.init(tmp_path / "hub.git")
+
+
+def worker_key(hub: Hub, worker: str) -> SigningKey:
+    """Register ``worker`` on ``hub`` (once) and return its private key."""
+    path = keys.key_path(hub.state().hub_id, worker)
+    if not path.exists():
+        register(hub, worker)
+    return keys.load(hub.state().hub_id, worker)
