@@ -41,7 +41,7 @@ def test_unsigned_unknown_and_foreign_keys_are_refused() -> None:
         verify(SIGNED.with_sig(None), KEYRING)  # type: ignore[arg-type]
     with pytest.raises(UnknownWorker, match="has no key on the hub; register one with"):
         verify(SIGNED, {"bob": KEY.public_key})
-    with pytest.raises(BadSignature, match="does not verify against the key registered for 'alice'"):
+    with pytest.raises(BadSignature, match="key registered for 'alice'"):
         verify(SIGNED, {"alice": SigningKey.generate().public_key})
 
 
