@@ -120,6 +120,46 @@ def replay(
     )
 
 
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    hub: HubOption,
+    worker: WorkerOption,
+    command: Annotated[list[str], typer.Argument(help="The command, after --.")],
+    timeout: Annotated[float | None, typer.Option(help="Kill the command after SECONDS.")] = None,
+    authority: Annotated[int, typer.Option(help="Authority of the delta.")] = 0,
+) -> None:
+    """Run CMD in an isolated worktree; its edits to state files become one delta."""
+    from .hub import Hub
+    from .run import run as run_worker
+
+    result = run_worker(Hub.open(hub), worker, command, timeout=timeout, authority=authority)
+    if result.status == "unchanged":
+        err.print("gnp: the command changed no state file; nothing submitted", markup=False)
+        return
+    if result.status == "fallback":
+        err.print(f"gnp: {result.error}; submitted a fallback delta", markup=False)
+        print(result.delta_id)
+        raise typer.Exit(1)
+    print(result.delta_id)
+
+
+@app.command()
+def janitor(hub: HubOption) -> None:
+    """Remove what dead workers and crashed engines left behind; print what was removed."""
+    from .hub import Hub
+    from .janitor import sweep
+
+    report = sweep(Hub.open(hub))
+    for line in report.rescued:
+        out.print(f"rescued {line}", markup=False, highlight=False)
+    for line in report.removed:
+        out.print(f"removed {line}", markup=False, highlight=False)
+    for line in report.kept:
+        out.print(f"kept {line}", markup=False, highlight=False)
+    if not (report.removed or report.rescued or report.kept):
+        out.print("nothing to clean")
+
+
 def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()

@@ -1,0 +1,95 @@
+"""Turning a worker's direct edits of state files into operations.
+
+Agents edit files. The harness compares each state file after the work with the base
+and writes operations that say what changed, in a form that merges safely:
+
+* a path declared ``counter`` becomes ``incr`` by the difference, never ``set``: two
+  workers adding 1 to 5 give 7, not 6;
+* a path declared ``append`` (an append-only list that grew) becomes one ``append`` per
+  new item;
+* a path declared ``set`` becomes ``union`` of the added members;
+* anything else becomes ``test`` of the old value + ``replace`` (or ``add``/``remove``),
+  so that if another worker changed the same value in the meantime, the frame reports a
+  conflict or a failed test instead of silently keeping one of the two.
+
+Declarations live in ``.gnp/types.json`` on main: ``{file: {pointer: type}}``, where a
+pointer token ``*`` matches any one key (``/agents/*/score``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from . import canonical, pointer
+from .document import ABSENT
+from .ops import Op, is_number
+
+Types = Mapping[str, str]  # pointer pattern -> "counter" | "append" | "set"
+TYPES = frozenset({"counter", "append", "set"})
+
+
+def declared(types: Types, tokens: pointer.Tokens) -> str | None:
+    for pattern, kind in types.items():
+        want = pointer.parse(pattern)
+        if len(want) == len(tokens) and all(
+            w in ("*", t) for w, t in zip(want, tokens, strict=True)
+        ):
+            return kind
+    return None
+
+
+def diff_file(file: str, old: Any, new: Any, types: Types) -> list[Op]:
+    """Operations that turn ``old`` into ``new`` (either may be ABSENT)."""
+    if old is ABSENT and new is ABSENT:
+        return []
+    if old is ABSENT:
+        return [Op("add", file, "", canonical.copy(new))]
+    if new is ABSENT:
+        return [Op("test", file, "", canonical.copy(old)), Op("remove", file, "")]
+    ops: list[Op] = []
+    _diff(file, (), old, new, types, ops)
+    return ops
+
+
+def _diff(
+    file: str, tokens: pointer.Tokens, old: Any, new: Any, types: Types, ops: list[Op]
+) -> None:
+    if canonical.equal(old, new) and type(old) is type(new):
+        return
+    path = pointer.format(tokens)
+    kind = declared(types, tokens)
+    if kind == "counter" and is_number(old) and is_number(new):
+        ops.append(Op("incr", file, path, new - old))
+        return
+    if (
+        kind == "append"
+        and type(old) is list
+        and type(new) is list
+        and len(new) >= len(old)
+        and all(canonical.equal(a, b) for a, b in zip(old, new, strict=False))
+    ):
+        ops.extend(Op("append", file, path, canonical.copy(v)) for v in new[len(old) :])
+        return
+    if kind == "set" and type(old) is list and type(new) is list:
+        added = [m for m in new if not any(canonical.equal(m, o) for o in old)]
+        removed = any(not any(canonical.equal(o, m) for m in new) for o in old)
+        if not removed:
+            if added:
+                ops.append(Op("union", file, path, canonical.copy(added)))
+            return
+    if type(old) is dict and type(new) is dict:
+        for key in sorted(old.keys() - new.keys()):
+            sub = pointer.format((*tokens, key))
+            ops.append(Op("test", file, sub, canonical.copy(old[key])))
+            ops.append(Op("remove", file, sub))
+        for key in sorted(new.keys()):
+            if key in old:
+                _diff(file, (*tokens, key), old[key], new[key], types, ops)
+            else:
+                ops.append(
+                    Op("add", file, pointer.format((*tokens, key)), canonical.copy(new[key]))
+                )
+        return
+    ops.append(Op("test", file, path, canonical.copy(old)))
+    ops.append(Op("replace", file, path, canonical.copy(new)))

@@ -1,0 +1,155 @@
+"""The worker harness: run work in an isolated worktree and turn its edits into a delta.
+
+``run`` gives the worker a worktree of main, runs the command there, diffs the state
+files against the base (:mod:`gnp.diff`), signs one delta, commits it on the worker's
+own branch, pushes it to the worker's own inbox ref, and removes the worktree. A command
+that fails, times out, cannot start or leaves a state file that is not JSON produces a
+``fallback`` delta that records why and changes nothing. The delta is committed on the
+branch before it is pushed, so a worker killed in between leaves it for the janitor to
+push, never lost.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from . import canonical, keys, trees
+from .delta import Delta, check_limits, compose, fallback
+from .diff import diff_file
+from .document import ABSENT
+from .errors import GnpError, Refused
+from .hub import Hub
+from .layout import delta_path, ref_name
+from .limits import check_file
+from .local import LocalRepo
+from .ops import Op
+from .signing import SigningKey
+from .worktree import Worktree, worktree
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    delta_id: str | None  # None: the command changed nothing, so nothing was submitted
+    status: str  # "ok", "fallback" or "unchanged"
+    exit_code: int | None
+    error: str | None = None
+    ops: int = 0
+
+
+def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
+    """The operations that the edits in ``wt`` amount to; raises Refused if unusable."""
+    repo = pygit2.Repository(str(wt.path))
+    ops: list[Op] = []
+    for path, flags in sorted(repo.status().items()):
+        if not path.endswith(".json") or flags == pygit2.enums.FileStatus.IGNORED:
+            continue
+        check_file(path)
+        data = trees.read(wt.base.tree, path)
+        old = ABSENT if data is None else canonical.decode(data)
+        try:
+            new_bytes = (wt.path / path).read_bytes()
+        except FileNotFoundError:
+            new: Any = ABSENT
+        else:
+            try:
+                new = canonical.decode(new_bytes)
+            except Refused as exc:
+                raise type(exc)(f"{path} is not valid JSON after the work: {exc}") from None
+        ops.extend(diff_file(path, old, new, types.get(path, {})))
+    return ops
+
+
+def deliver(local: LocalRepo, wt: Worktree, delta: Delta) -> str:
+    """Commit the signed delta on the worker's branch, then push it to its inbox ref."""
+    tree = trees.edit(
+        local.repo, wt.base.tree, {delta_path(delta.worker, delta.id): delta.encode()}
+    )
+    sig = pygit2.Signature(delta.worker, f"{delta.worker}@gnp.invalid")
+    commit = local.repo.create_commit(
+        None, sig, sig, f"gnp delta {delta.id[:12]} from {delta.worker}\n", tree, [wt.base.id]
+    )
+    local.repo.lookup_reference(wt.branch).set_target(commit)
+    local.push(wt.branch, ref_name(delta.worker, delta.id))
+    return delta.id
+
+
+def run(
+    hub: Hub,
+    worker: str,
+    command: Sequence[str],
+    *,
+    timeout: float | None = None,
+    authority: int = 0,
+    root: Path | None = None,
+) -> RunResult:
+    """Run ``command`` in a fresh worktree as ``worker``; submit what it changed."""
+    if not command:
+        raise GnpError("nothing to run: give a command after --")
+    state = hub.state()
+    key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
+    local = LocalRepo.for_hub(hub)
+    with worktree(local, worker, root=root) as wt:
+        base_state = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
+        exit_code, error = _execute(command, wt, hub, timeout)
+        ops: list[Op] = []
+        if error is None:
+            try:
+                ops = edits(wt, base_state.types)
+            except Refused as exc:
+                error = str(exc)
+        if error is not None:
+            delta = fallback(worker, error, frame=base_state.frame)
+            return _submit(local, wt, key, delta, "fallback", exit_code, error)
+        if not ops:
+            return RunResult(None, "unchanged", exit_code)
+        delta = compose(worker, ops, frame=base_state.frame, authority=authority)
+        try:
+            check_limits(delta, base_state.limits)
+        except Refused as exc:
+            delta = fallback(
+                worker, f"the edits are too large for one delta: {exc}", frame=base_state.frame
+            )
+            return _submit(local, wt, key, delta, "fallback", exit_code, str(exc))
+        return _submit(local, wt, key, delta, "ok", exit_code, None)
+
+
+def _submit(
+    local: LocalRepo,
+    wt: Worktree,
+    key: SigningKey,
+    delta: Delta,
+    status: str,
+    exit_code: int | None,
+    error: str | None,
+) -> RunResult:
+    delta_id = deliver(local, wt, key.sign(delta))
+    return RunResult(delta_id, status, exit_code, error, len(delta.ops))
+
+
+def _execute(
+    command: Sequence[str], wt: Worktree, hub: Hub, timeout: float | None
+) -> tuple[int | None, str | None]:
+    env = {
+        **os.environ,
+        "GNP_WORKTREE": str(wt.path),
+        "GNP_WORKER": wt.worker,
+        "GNP_HUB": str(hub.path),
+    }
+    try:
+        done = subprocess.run(list(command), cwd=wt.path, env=env, timeout=timeout, check=False)
+    except FileNotFoundError:
+        return None, f"command not found: {command[0]}"
+    except PermissionError:
+        return None, f"command not executable: {command[0]}"
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout:g} s and was killed"
+    if done.returncode != 0:
+        return done.returncode, f"command exited with status {done.returncode}"
+    return 0, None

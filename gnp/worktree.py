@@ -1,0 +1,237 @@
+"""Isolated worktrees for workers, and the traps that always remove them.
+
+Theory of operation: a worker gets a worktree of ``main`` (state files only, no
+``.gnp/``) on a branch of its own, ``gnp/<worker>/<token>``, in its local repository,
+by default on tmpfs. Whatever happens, the trap removes the directory, prunes the
+worktree entry and deletes the branch: on normal exit and exceptions (the context
+manager), on SIGTERM (turned into ``SystemExit`` so the stack unwinds through it), on
+SIGINT (``KeyboardInterrupt``, likewise) and at interpreter exit (``atexit``). Only
+SIGKILL escapes; for that, an ownership record (pid, host, process start time) lets the
+janitor tell a dead owner from a live one and clean up after it.
+
+libgit2 1.9.7 (pygit2 1.21) reports false "already checked out" and "current HEAD of a
+linked repository" errors when processes add and prune worktrees of one repository at
+once; worktree add/prune and branch deletion are therefore serialized per repository
+with a file lock, and those two errors are retried.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pygit2
+
+from .local import LocalRepo
+
+BRANCH_PREFIX = "refs/heads/gnp/"
+OWNERS = "gnp-owners"
+_RETRYABLE = ("already checked out", "current HEAD of a linked", "is locked")
+T = TypeVar("T")
+
+
+def default_root() -> Path:
+    """Where worktrees go: ``$GNP_WORKTREES``, else tmpfs if there is one, else the temp dir."""
+    configured = os.environ.get("GNP_WORKTREES")
+    if configured:
+        return Path(configured)
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / f"gnp-{os.getuid()}"
+    return Path(tempfile.gettempdir()) / f"gnp-{os.getuid()}"
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (tells a reused pid from the original), if known."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def alive(owner: dict[str, Any]) -> bool:
+    """Is the process that owns a worktree still running? Other hosts: assume yes."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    pid = owner.get("pid")
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = process_start(pid)
+    return start is None or owner.get("start") is None or start == owner.get("start")
+
+
+@contextlib.contextmanager
+def repo_lock(repo_path: Path) -> Iterator[None]:
+    """Serialize worktree bookkeeping on one repository across processes and threads."""
+    with _thread_lock, open(repo_path / "gnp-worktree.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+_thread_lock = threading.RLock()
+
+
+def _retry(action: Callable[[], T], tries: int = 50) -> T:
+    for attempt in range(tries):
+        try:
+            return action()
+        except pygit2.GitError as exc:
+            if attempt == tries - 1 or not any(s in str(exc) for s in _RETRYABLE):
+                raise
+            time.sleep(0.002 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Worktree:
+    local: LocalRepo
+    worker: str
+    name: str
+    path: Path
+    branch: str
+    base: pygit2.Commit  # main when the worktree was made
+    removed: bool = False
+
+    @property
+    def owner_file(self) -> Path:
+        return self.local.path / OWNERS / f"{self.name}.json"
+
+    def remove(self) -> None:
+        """Remove the directory, the worktree entry, the branch and the record. Idempotent."""
+        if self.removed:
+            return
+        remove_worktree(self.local, self.name, self.path, self.branch)
+        with contextlib.suppress(FileNotFoundError):
+            self.owner_file.unlink()
+        self.removed = True
+        _LIVE.pop(self.name, None)
+
+
+def remove_worktree(local: LocalRepo, name: str, path: Path | None, branch: str | None) -> None:
+    repo = local.repo
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+    with repo_lock(local.path):
+        if name in repo.list_worktrees():
+            _retry(lambda: repo.lookup_worktree(name).prune(True))
+        if branch is not None and branch in repo.references:
+            _retry(lambda: repo.references.delete(branch))
+
+
+def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktree:
+    """A fresh worktree of the hub's main for ``worker``, with its trap set."""
+    base = local.fetch_main()
+    name = f"{worker}-{os.getpid()}-{secrets.token_hex(4)}"
+    root = root or default_root()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = root / name
+    branch = f"{BRANCH_PREFIX}{worker}/{name}"
+    tree = local.repo.TreeBuilder(base.tree)
+    if tree.get(".gnp") is not None:
+        tree.remove(".gnp")  # workers see state, never the protocol's files
+    sig = pygit2.Signature("gnp", "gnp@gnp.invalid")
+    start = local.repo.create_commit(
+        None, sig, sig, f"worktree of {base.id}", tree.write(), [base.id]
+    )
+    wt = Worktree(local, worker, name, path, branch, base)
+    _write_owner(wt)
+    _LIVE[name] = wt
+    _install_traps()
+    try:
+        with repo_lock(local.path):
+            ref = local.repo.references.create(branch, start)
+            _retry(lambda: local.repo.add_worktree(name, str(path), ref))
+    except BaseException:
+        wt.remove()
+        raise
+    return wt
+
+
+@contextlib.contextmanager
+def worktree(local: LocalRepo, worker: str, *, root: Path | None = None) -> Iterator[Worktree]:
+    """``with worktree(local, "w") as wt:`` ... the worktree is gone afterwards, always."""
+    wt = create(local, worker, root=root)
+    try:
+        yield wt
+    finally:
+        wt.remove()
+
+
+def _write_owner(wt: Worktree) -> None:
+    record = {
+        "worker": wt.worker,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "start": process_start(os.getpid()),
+        "created": datetime.now(UTC).isoformat(),
+        "path": str(wt.path),
+        "branch": wt.branch,
+    }
+    wt.owner_file.parent.mkdir(exist_ok=True)
+    tmp = wt.owner_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, wt.owner_file)
+
+
+# Traps ------------------------------------------------------------------------------------
+
+_LIVE: dict[str, Worktree] = {}
+_installed = False
+
+
+def _remove_all() -> None:
+    for wt in list(_LIVE.values()):
+        with contextlib.suppress(Exception):
+            wt.remove()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every `with worktree(...)`
+
+
+def _install_traps() -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_remove_all)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def owners(local: LocalRepo) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted((local.path / OWNERS).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        record["name"] = path.stem
+        out.append(record)
+    return out
