@@ -66,16 +66,20 @@ def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
     return ops
 
 
+def commit_on_branch(local: LocalRepo, wt: Worktree, delta: Delta) -> pygit2.Oid:
+    """Commit the signed delta on the worker's own branch: from here on it is not lost."""
+    path = delta_path(delta.worker, delta.id)
+    tree = trees.edit(local.repo, wt.base.tree, {path: delta.encode()})
+    sig = pygit2.Signature(delta.worker, f"{delta.worker}@gnp.invalid")
+    message = f"gnp delta {delta.id[:12]} from {delta.worker}\n"
+    commit = local.repo.create_commit(None, sig, sig, message, tree, [wt.base.id])
+    local.repo.lookup_reference(wt.branch).set_target(commit)
+    return commit
+
+
 def deliver(local: LocalRepo, wt: Worktree, delta: Delta) -> str:
     """Commit the signed delta on the worker's branch, then push it to its inbox ref."""
-    tree = trees.edit(
-        local.repo, wt.base.tree, {delta_path(delta.worker, delta.id): delta.encode()}
-    )
-    sig = pygit2.Signature(delta.worker, f"{delta.worker}@gnp.invalid")
-    commit = local.repo.create_commit(
-        None, sig, sig, f"gnp delta {delta.id[:12]} from {delta.worker}\n", tree, [wt.base.id]
-    )
-    local.repo.lookup_reference(wt.branch).set_target(commit)
+    commit_on_branch(local, wt, delta)
     local.push(wt.branch, ref_name(delta.worker, delta.id))
     return delta.id
 

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from gnp.hub import Hub
+from gnp.janitor import sweep
+from gnp.local import LocalRepo
+from gnp.worktree import create, owners, worktree
+from tests.conftest import worker_key
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def proc(*args: str, **kw: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.procs", *args],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )  # type: ignore[call-overload]
+
+
+def leftovers(local: LocalRepo) -> list[str]:
+    repo = local.repo
+    out = [f"worktree {n}" for n in repo.list_worktrees()]
+    out += [f"branch {r}" for r in repo.references if r.startswith("refs/heads/gnp/")]
+    out += [f"owner {o['name']}" for o in owners(local)]
+    return out
+
+
+@pytest.fixture
+def local(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalRepo:
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
+    worker_key(hub, "w")
+    return LocalRepo.for_hub(hub)
+
+
+def test_a_worktree_holds_state_only_and_is_gone_after(hub: Hub, local: LocalRepo) -> None:
+    from tests.hubtools import incr, send
+
+    send(hub, "w", incr())
+    from gnp.engine import run_frame
+
+    run_frame(hub)
+    with worktree(local, "w") as wt:
+        assert sorted(p.name for p in wt.path.iterdir()) == [".git", "stats.json"]
+        assert wt.branch.startswith("refs/heads/gnp/w/")
+        assert len(owners(local)) == 1
+    assert not wt.path.exists()
+    assert leftovers(local) == []
+
+
+def test_the_trap_holds_on_exceptions(local: LocalRepo) -> None:
+    with pytest.raises(RuntimeError), worktree(local, "w") as wt:
+        raise RuntimeError("the work failed")
+    assert not wt.path.exists() and leftovers(local) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_the_trap_holds_on_sigterm_and_sigint(
+    hub: Hub, local: LocalRepo, sig: int, tmp_path: Path
+) -> None:
+    p = proc(
+        "hold_worktree",
+        str(hub.path),
+        "w",
+        env={**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")},
+    )
+    assert p.stdout is not None
+    path = Path(p.stdout.readline().strip())
+    assert path.exists()
+    p.send_signal(sig)
+    p.wait(timeout=30)
+    assert p.returncode != 0
+    assert not path.exists()
+    assert leftovers(local) == []
+
+
+def test_sigkill_then_janitor_leaves_nothing_and_spares_the_living(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")}
+    doomed = proc("hold_worktree", str(hub.path), "w", env=env)
+    living = proc("hold_worktree", str(hub.path), "w", env=env)
+    try:
+        assert doomed.stdout is not None and living.stdout is not None
+        dead_path = Path(doomed.stdout.readline().strip())
+        live_path = Path(living.stdout.readline().strip())
+        doomed.kill()
+        doomed.wait(timeout=30)
+        assert dead_path.exists()  # SIGKILL: no trap could run
+        report = sweep(hub)
+        assert any(dead_path.name in line for line in report.removed)
+        assert not dead_path.exists()
+        assert live_path.exists()  # the living worker's worktree is untouched
+        assert [o["name"] for o in owners(local)] == [live_path.name]
+        assert sweep(hub).removed == []  # nothing more to do
+    finally:
+        living.kill()
+        living.wait(timeout=30)
+    sweep(hub)
+    assert leftovers(local) == []
+
+
+def test_janitor_pushes_a_committed_but_unpushed_delta(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    from gnp.engine import run_frame
+    from gnp.inbox import snapshot
+
+    p = proc(
+        "commit_then_die",
+        str(hub.path),
+        "w",
+        env={**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")},
+    )
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 9, err
+    delta_id = out.strip()
+    assert snapshot(hub) == []  # it never reached the hub
+    report = sweep(hub)
+    assert report.rescued == [f"delta {delta_id[:12]} of w (pushed to the inbox)"]
+    assert run_frame(hub).count("applied") == 1
+    assert hub.state().document("stats.json") == {"count": 1}
+    assert leftovers(local) == []
+
+
+def test_many_processes_adding_and_pruning_worktrees_never_fail(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")}
+    procs = [proc("worktree_cycles", str(hub.path), "w", "50", env=env) for _ in range(8)]
+    errors = []
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        if p.returncode != 0:
+            errors.append(err)
+    assert errors == [], errors[:2]
+    assert leftovers(local) == []
+
+
+def test_a_stale_worktree_entry_without_its_folder_is_pruned(local: LocalRepo) -> None:
+    import shutil
+
+    wt = create(local, "w")
+    shutil.rmtree(wt.path)
+    (local.path / "gnp-owners" / f"{wt.name}.json").unlink()
+    assert wt.name in local.repo.list_worktrees()
+    report = sweep(local.hub)
+    assert any(wt.name in line for line in report.removed)
+    assert leftovers(local) == []
+    wt.removed = True
+
+
+def test_branches_use_the_worker_id_exactly(local: LocalRepo) -> None:
+    # The origin system rebuilt branch names wrongly in its trap and leaked them.
+    for worker in ("w", "agent.7", "a-b_c"):
+        with worktree(local, worker) as wt:
+            assert local.repo.lookup_reference(wt.branch).name == wt.branch
+    assert leftovers(local) == []
+    assert isinstance(local.repo, pygit2.Repository)
