@@ -162,7 +162,7 @@ class Hub:
             return False
         try:
             ref.set_target(new, message)  # libgit2 checks the old value under the ref lock
-        except pygit2.GitError:
+        except (pygit2.GitError, OSError):  # moved, or locked by another writer right now
             return False
         return True
 

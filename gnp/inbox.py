@@ -69,7 +69,7 @@ def remove(hub: Hub, item: Item) -> bool:
         return False  # pushed again since the boundary: the next frame decides
     try:
         ref.delete()  # libgit2 checks the old value under the ref lock
-    except pygit2.GitError:
+    except (pygit2.GitError, OSError):  # moved, or locked by another engine right now
         return False
     return True
 

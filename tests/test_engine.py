@@ -22,15 +22,13 @@ def test_a_frame_is_one_commit_with_trailers_and_empties_the_inbox(hub: Hub) -> 
         send(hub, worker, incr(), Op("append", "log.json", "/items", worker))
     base = hub.main().id
     report = run_frame(hub)
+    assert hub.main().parents[0].id == base  # exactly one commit
     assert report.frame == 1 and report.count("applied") == 3
     main = hub.main()
-    assert main.parents[0].id != base or True  # keygen commits may precede; check below
     assert main.message.startswith("gnp frame 1: 3 applied")
     assert "Gnp-Frame: 1" in main.message and "Gnp-Applied: 3" in main.message
     assert state(hub, "stats.json") == {"count": 3}
-    assert state(hub, "log.json") == {"items": ["alice", "bob", "carol"]} or sorted(
-        state(hub, "log.json")["items"]
-    ) == ["alice", "bob", "carol"]
+    assert state(hub, "log.json") == {"items": ["alice", "bob", "carol"]}
     assert snapshot(hub) == []
     assert run_frame(hub).frame is None  # nothing new: main does not move
     assert hub.main().id == main.id
