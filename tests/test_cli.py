@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from gnp.demo import check, run_demo
 
@@ -35,3 +38,83 @@ def test_usage_errors_are_one_line_on_stderr() -> None:
         "gnp: No such command 'no-such-command'. (see 'gnp --help')"
     ]
     assert "Traceback" not in done.stderr
+
+
+def cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "gnp", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_the_command_line_contract_end_to_end(tmp_path: Path) -> None:
+    hub = str(tmp_path / "hub.git")
+    env = {"GNP_WORKTREES": str(tmp_path / "wt")}
+    assert cli("init", hub).returncode == 0
+    assert cli("init", hub).returncode == 1  # not empty any more
+    for worker in ("alice", "bob"):
+        done = cli("keygen", worker, "--hub", hub)
+        assert done.returncode == 0, done.stderr
+    ops = '[{"op": "incr", "file": "stats.json", "path": "/posts", "value": 1}]'
+    first = cli("submit", "--hub", hub, "--worker", "alice", stdin=ops)
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.strip()) == 64  # the delta id
+    request = tmp_path / "req.json"
+    request.write_text(
+        '{"ops": [{"op": "add", "file": "agents.json", "path": "", '
+        '"value": {"a": 1}}], "authority": 2, "author": "bob@example"}'
+    )
+    assert cli("submit", "--hub", hub, "--worker", "bob", str(request)).returncode == 0
+    edit = "echo '{\"posts\": 5}' > stats.json"
+    ran = cli("run", "--hub", hub, "--worker", "bob", "--", "sh", "-c", edit, env=env)
+    assert ran.returncode == 0, ran.stderr
+    frame = cli("frame", "--hub", hub)
+    assert frame.returncode == 0
+    assert "frame 1: 2 applied" in frame.stdout and "conflict" in frame.stdout
+    assert cli("replay", "--hub", hub, "--frame", "1").returncode == 0
+    assert cli("replay", "--hub", hub, "--frame", "7").returncode == 1
+    assert cli("janitor", "--hub", hub).stdout.strip() == "nothing to clean"
+
+
+@pytest.mark.parametrize(
+    "stdin, message",
+    [
+        ("not json", "not JSON"),
+        ('{"ops": [], "x": 1}', "unknown field(s): x"),
+        ("[]", "needs at least one operation"),
+        ('[{"op": "incr", "file": "../x.json", "path": "/a", "value": 1}]', "'..' is not allowed"),
+        (
+            '[{"op": "incr", "file": ".gnp/k.json", "path": "/a", "value": 1}]',
+            "belongs to the protocol",
+        ),
+        ('[{"op": "incr", "file": "a.json", "path": "/a", "value": true}]', "needs a number"),
+        ('[{"op": "zap", "file": "a.json", "path": "/a"}]', "unknown op 'zap'"),
+    ],
+)
+def test_submit_refuses_what_it_can_see_is_wrong(tmp_path: Path, stdin: str, message: str) -> None:
+    hub = str(tmp_path / "hub.git")
+    cli("init", hub)
+    cli("keygen", "alice", "--hub", hub)
+    done = cli("submit", "--hub", hub, "--worker", "alice", stdin=stdin)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gnp: refused") and message in lines[0]
+
+
+def test_usage_errors_name_the_fix(tmp_path: Path) -> None:
+    missing = cli("frame", "--hub", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1
+    assert "is not a hub; create one with 'gnp init" in missing.stderr
+    hub = str(tmp_path / "hub.git")
+    cli("init", hub)
+    ops = '[{"op": "incr", "file": "a.json", "path": "/n", "value": 1}]'
+    nokey = cli("submit", "--hub", hub, "--worker", "zed", stdin=ops)
+    assert "create one with 'gnp keygen zed --hub HUB'" in nokey.stderr
