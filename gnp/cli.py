@@ -60,6 +60,21 @@ def keygen(
 
 
 @app.command()
+def declare(
+    hub: HubOption,
+    file: Annotated[str, typer.Argument(help="The state file, e.g. stats.json.")],
+    path: Annotated[str, typer.Argument(help="A JSON Pointer; '*' matches any one key.")],
+    kind: Annotated[str, typer.Argument(help="counter, append or set.")],
+) -> None:
+    """Declare a merge type, so that `gnp run` turns edits there into incr/append/union."""
+    from .hub import Hub
+    from .registry import declare as declare_type
+
+    declare_type(Hub.open(hub), file, path, kind)
+    out.print(f"{file}:{path} is a {kind}")
+
+
+@app.command()
 def submit(
     hub: HubOption,
     worker: WorkerOption,

@@ -1,14 +1,19 @@
-"""Registering a worker's key on the hub: the owner's path, never a worker's push."""
+"""The owner's changes to the hub: workers' keys and declared merge types.
+
+These are commits on main by the hub's owner (compare-and-swap, recomputed if main
+moved), never a worker's push: a worker cannot register itself.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import canonical, keys
+from . import canonical, keys, pointer
+from .diff import TYPES
 from .errors import UsageError
 from .hub import Hub, State
-from .layout import KEYRING_FILE
-from .limits import check_worker
+from .layout import KEYRING_FILE, TYPES_FILE
+from .limits import check_file, check_worker
 from .signing import SigningKey, public_key_text
 
 
@@ -27,3 +32,18 @@ def register(hub: Hub, worker: str, *, force: bool = False) -> Path:
 
     hub.commit_on_main(add_key, f"gnp keygen: register {worker}\n\nGnp-Keyring: {worker}\n")
     return path
+
+
+def declare(hub: Hub, file: str, path: str, kind: str) -> None:
+    """Declare that ``path`` in ``file`` is a counter, an append-only list or a set."""
+    check_file(file)
+    pointer.parse(path)
+    if kind not in TYPES:
+        raise UsageError(f"merge type {kind!r} is unknown; use one of {', '.join(sorted(TYPES))}")
+
+    def add_type(base: State) -> dict[str, bytes | None]:
+        types = {f: dict(t) for f, t in base.types.items()}
+        types.setdefault(file, {})[path] = kind
+        return {TYPES_FILE: canonical.encode_pretty(types)}
+
+    hub.commit_on_main(add_type, f"gnp declare: {file}:{path} is a {kind}\n")

@@ -168,3 +168,35 @@ def test_branches_use_the_worker_id_exactly(local: LocalRepo) -> None:
             assert local.repo.lookup_reference(wt.branch).name == wt.branch
     assert leftovers(local) == []
     assert isinstance(local.repo, pygit2.Repository)
+
+
+def test_two_workers_editing_a_declared_counter_both_count(hub: Hub, local: LocalRepo) -> None:
+    # The read-modify-write race with real edits: both read 5 and write 6.
+    from gnp import Op
+    from gnp.engine import run_frame
+    from gnp.registry import declare
+    from gnp.run import run
+    from tests.hubtools import send
+
+    send(hub, "w", Op("add", "stats.json", "", {"posts": 5, "title": "x"}))
+    run_frame(hub)
+    declare(hub, "stats.json", "/posts", "counter")
+    worker_key(hub, "v")
+    bump = (
+        "python3 -c \"import json; d=json.load(open('stats.json')); d['posts']+=1; "
+        "json.dump(d, open('stats.json','w'))\""
+    )
+    for worker in ("w", "v"):  # both from the same base: neither sees the other's edit
+        assert run(hub, worker, ["sh", "-c", bump]).status == "ok"
+    assert run_frame(hub).count("applied") == 2
+    assert hub.state().document("stats.json")["posts"] == 7  # incr, not a racy set
+    # An undeclared value edited by both is a conflict: reported, never a silent overwrite.
+    retitle = (
+        "python3 -c \"import json, os; d=json.load(open('stats.json')); "
+        "d['title']=os.environ['GNP_WORKER']; json.dump(d, open('stats.json','w'))\""
+    )
+    for worker in ("w", "v"):
+        assert run(hub, worker, ["sh", "-c", retitle]).status == "ok"
+    report = run_frame(hub)
+    assert report.count("applied") == 1 and report.count("conflict") == 1
+    assert hub.state().document("stats.json")["title"] == "w"
