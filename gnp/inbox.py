@@ -83,9 +83,8 @@ def take(hub: Hub, item: Item) -> bytes:
     commit = hub.repo.get(item.target)
     if not isinstance(commit, pygit2.Commit) or len(commit.parents) != 1:
         raise Malformed(f"{item.ref} must point at a commit with exactly one parent")
-    diff = commit.parents[0].tree.diff_to_tree(commit.tree)
     expected = delta_path(worker, delta_id)
-    changes = [(d.status_char(), d.new_file.path) for d in diff.deltas]
+    changes = trees.changes(commit.parents[0].tree, commit.tree, limit=5)
     if changes != [("A", expected)]:
         shown = ", ".join(f"{s} {p}" for s, p in changes[:5]) or "nothing"
         raise Malformed(

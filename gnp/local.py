@@ -3,14 +3,16 @@
 Workers never check out the hub and never create branches in it. Each machine keeps,
 per hub, a bare repository under ``$GNP_HOME/repos/<hub id>.git`` with the hub as its
 remote ``hub``. For a hub on a local path it borrows the hub's objects (git's
-alternates), so fetching ``main`` copies nothing. Deltas leave it only by a push to the
-worker's own inbox ref, and every push's per-ref result is checked: libgit2 raises only
-on transport errors, and reports a rejected ref through a callback.
+alternates) and reads ``main`` in-process, so nothing is copied or fetched. Deltas
+leave it only by a push to the worker's own inbox ref, and every push's per-ref result
+is checked: libgit2 raises only on transport errors, and reports a rejected ref through
+a callback.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +23,6 @@ from .errors import GnpError
 from .hub import Hub
 
 REMOTE = "hub"
-HUB_MAIN = "refs/remotes/hub/main"
 
 
 class _PushResults(pygit2.RemoteCallbacks):
@@ -61,20 +62,29 @@ class LocalRepo:
         return cls(hub, pygit2.Repository(str(path)))
 
     def fetch_main(self) -> pygit2.Commit:
-        """The hub's main, fetched now."""
-        self.repo.remotes[REMOTE].fetch([f"+refs/heads/main:{HUB_MAIN}"])
-        commit = self.repo[self.repo.lookup_reference(HUB_MAIN).target]
+        """The hub's main now. A hub on a local path is read in-process: its objects are
+        ours through alternates, so there is nothing to fetch and no ref to contend for."""
+        commit = self.repo.get(self.hub.main().id)
         assert isinstance(commit, pygit2.Commit)
         return commit
 
-    def push(self, source: str, target: str) -> None:
-        """Push ``source`` to the hub's ``target`` ref; raise unless the hub took it."""
-        callbacks = _PushResults()
-        try:
-            self.repo.remotes[REMOTE].push([f"{source}:{target}"], callbacks=callbacks)
-        except pygit2.GitError as exc:
-            raise GnpError(f"push to the hub failed: {exc}") from None
-        if target not in callbacks.results:
-            raise GnpError(f"the hub did not report on {target}; the push may not have landed")
-        if callbacks.results[target] is not None:
-            raise GnpError(f"the hub refused {target}: {callbacks.results[target]}")
+    def push(self, source: str, target: str, *, tries: int = 10) -> None:
+        """Push ``source`` to the hub's ``target`` ref; raise unless the hub took it.
+
+        Retries what concurrency makes transient: libgit2's local transport lists the
+        hub's refs first, and the engine may delete one of them in the meantime.
+        """
+        for attempt in range(tries):
+            callbacks = _PushResults()
+            try:
+                self.repo.remotes[REMOTE].push([f"{source}:{target}"], callbacks=callbacks)
+            except (pygit2.GitError, OSError) as exc:
+                if attempt == tries - 1:
+                    raise GnpError(f"push to the hub failed: {exc}") from None
+                time.sleep(0.005 * (attempt + 1))
+                continue
+            if target not in callbacks.results:
+                raise GnpError(f"the hub did not report on {target}; it may not have landed")
+            if callbacks.results[target] is not None:
+                raise GnpError(f"the hub refused {target}: {callbacks.results[target]}")
+            return

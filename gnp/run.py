@@ -78,9 +78,20 @@ def commit_on_branch(local: LocalRepo, wt: Worktree, delta: Delta) -> pygit2.Oid
 
 
 def deliver(local: LocalRepo, wt: Worktree, delta: Delta) -> str:
-    """Commit the signed delta on the worker's branch, then push it to its inbox ref."""
+    """Commit the signed delta on the worker's branch, then push it to its inbox ref.
+
+    If the push fails, the branch outlives the worktree, so the delta is not lost:
+    ``gnp janitor`` pushes what such branches hold.
+    """
     commit_on_branch(local, wt, delta)
-    local.push(wt.branch, ref_name(delta.worker, delta.id))
+    try:
+        local.push(wt.branch, ref_name(delta.worker, delta.id))
+    except GnpError as exc:
+        wt.keep_branch = True
+        raise GnpError(
+            f"{exc}; delta {delta.id[:12]} is kept on {wt.branch} and "
+            "'gnp janitor --hub HUB' will push it"
+        ) from None
     return delta.id
 
 

@@ -69,3 +69,43 @@ def subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree | None:
     except KeyError:
         return None
     return obj if isinstance(obj, pygit2.Tree) else None
+
+
+def changes(old: pygit2.Tree, new: pygit2.Tree, limit: int = 100) -> list[tuple[str, str]]:
+    """(status, path) of blobs added (A), deleted (D) or modified (M) from ``old`` to ``new``.
+
+    Descends only into subtrees whose ids differ, so comparing a delta commit with its
+    parent costs the depth of the delta file, not the size of the state; stops after
+    ``limit`` changes.
+    """
+    out: list[tuple[str, str]] = []
+    _changes(old, new, "", out, limit)
+    return out
+
+
+def _changes(
+    old: pygit2.Tree | None,
+    new: pygit2.Tree | None,
+    prefix: str,
+    out: list[tuple[str, str]],
+    limit: int,
+) -> None:
+    before = {str(e.name): e for e in old} if old is not None else {}
+    after = {str(e.name): e for e in new} if new is not None else {}
+    for name in sorted(before.keys() | after.keys()):
+        if len(out) >= limit:
+            return
+        a, b = before.get(name), after.get(name)
+        if a is not None and b is not None and a.id == b.id and a.filemode == b.filemode:
+            continue
+        a_tree = a if isinstance(a, pygit2.Tree) else None
+        b_tree = b if isinstance(b, pygit2.Tree) else None
+        if a_tree is not None or b_tree is not None:
+            _changes(a_tree, b_tree, f"{prefix}{name}/", out, limit)
+            if a is not None and a_tree is None and len(out) < limit:
+                out.append(("D", f"{prefix}{name}"))
+            if b is not None and b_tree is None and len(out) < limit:
+                out.append(("A", f"{prefix}{name}"))
+            continue
+        status = "A" if a is None else "D" if b is None else "M"
+        out.append((status, f"{prefix}{name}"))

@@ -116,6 +116,7 @@ class Worktree:
     branch: str
     base: pygit2.Commit  # main when the worktree was made
     removed: bool = False
+    keep_branch: bool = False  # set when the branch holds a delta that is not yet pushed
 
     @property
     def owner_file(self) -> Path:
@@ -125,7 +126,7 @@ class Worktree:
         """Remove the directory, the worktree entry, the branch and the record. Idempotent."""
         if self.removed:
             return
-        remove_worktree(self.local, self.name, self.path, self.branch)
+        remove_worktree(self.local, self.name, self.path, None if self.keep_branch else self.branch)
         with contextlib.suppress(FileNotFoundError):
             self.owner_file.unlink()
         self.removed = True

@@ -200,3 +200,23 @@ def test_two_workers_editing_a_declared_counter_both_count(hub: Hub, local: Loca
     report = run_frame(hub)
     assert report.count("applied") == 1 and report.count("conflict") == 1
     assert hub.state().document("stats.json")["title"] == "w"
+
+
+def test_a_failed_push_keeps_the_delta_for_the_janitor(hub: Hub, local: LocalRepo) -> None:
+    from gnp import GnpError
+    from gnp.engine import run_frame
+    from gnp.run import run
+
+    blocker = hub.path / "refs" / "gnp" / "inbox" / "w"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the worker's ref folder must go\n")  # pushes fail
+    try:
+        with pytest.raises(GnpError, match="'gnp janitor --hub HUB' will push it"):
+            run(hub, "w", ["sh", "-c", "echo '{\"n\": 1}' > s.json"])
+    finally:
+        blocker.unlink()
+    assert [r for r in local.repo.references if r.startswith("refs/heads/gnp/")]  # kept
+    report = sweep(hub)
+    assert len(report.rescued) == 1
+    assert run_frame(hub).count("applied") == 1
+    assert leftovers(local) == []
