@@ -22,7 +22,10 @@ started together by a barrier. Variants:
   worker's inbox ref after a fetch of main.
 
 Wall time runs from the barrier until the final state is on main: the last push for the
-naive variants, the last frame for gnp. Lost updates are W*K - final count.
+naive variants, the last frame for gnp. Lost updates are W*K - final count. The naive
+variants' git runs without automatic gc/maintenance and without fsync (libgit2, hence
+gnp, does not fsync by default either), through GIT_CONFIG_* so the hub side gets it too.
+Everything lives in one temporary folder (GNP_HOME included), removed at the end.
 
     .venv/bin/python bench/race_bench.py [--workers 16] [--increments 20]
         [--variants force,retry,bot,gnp] [--max-retries 200] [--idle 0.005]
@@ -31,22 +34,25 @@ naive variants, the last frame for gnp. Lost updates are W*K - final count.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing as mp
 import os
 import platform
 import queue
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.synchronize import Barrier, Event
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 NAIVE = ("force", "retry", "bot")
 ALL_VARIANTS = (*NAIVE, "gnp", "gnp-push")
 DEFAULT_VARIANTS = ("force", "retry", "bot", "gnp")
@@ -55,6 +61,7 @@ BOT_NAME = "state-bot"
 BOT_EMAIL = "bot@example.invalid"
 UP_TO_DATE = "Everything up-to-date"
 SETUP_TIMEOUT = 120.0  # seconds for every process to reach the start barrier
+VARIANT_TIMEOUT = 900.0  # seconds for every process to report, once started
 
 
 # Results ----------------------------------------------------------------------------
@@ -70,10 +77,14 @@ class Tally:
     lock_lost: int = 0  # of which "cannot lock ref": another push held main's lock
     up_to_date: int = 0  # pushes that exited 0 but said "Everything up-to-date"
     gave_up: int = 0  # increments abandoned after --max-retries rejections
+    retried: int = 0  # gnp-push: fetches or pushes that raised and were tried again
+    landed_anyway: int = 0  # gnp-push: pushes that raised although the hub had the delta
     frames: int = 0  # engine: frames merged
     verdicts: dict[str, int] = field(default_factory=dict)  # engine: outcome -> count
+    frame_log: list[tuple[float, int, float]] = field(default_factory=list)  # (end, n, s)
     oddities: list[str] = field(default_factory=list)  # anything unexpected, verbatim
     done: float = 0.0  # time.monotonic() when the worker finished (system-wide clock)
+    cpu: float = 0.0  # CPU seconds from the barrier to done, its git subprocesses included
     error: str | None = None
 
 
@@ -86,6 +97,7 @@ class Result:
     wall: float
     submit_wall: float  # until the last worker finished (gnp: before the final frames)
     tallies: list[Tally]
+    start: float  # time.monotonic() at the barrier
     engine: Tally | None = None
 
     @property
@@ -107,10 +119,28 @@ class Result:
 # Naive git --------------------------------------------------------------------------
 
 
+# Given to every git process of the naive variants through the environment, so that the
+# hub's receive-pack and upload-pack get them too: no automatic gc or maintenance in the
+# middle of a run, and no fsync, as libgit2 (hence gnp) does not fsync by default either.
+GIT_CONFIG = {
+    "gc.auto": "0",
+    "maintenance.auto": "false",
+    "receive.autogc": "false",
+    "core.fsync": "none",
+}
+
+
 def git_env(variant: str, index: int, bot_date: int) -> dict[str, str]:
     """The environment of one naive worker's git commands: its identity, no user config."""
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
     env["GIT_TERMINAL_PROMPT"] = "0"
+    config = dict(GIT_CONFIG)
+    if os.environ.get("RACE_BENCH_GIT_FSYNC"):
+        del config["core.fsync"]  # git's default: fsync refs and packs
+    env["GIT_CONFIG_COUNT"] = str(len(config))
+    for i, (key, value) in enumerate(config.items()):
+        env[f"GIT_CONFIG_KEY_{i}"] = key
+        env[f"GIT_CONFIG_VALUE_{i}"] = value
     if variant == "bot":
         name, email = BOT_NAME, BOT_EMAIL
         env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = f"{bot_date} +0000"
@@ -141,7 +171,6 @@ def make_naive_hub(root: Path, workers: int) -> tuple[Path, list[Path]]:
     env = git_env("retry", 99, 0)
     hub = root / "hub.git"
     git(["init", "--quiet", "--bare", "-b", "main", str(hub)], root, env)
-    git(["config", "gc.auto", "0"], hub, env)  # no auto gc in the middle of a run
     seed = root / "seed"
     git(["clone", "--quiet", str(hub), str(seed)], root, env)
     (seed / "stats.json").write_text('{"count": 0}\n')
@@ -152,7 +181,6 @@ def make_naive_hub(root: Path, workers: int) -> tuple[Path, list[Path]]:
     for i in range(workers):
         clone = root / f"w{i:02d}"
         git(["clone", "--quiet", str(hub), str(clone)], root, env)
-        git(["config", "gc.auto", "0"], clone, env)
         clones.append(clone)
     return hub, clones
 
@@ -173,6 +201,7 @@ def naive_worker(
         env = git_env(variant, index, bot_date)
         push = ["push", "origin", "HEAD:main"] + (["--force"] if variant == "force" else [])
         barrier.wait()
+        cpu = _cpu()
         for _ in range(increments):
             for attempt in range(max_retries + 1):
                 git(["fetch", "--quiet", "origin"], cwd, env)
@@ -198,6 +227,7 @@ def naive_worker(
                 if attempt == max_retries:
                     tally.gave_up += 1
         tally.done = time.monotonic()
+        tally.cpu = _cpu() - cpu
     except Exception:
         tally.error = traceback.format_exc()
     results.put({"index": index, **_as_dict(tally)})
@@ -250,24 +280,61 @@ def gnp_worker(
 
             local = LocalRepo.for_hub(hub)
         barrier.wait()
+        cpu = _cpu()
         for _ in range(increments):
             tally.pushes += 1
             if variant == "gnp":
                 frame = hub.state().frame
                 submit(hub, key.sign(compose(worker, [op], frame=frame)))
             else:
-                base = local.fetch_main()
+                base = _retrying(tally, "fetch", local.fetch_main)
                 frame = hub.state(base).frame
                 delta = key.sign(compose(worker, [op], frame=frame))
-                local.push(
-                    _delta_branch(local, worker, base, delta, delta_path),
-                    ref_name(worker, delta.id),
-                )
+                branch = _delta_branch(local, worker, base, delta, delta_path)
+                target = ref_name(worker, delta.id)
+                landed = functools.partial(_in_hub, hub, target, delta.id)
+                push = functools.partial(local.push, branch, target)
+                _retrying(tally, "push", push, landed)
             tally.landed += 1
         tally.done = time.monotonic()
+        tally.cpu = _cpu() - cpu
     except Exception:
         tally.error = traceback.format_exc()
     results.put({"index": index, **_as_dict(tally)})
+
+
+def _retrying(
+    tally: Tally,
+    what: str,
+    action: Callable[[], T],
+    landed: Callable[[], bool] | None = None,
+    tries: int = 20,
+) -> T:
+    """``action()``, tried again on a git error, as a worker (or the janitor) would: a
+    re-push of the same delta is the same ref, and the ledger settles it at most once.
+    ``landed`` tells, after an error, whether the push had reached the hub anyway."""
+    import pygit2
+
+    from gnp.errors import GnpError
+
+    for attempt in range(1, tries + 1):
+        try:
+            return action()
+        except (GnpError, pygit2.GitError) as exc:
+            if attempt == tries:
+                raise
+            tally.retried += 1
+            if landed is not None and landed():
+                tally.landed_anyway += 1
+            reason = re.sub(r"[0-9a-f]{32,64}", "<id>", str(exc))
+            _note(tally, f"{what} raised, tried again: {reason}")
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
+
+
+def _in_hub(hub: Any, ref: str, delta_id: str) -> bool:
+    """Whether the hub holds ``ref`` in its inbox or has already settled the delta."""
+    return ref in hub.repo.references or hub.state().settled(delta_id)
 
 
 def _delta_branch(local: Any, worker: str, base: Any, delta: Any, delta_path: Any) -> str:
@@ -301,17 +368,20 @@ def engine(
 
         hub = Hub.open(hub_path)
         barrier.wait()
+        cpu = _cpu()
         while not stop.is_set():
-            if not _count_frame(tally, run_frame(hub)):
+            began = time.monotonic()
+            if not _count_frame(tally, run_frame(hub), began):
                 time.sleep(idle)
         tally.done = time.monotonic()
+        tally.cpu = _cpu() - cpu
     except Exception:
         tally.error = traceback.format_exc()
     results.put({"index": -1, **_as_dict(tally)})
 
 
-def _count_frame(tally: Tally, report: Any) -> bool:
-    """Add a frame report to ``tally``; True if the frame merged anything."""
+def _count_frame(tally: Tally, report: Any, began: float) -> bool:
+    """Add a frame report (of a frame begun at ``began``) to ``tally``; True if it merged."""
     if report.attempts > 1:
         _note(tally, f"a frame took {report.attempts} attempts (main moved)")
     if report.swept:
@@ -319,6 +389,8 @@ def _count_frame(tally: Tally, report: Any) -> bool:
     if report.frame is None:
         return False
     tally.frames += 1
+    end = time.monotonic()
+    tally.frame_log.append((end, len(report.verdicts), end - began))
     for verdict in report.verdicts:
         outcome = str(verdict["outcome"])
         tally.verdicts[outcome] = tally.verdicts.get(outcome, 0) + 1
@@ -334,6 +406,12 @@ def gnp_final(hub_path: Path) -> int:
 
 
 # Running a variant ------------------------------------------------------------------
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (git commands)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _note(tally: Tally, line: str) -> None:
@@ -354,6 +432,7 @@ def collect(
 ) -> list[dict[str, Any]]:
     """``n`` results from ``results``; fails loudly if a process died without one."""
     out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + VARIANT_TIMEOUT
     while len(out) < n:
         try:
             out.append(results.get(timeout=1.0))
@@ -363,6 +442,8 @@ def collect(
                 raise SystemExit(
                     f"{len(dead)} process(es) died, e.g. exit {dead[0].exitcode}"
                 ) from None
+            if time.monotonic() > deadline:
+                raise SystemExit(f"no result after {VARIANT_TIMEOUT:.0f} s; giving up") from None
     return out
 
 
@@ -376,6 +457,7 @@ def run_naive(variant: str, root: Path, workers: int, increments: int, max_retri
         ctx.Process(
             target=naive_worker,
             args=(variant, i, str(clone), increments, max_retries, bot_date, barrier, results),
+            daemon=True,  # killed if the parent gives up
         )
         for i, clone in enumerate(clones)
     ]
@@ -389,7 +471,7 @@ def run_naive(variant: str, root: Path, workers: int, increments: int, max_retri
     _raise_errors(tallies)
     end = max(t.done for t in tallies)
     final = naive_final(hub)
-    return Result(variant, workers, increments, final, end - start, end - start, tallies)
+    return Result(variant, workers, increments, final, end - start, end - start, tallies, start)
 
 
 def run_gnp(variant: str, root: Path, workers: int, increments: int, idle: float) -> Result:
@@ -405,12 +487,14 @@ def run_gnp(variant: str, root: Path, workers: int, increments: int, idle: float
     stop = ctx.Event()
     procs = [
         ctx.Process(
-            target=gnp_worker, args=(variant, i, str(hub_path), increments, barrier, results)
+            target=gnp_worker,
+            args=(variant, i, str(hub_path), increments, barrier, results),
+            daemon=True,
         )
         for i in range(workers)
     ]
     engine_proc = ctx.Process(
-        target=engine, args=(str(hub_path), idle, barrier, stop, engine_results)
+        target=engine, args=(str(hub_path), idle, barrier, stop, engine_results), daemon=True
     )
     for p in (*procs, engine_proc):
         p.start()
@@ -424,14 +508,25 @@ def run_gnp(variant: str, root: Path, workers: int, increments: int, idle: float
         p.join()
     _raise_errors([*tallies, engine_tally])
     hub = Hub.open(hub_path)
+    cpu = time.process_time()
     while True:  # the final frames, in this process, until the inbox is empty
-        merged = _count_frame(engine_tally, run_frame(hub))
+        began = time.monotonic()
+        merged = _count_frame(engine_tally, run_frame(hub), began)
         if not merged and not snapshot(hub):
             break
     end = time.monotonic()
+    engine_tally.cpu += time.process_time() - cpu
     final = gnp_final(hub_path)
     return Result(
-        variant, workers, increments, final, end - start, submitted - start, tallies, engine_tally
+        variant,
+        workers,
+        increments,
+        final,
+        end - start,
+        submitted - start,
+        tallies,
+        start,
+        engine_tally,
     )
 
 
@@ -451,8 +546,8 @@ LABELS = {
     "force": "naive git, push --force, no retry",
     "retry": "naive git, retry on rejection, own identities",
     "bot": "naive git, retry, one bot identity, same second",
-    "gnp": "gnp: signed deltas to the inbox + frames",
-    "gnp-push": "gnp: deltas by git push (libgit2) + frames",
+    "gnp": "signed deltas by gnp.inbox.submit, frames",
+    "gnp-push": "signed deltas by git push (libgit2), frames",
 }
 
 
@@ -487,12 +582,29 @@ def details(r: Result) -> list[str]:
             f"  workers believe {believed} increments landed; main has {r.final}; "
             f"{pushes / max(r.expected, 1):.1f} pushes per increment"
         )
+    cpu = r.total("cpu")
+    lines.append(
+        f"  CPU: workers {cpu:.1f} s ({1000 * cpu / max(r.total('pushes'), 1):.1f} ms per "
+        f"push/submission, git commands included)"
+        + (f", engine {r.engine.cpu:.2f} s" if r.engine else "")
+        + f"; wall {r.wall:.2f} s"
+    )
     if r.engine is not None:
         e = r.engine
         per_frame = r.final / e.frames if e.frames else 0.0
         lines.append(
             f"  {e.frames} frames ({per_frame:.1f} deltas per frame); verdicts {e.verdicts}; "
             f"workers done submitting at {r.submit_wall:.2f} s, settled at {r.wall:.2f} s"
+        )
+        frames = ", ".join(
+            f"{n} in {seconds:.2f} s (done at {end - r.start:.2f} s)"
+            for end, n, seconds in e.frame_log
+        )
+        lines.append(f"  frames: {frames}")
+    if r.total("retried"):
+        lines.append(
+            f"  {r.total('retried')} fetches/pushes raised and were tried again; "
+            f"{r.total('landed_anyway')} of the pushes that raised had reached the hub"
         )
     oddities = [o for t in (*r.tallies, *([r.engine] if r.engine else [])) for o in t.oddities]
     for line in sorted(set(oddities))[:10]:
@@ -535,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.monotonic()
     results: list[Result] = []
-    with tempfile.TemporaryDirectory(prefix="gnp-race-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gnp-race-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         os.environ["GNP_HOME"] = str(root / "gnp-home")  # keys (and local repos) go here
         for variant in args.variants:
@@ -564,7 +676,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ratio = by_name[name].rate / correct.rate
             print(f"\n{name} rate / retry rate = {ratio:.1f}x")
     print(f"\ntotal {time.monotonic() - started:.0f} s")
-    failed = [r.variant for r in results if r.variant.startswith("gnp") and r.lost != 0]
+    failed = [
+        r.variant
+        for r in results
+        if r.engine is not None and (r.lost != 0 or r.engine.verdicts != {"applied": r.expected})
+    ]
+    if failed:
+        print(f"FAILED: {', '.join(failed)} did not apply every delta exactly once")
     return 1 if failed else 0
 
 
