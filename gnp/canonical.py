@@ -90,6 +90,8 @@ def decode(data: bytes | str) -> JSON:
         raise Malformed(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise Malformed("JSON nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise Malformed(f"not usable JSON: {exc}") from None
     if _has_lone_surrogate(text):
         # json accepts "\ud800"; such a string cannot be encoded back to UTF-8.
         try:
@@ -138,7 +140,19 @@ def sort_key(value: JSON) -> tuple[int, Any]:
         return (2, value)
     if t is str:
         return (3, value)
-    return (4 if t is list else 5, encode(value))
+    # Integral floats as ints, so that JSON-equal members ([1] and [1.0]) sort together.
+    return (4 if t is list else 5, encode(_integral(value)))
+
+
+def _integral(value: JSON) -> JSON:
+    t = type(value)
+    if t is float and value.is_integer():
+        return int(value)
+    if t is dict:
+        return {k: _integral(v) for k, v in value.items()}
+    if t is list:
+        return [_integral(v) for v in value]
+    return value
 
 
 def copy(value: JSON) -> JSON:

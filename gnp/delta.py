@@ -172,7 +172,15 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Delta:
     """Parse and validate a delta from bytes; raises a :class:`~gnp.errors.Refused`."""
     if len(data) > limits.max_bytes:
         raise TooLarge(f"delta is {len(data)} bytes; the limit is {limits.max_bytes}")
-    return from_json(canonical.decode(data), limits)
+    delta = from_json(canonical.decode(data), limits)
+    # One delta, one spelling: "1.50", "15e-1" or extra whitespace would verify under the
+    # same signature yet read differently to a reader with other number rules.
+    if delta.encode() != data:
+        raise Malformed(
+            "delta is not in canonical form (sorted keys, no whitespace, "
+            "shortest numbers); encode it with gnp"
+        )
+    return delta
 
 
 def from_json(data: JSON, limits: Limits = DEFAULT_LIMITS) -> Delta:

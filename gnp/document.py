@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from . import canonical, pointer
-from .errors import OpFailed, PatchTestFailed
+from .errors import OpFailed, PatchTestFailed, Refused
 from .ops import Op, is_number
 
 
@@ -73,6 +73,13 @@ class Workspace:
         try:
             for op in ops:
                 _APPLY[op.op](self, op, log)
+        except Refused:
+            self.undo(log)
+            raise
+        except Exception as exc:
+            # Never let one delta stop a frame: whatever it triggers is its rejection.
+            self.undo(log)
+            raise OpFailed(f"operation failed ({type(exc).__name__}: {exc})") from exc
         except BaseException:
             self.undo(log)
             raise
@@ -80,6 +87,7 @@ class Workspace:
 
     def undo(self, log: UndoLog) -> None:
         """Reverse the changes recorded in ``log``."""
+        self._sets.clear()  # a set registered by undone work may not be sorted any more
         for action, container, key, old in reversed(log):
             if action == _SET:
                 container[key] = old
@@ -116,6 +124,8 @@ class Workspace:
                     node[token] = child
                 node = child
             elif t is list:
+                if self._sets:  # a change below a member may reorder a sorted set
+                    self._sets.pop(id(node), None)
                 node = node[_index(op, tokens[: i + 1], token, len(node), allow_end=False)]
             else:
                 raise _fail(op, f"{_where(tokens[:i])} is not an object or array")
@@ -131,6 +141,7 @@ class Workspace:
         return _child(op, parent, tokens)
 
     def _add(self, op: Op, tokens: pointer.Tokens, value: Any, log: UndoLog) -> None:
+        _check_depth(op, tokens, value)
         if not tokens:
             log.append((_ROOT, None, op.file, self.document(op.file)))
             self._docs[op.file] = value
@@ -235,6 +246,7 @@ def _op_replace(ws: Workspace, op: Op, log: UndoLog) -> None:
         ws._sets.pop(id(parent), None)
     else:
         raise _fail(op, f"{_where(tokens[:-1])} is not an object or array")
+    _check_depth(op, tokens, op.value)
     log.append((_SET, parent, key, parent[key]))
     parent[key] = canonical.copy(op.value)
 
@@ -268,15 +280,19 @@ def _numeric(name: str, pick: Callable[[Any, Any], Any]) -> Combine:
             return op.value
         if not is_number(old):
             raise _fail(op, f"{name} needs a number there, found {_show(old)}")
-        new = pick(old, op.value)
-        if not is_number(new):
-            raise _fail(op, f"{name} would leave a number that is not finite")
+        try:
+            new = pick(old, op.value)
+        except OverflowError:  # a float meeting an integer beyond float range
+            raise _fail(op, f"{name} of {_show(old)} and {_show(op.value)} overflows") from None
+        if not is_number(new) or (type(new) is int and new.bit_length() > MAX_INT_BITS):
+            raise _fail(op, f"{name} would leave a number that JSON cannot carry")
         return new
 
     return combine
 
 
 def _append(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
+    _check_depth(op, (*op.tokens, "-"), op.value)
     if old is ABSENT:
         return [canonical.copy(op.value)]
     if type(old) is not list:
@@ -340,6 +356,17 @@ _APPLY: dict[str, Callable[[Workspace, Op, UndoLog], None]] = {
 
 
 # Helpers --------------------------------------------------------------------------------
+
+MAX_DOCUMENT_DEPTH = 256  # well inside what json and copy can recurse through
+MAX_INT_BITS = 13_000  # about 3,900 digits: Python refuses to print more than 4,300
+
+
+def _check_depth(op: Op, tokens: pointer.Tokens, value: Any) -> None:
+    """Refuse a value that would nest the document deeper than MAX_DOCUMENT_DEPTH."""
+    if type(value) is dict or type(value) is list:
+        room = MAX_DOCUMENT_DEPTH - len(tokens)
+        if room < 1 or canonical.depth(value, room) > room:
+            raise _fail(op, f"the document would nest deeper than {MAX_DOCUMENT_DEPTH} levels")
 
 
 def _child(op: Op, parent: Any, tokens: pointer.Tokens) -> Any:

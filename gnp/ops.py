@@ -20,7 +20,7 @@ from typing import Any
 
 from . import pointer
 from .canonical import JSON
-from .errors import Malformed
+from .errors import Malformed, TooLarge
 from .limits import DEFAULT_LIMITS, Limits, check_file
 
 
@@ -135,10 +135,13 @@ class Op:
             raise Malformed(f"{name} takes no 'from'")
         if "file" not in data:
             raise Malformed(f"{name} at {data['path']!r} needs a 'file' (a state file path)")
+        path = data["path"]
+        if isinstance(path, str) and path.count("/") > limits.max_depth:
+            raise TooLarge(f"{name} at a pointer deeper than {limits.max_depth} levels")
         return cls(
             op=name,
             file=check_file(data["file"], limits),
-            path=data["path"],
+            path=path,
             value=data.get("value") if spec.needs_value else None,
             from_=data.get("from") if spec.needs_from else None,
         )

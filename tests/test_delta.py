@@ -154,3 +154,17 @@ def test_format_utc_needs_an_aware_datetime() -> None:
 
     with pytest.raises(ValueError, match="timezone-aware"):
         format_utc(datetime(2026, 1, 1))
+
+
+def test_only_the_canonical_spelling_is_accepted() -> None:
+    data = make().encode()
+    assert decode(data) == make()
+    for other in (
+        data.replace(b'"value":1', b'"value":1e0'),
+        data.replace(b'"value":1', b'"value":1.00'),
+        data.replace(b'"frame":0', b'"frame": 0'),
+        data + b"\n",
+        data.replace(b'"worker":"alice"', b'"worker":"\\u0061lice"'),
+    ):
+        with pytest.raises(Malformed):
+            decode(other)

@@ -67,7 +67,9 @@ def test_incr_on_a_number_in_an_array() -> None:
     [
         ({"a": "x"}, o("incr", "/a", 1), "needs a number there"),
         ({"a": True}, o("incr", "/a", 1), "needs a number there"),
-        ({"a": 1e308}, o("incr", "/a", 1e308), "not finite"),
+        ({"a": 1e308}, o("incr", "/a", 1e308), "JSON cannot carry"),
+        ({"a": 10**400}, o("incr", "/a", 0.5), "overflows"),
+        ({"a": 10**3920}, o("incr", "/a", 10**3920), "JSON cannot carry"),
         ({"a": 1}, o("append", "/a", 1), "needs an array there"),
         ({"a": {}}, o("union", "/a", [1]), "needs an array there"),
         ({"a": 5}, o("incr", "/a/b", 1), "is not an object or array"),
@@ -197,3 +199,58 @@ def test_appending_to_a_long_list_does_not_copy_it() -> None:
     assert len(log) == 1
     w.undo(log)
     assert len(before) == 100_000
+
+
+def test_documents_never_nest_past_what_can_be_written() -> None:
+    from gnp.document import MAX_DOCUMENT_DEPTH
+
+    deep: Any = 1
+    for _ in range(MAX_DOCUMENT_DEPTH):
+        deep = [deep]
+    w = ws(stats={"a": {}})
+    with pytest.raises(OpFailed, match="nest deeper than 256 levels"):
+        w.apply([o("add", "/a/b", deep)])
+    # Moving a deep subtree under a deep pointer is refused too, and changes nothing.
+    w = ws(stats={"a": deep[0][0], "b": {}})
+    with pytest.raises(OpFailed, match="nest deeper"):
+        w.apply(
+            [o("move", "/b/c/d" if False else "/b/c", from_="/a")] * 0
+            + [o("add", "/b/x", {}), o("add", "/b/x/y", {}), o("move", "/b/x/y/z", from_="/a")]
+        )
+    assert w.document("stats.json")["b"] == {}
+
+
+def test_undo_forgets_sorted_sets_registered_by_undone_work() -> None:
+    w = ws(stats={"s": [2, 1]})
+    with pytest.raises(OpFailed):
+        w.apply([o("replace", "/s/0", 0), o("union", "/s", [5]), o("test", "/x", 1)])
+    w.apply([o("union", "/s", [1])])
+    assert w.document("stats.json") == {"s": [1, 2]}
+
+
+def test_changing_a_member_of_a_sorted_set_sorts_it_again() -> None:
+    w = ws(stats={"s": []})
+    w.apply([o("union", "/s", [[1], [3]]), o("replace", "/s/0/0", 5), o("union", "/s", [[5]])])
+    assert w.document("stats.json") == {"s": [[3], [5]]}
+
+
+def test_json_equal_members_are_one_member() -> None:
+    w = ws(stats={})
+    w.apply(
+        [
+            o("union", "/s", [[1], [1.5]]),
+            o("union", "/s", [[1.0]]),
+            o("union", "/t", [{"a": 1.0}]),
+            o("union", "/t", [{"a": 1}]),
+        ]
+    )
+    assert w.document("stats.json") == {"s": [[1.5], [1]], "t": [{"a": 1.0}]}  # by bytes
+
+
+def test_an_unexpected_error_rejects_the_delta_instead_of_stopping_the_frame() -> None:
+    def broken_reader(file: str) -> Any:
+        raise ZeroDivisionError("a bug somewhere")
+
+    w = Workspace(broken_reader)
+    with pytest.raises(OpFailed, match="ZeroDivisionError: a bug somewhere"):
+        w.apply([o("incr", "/n", 1)])

@@ -32,6 +32,19 @@ def test_state_files_are_accepted(file: str) -> None:
         ("./a.json", "empty or '.' path segment"),
         ("", "empty path"),
         ("a" * 300 + ".json", "longer than 255"),
+        ("git~1/x.json", ".git is not a state path"),
+        ("GNP~1/x.json", "belongs to the protocol"),
+        (".git./x.json", "ends in a dot or a space"),
+        (".gnp /k.json", "ends in a dot or a space"),
+        (".g\u200cit/x.json", "invisible"),
+        ("evil\u202enosj.json", "invisible"),
+        ("a\x85b.json", "control character"),
+        ("a/c:b.json", 'one of < > : "'),
+        ("con.json", "reserved device name"),
+        ("dir/LPT1.json", "reserved device name"),
+        ("\u00e9" * 200 + ".json", "longer than 255 bytes"),
+        ("e\u0301.json", "NFC"),
+        ("a.json/b.json", "a folder name cannot end in .json"),
     ],
 )
 def test_unsafe_files_are_refused(file: str, reason: str) -> None:
@@ -49,7 +62,9 @@ def test_worker_ids(worker: str) -> None:
     assert check_worker(worker) == worker
 
 
-@pytest.mark.parametrize("worker", ["", "Agent", "-a", ".a", "a b", "a/b", "0" * 65, 7, None])
+@pytest.mark.parametrize(
+    "worker", ["", "Agent", "-a", ".a", "a b", "a/b", "0" * 65, 7, None, "a..b", "w.lock", "w."]
+)
 def test_bad_worker_ids(worker: object) -> None:
     with pytest.raises(Malformed, match="worker id"):
         check_worker(worker)
