@@ -10,7 +10,9 @@ detected, the higher-priority delta wins and the loser is named. A worker's own 
 never conflict with each other: they apply in its own order.
 
 Inserting into or removing from an array shifts its other elements, so such an
-operation's footprint is the whole array, not one index.
+operation's footprint is the whole array, not one index. An additive operation that has
+to create a missing object or file also has an ``ensure`` footprint there, so an ``add``
+beneath it cannot succeed or fail by timing alone.
 
 The index answers "does this footprint conflict with anything accepted so far, and
 with whom" in time proportional to the pointer's depth, not to the number of deltas:
@@ -29,6 +31,7 @@ from .pointer import Tokens
 
 READ = "read"
 WRITE = "write"
+ENSURE = "ensure"  # an additive op creates this missing object (or the missing file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,12 @@ class Footprint:
 def _commute(a: str, b: str, same_location: bool) -> bool:
     if a == READ and b == READ:
         return True
+    if a == ENSURE or b == ENSURE:
+        # Creating a missing object commutes with creating it again and with additive ops
+        # beneath it (they would create it too), and with nothing else: an `add` there
+        # succeeds or fails depending on whether the object was created first.
+        other = b if a == ENSURE else a
+        return other not in (READ, WRITE)
     return same_location and a == b and a != WRITE
 
 
@@ -54,6 +63,9 @@ def footprints(op: Op, is_array: IsArray) -> Iterator[Footprint]:
     """The footprints of ``op``; ``is_array`` looks at the frame's base documents."""
     spec = OPS[op.op]
     if spec.kind is Kind.ADDITIVE:
+        missing = _first_missing(op.file, op.tokens, is_array)
+        if missing is not None:
+            yield Footprint(op.file, missing, ENSURE)
         yield Footprint(op.file, op.tokens, op.op)
     elif op.op in ("test", "replace"):
         yield Footprint(op.file, op.tokens, READ if op.op == "test" else WRITE)
@@ -65,6 +77,14 @@ def footprints(op: Op, is_array: IsArray) -> Iterator[Footprint]:
             assert op.from_tokens is not None
             yield Footprint(op.file, _structural(op.file, op.from_tokens, is_array), WRITE)
         yield Footprint(op.file, _structural(op.file, op.tokens, is_array), WRITE)
+
+
+def _first_missing(file: str, tokens: Tokens, is_array: IsArray) -> Tokens | None:
+    """The shallowest missing ancestor (or the file, ``()``) that ``tokens`` would create."""
+    for depth in range(len(tokens)):
+        if is_array(file, tokens[:depth]) is None:
+            return tokens[:depth]
+    return None
 
 
 def _structural(file: str, tokens: Tokens, is_array: IsArray) -> Tokens:

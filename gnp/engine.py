@@ -64,6 +64,8 @@ def arrivals(hub: Hub, items: list[Item]) -> list[Arrival]:
             out.append(Arrival(item.ref, take(hub, item)))
         except Refused as exc:
             out.append(Arrival(item.ref, None, (exc.code, str(exc))))
+        except (pygit2.GitError, KeyError, ValueError) as exc:  # e.g. a missing object
+            out.append(Arrival(item.ref, None, ("unreadable", f"{type(exc).__name__}: {exc}")))
     return out
 
 

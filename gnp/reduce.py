@@ -126,7 +126,7 @@ def _reduce(
 
     workspace = Workspace(base)
     prints = {d.id: _footprints(d, workspace) for d in candidates}
-    excluded: dict[str, Verdict] = {}
+    excluded: dict[str, Verdict] = {}  # winners that failed after beating someone
     while True:
         losses = _decide(candidates, prints, excluded)
         applied: list[UndoLog] = []
@@ -138,11 +138,14 @@ def _reduce(
                 applied.append(workspace.apply(delta.ops))
             except Refused as exc:  # an op that cannot apply, or a base file unreadable
                 failed[delta.id] = _rejected(delta, exc.code, str(exc))
-        excluded.update(failed)
-        beaten_by = {v.winner for v in losses.values()}
-        if not beaten_by & failed.keys():
+        needless = {v.winner for v in losses.values() if v.winner} & failed.keys()
+        if not needless:
+            excluded.update(failed)
             break
-        for log in reversed(applied):  # a needless loss: decide again without the failures
+        # Those losses were for nothing: decide again without the winners that failed.
+        # Every other delta is decided afresh, so no verdict describes a discarded round.
+        excluded.update({i: failed[i] for i in needless})
+        for log in reversed(applied):
             workspace.undo(log)
 
     touched: set[str] = set()

@@ -91,7 +91,7 @@ def settle(
             if arrival.refusal is not None or arrival.data is None:
                 code, reason = arrival.refusal or ("malformed", "no delta file")
                 raise _Given(code, reason)
-            delta = admit(arrival.data, keyring, limits)
+            delta = _admit(arrival.data, keyring, limits)
             if parse_ref(arrival.source) != (delta.worker, delta.id):
                 raise Malformed(
                     f"{arrival.source} holds delta {delta.id[:12]} of "
@@ -114,6 +114,15 @@ def settle(
     result = reduce(frame, [d for _, d in admitted.values()], base, ledger)
     verdicts = [{"source": admitted[v.delta][0].source, **v.to_json()} for v in result.verdicts]
     return Settlement(frame, result, verdicts + refused, arrivals)
+
+
+def _admit(data: bytes, keyring: Keyring, limits: Limits) -> Delta:
+    try:
+        return admit(data, keyring, limits)
+    except Refused:
+        raise
+    except Exception as exc:  # a bug must refuse one delta, not stall every frame after it
+        raise _Given("internal-error", f"admission failed ({type(exc).__name__}: {exc})") from exc
 
 
 class _Given(Exception):

@@ -169,3 +169,15 @@ def test_main_moved_during_the_frame_recomputes_on_the_new_main(hub: Hub) -> Non
     assert state(hub, "stats.json") == {"count": 2}
     assert "carol" in hub.state().keyring_text  # the owner's commit was kept
     assert hub.repo.lookup_reference(MAIN).target == hub.main().id
+
+
+def test_a_push_whose_objects_are_missing_is_refused_not_fatal(hub: Hub) -> None:
+    good = send(hub, "alice", incr())
+    ref = hub.path / "refs" / "gnp" / "inbox" / "bob" / ("b" * 64)
+    ref.parent.mkdir(parents=True)
+    ref.write_text("c" * 40 + "\n")  # a ref to an object the hub does not have
+    report = run_frame(hub)
+    assert report.count("applied") == 1 and report.verdicts[0]["delta"] == good.id
+    [refused] = [v for v in report.verdicts if v["worker"] == "bob"]
+    assert refused["outcome"] == "rejected" and "must point at a commit" in refused["reason"]
+    assert snapshot(hub) == []

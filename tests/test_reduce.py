@@ -290,6 +290,11 @@ def _naive_clash(a: Delta, b: Delta, doc: Any) -> bool:
                 continue
             if x.access == y.access == "read":
                 continue
+            if "ensure" in (x.access, y.access):
+                other = y.access if x.access == "ensure" else x.access
+                if other not in ("read", "write"):
+                    continue
+                return True
             if x.tokens == y.tokens and x.access == y.access != "write":
                 continue
             return True
@@ -329,3 +334,26 @@ def test_an_unreadable_base_file_rejects_only_the_deltas_that_touch_it() -> None
     assert outcomes(result) == ["rejected", "applied"]
     assert "<<<<<<< HEAD" in (result.verdicts[0].reason or "")
     assert result.documents == {"s.json": {"n": 1}}
+
+
+def test_creating_a_parent_conflicts_with_an_add_beneath_it() -> None:
+    # Whether bob's add finds /a depends on alice's incr creating it first: a conflict.
+    result = run(d("alice", o("incr", "/a/b", 1)), d("bob", o("add", "/a/c", 1)), s={})
+    assert outcomes(result) == ["applied", "conflict"]
+    result = run(d("alice", o("incr", "/x", 1)), d("bob", o("add", "/y", 1)))  # no file yet
+    assert outcomes(result) == ["applied", "conflict"]
+    # Additive ops that create the same parents still combine.
+    result = run(d("alice", o("incr", "/a/b", 1)), d("bob", o("incr", "/a/c", 1)))
+    assert outcomes(result) == ["applied", "applied"]
+    assert result.documents["s.json"] == {"a": {"b": 1, "c": 1}}
+
+
+def test_no_verdict_describes_a_discarded_round() -> None:
+    amy1 = d("amy", o("remove", ""))
+    bob = d("bob", o("add", "", 0))
+    amy2 = d("amy", o("remove", ""))
+    result = run(amy1, bob, amy2)  # the file does not exist
+    by_id = {v.delta: v for v in result.verdicts}
+    assert by_id[amy1.id].outcome is Outcome.REJECTED
+    assert by_id[bob.id].outcome is Outcome.APPLIED
+    assert (by_id[amy2.id].outcome, by_id[amy2.id].winner) == (Outcome.CONFLICT, bob.id)
