@@ -25,13 +25,12 @@ from pathlib import Path
 import pygit2
 
 from gnp import Op, canonical, compose, keys
-from gnp.engine import build_commit, run_frame
+from gnp.engine import arrivals, build_commit, run_frame, settle_on
 from gnp.hub import Hub
 from gnp.inbox import snapshot, submit
 from gnp.local import LocalRepo
 from gnp.registry import register
 from gnp.run import commit_on_branch
-from gnp.settle import settle
 from gnp.worktree import worktree
 
 GNP = str(Path(sys.executable).with_name("gnp"))
@@ -142,7 +141,6 @@ def bench_frame(root: Path, repeat: int) -> None:
 
 
 def _frame_round(hub: Hub) -> tuple[float, float, float]:
-    from gnp.engine import _Ledger, arrivals
 
     key = keys.load(hub.state().hub_id, "w")
     for i in range(100):
@@ -150,14 +148,7 @@ def _frame_round(hub: Hub) -> tuple[float, float, float]:
         submit(hub, key.sign(compose("w", [op], frame=hub.state().frame)))
     state = hub.state()
     t0 = time.perf_counter()
-    s = settle(
-        state.frame + 1,
-        arrivals(hub, snapshot(hub)),
-        state.document,
-        state.keyring(),
-        state.limits,
-        _Ledger(state),
-    )
+    s = settle_on(state, state.frame + 1, arrivals(hub, snapshot(hub)))
     t1 = time.perf_counter()
     build_commit(hub, state.commit, s)
     t2 = time.perf_counter()

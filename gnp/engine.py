@@ -57,6 +57,11 @@ class _Ledger:
         return isinstance(delta_id, str) and self._state.settled(delta_id)
 
 
+def settle_on(state: State, frame: int, arrivals: list[Arrival]) -> Settlement:
+    """Settle ``arrivals`` as frame ``frame`` on the main commit ``state`` describes."""
+    return settle(frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state))
+
+
 def arrivals(hub: Hub, items: list[Item]) -> list[Arrival]:
     out = []
     for item in items:
@@ -105,14 +110,7 @@ def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
         if not items:
             return FrameReport(None, str(state.commit.id), None, swept=swept, attempts=attempt)
         frame = state.frame + 1
-        settlement = settle(
-            frame,
-            arrivals(hub, items),
-            state.document,
-            state.keyring(),
-            state.limits,
-            _Ledger(state),
-        )
+        settlement = settle_on(state, frame, arrivals(hub, items))
         commit = build_commit(hub, state.commit, settlement)
         if not hub.advance_main(state.commit.id, commit, f"gnp frame {frame}"):
             continue  # main moved under us: settle again on the new main

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import pygit2
 
 from . import canonical, trees
-from .engine import _Ledger
+from .engine import settle_on
 from .errors import UsageError
 from .hub import Hub
 from .layout import FRAME_FILE, frame_dir, parse_ref
-from .settle import Arrival, settle
+from .settle import Arrival
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +66,7 @@ def replay(hub: Hub, frame: int) -> ReplayReport:
         refusal = None if data is not None else (verdict["code"], verdict["reason"])
         arrivals.append(Arrival(source, data, refusal))
     arrivals.sort(key=lambda a: a.source)
-    settlement = settle(
-        frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state)
-    )
+    settlement = settle_on(state, frame, arrivals)
     tree = trees.edit(hub.repo, parent.tree, settlement.changes())
     differences: list[str] = []
     if tree != commit.tree.id:

@@ -9,7 +9,6 @@ from gnp.engine import build_commit, run_frame
 from gnp.hub import Hub
 from gnp.inbox import snapshot
 from gnp.layout import MAIN
-from gnp.settle import settle
 from tests.hubtools import git, incr, make, push_raw, send, signed_raw, state
 
 
@@ -109,10 +108,7 @@ def test_crash_between_commit_and_swap_then_rerun_is_exact(hub: Hub, tmp_path: P
     twin = _clean_twin(hub, tmp_path)
     # The crashed engine got as far as making its commit, but main never moved.
     st = hub.state()
-    items = snapshot(hub)
-    s = settle(
-        1, engine.arrivals(hub, items), st.document, st.keyring(), st.limits, engine._Ledger(st)
-    )
+    s = engine.settle_on(st, 1, engine.arrivals(hub, snapshot(hub)))
     build_commit(hub, st.commit, s)
     report = run_frame(hub)
     assert report.frame == 1
@@ -125,10 +121,7 @@ def test_crash_between_swap_and_inbox_cleanup_then_rerun_is_exact(hub: Hub, tmp_
         send(hub, w, incr())
     twin = _clean_twin(hub, tmp_path)
     st = hub.state()
-    items = snapshot(hub)
-    s = settle(
-        1, engine.arrivals(hub, items), st.document, st.keyring(), st.limits, engine._Ledger(st)
-    )
+    s = engine.settle_on(st, 1, engine.arrivals(hub, snapshot(hub)))
     assert hub.advance_main(st.commit.id, build_commit(hub, st.commit, s), "crashed")
     assert len(snapshot(hub)) == 2  # the crash left the consumed refs behind
     report = run_frame(hub)
