@@ -24,11 +24,11 @@ from typing import Any
 
 import pygit2
 
-from . import trees
+from . import canonical, trees
 from .errors import GnpError, Refused
 from .hub import Hub, State, engine_signature
 from .inbox import Item, remove, snapshot, take
-from .layout import parse_ref
+from .layout import frame_dir, parse_ref
 from .settle import Arrival, Settlement, settle
 
 
@@ -62,15 +62,17 @@ def settle_on(state: State, frame: int, arrivals: list[Arrival]) -> Settlement:
     return settle(frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state))
 
 
-def arrivals(hub: Hub, items: list[Item]) -> list[Arrival]:
+def arrivals(hub: Hub, items: list[Item], max_bytes: int | None = None) -> list[Arrival]:
+    limit = hub.state().limits.max_bytes if max_bytes is None else max_bytes
     out = []
     for item in items:
         try:
-            out.append(Arrival(item.ref, take(hub, item)))
+            out.append(Arrival(item.ref, take(hub, item, limit), commit=str(item.target)))
         except Refused as exc:
-            out.append(Arrival(item.ref, None, (exc.code, str(exc))))
-        except (pygit2.GitError, KeyError, ValueError) as exc:  # e.g. a missing object
-            out.append(Arrival(item.ref, None, ("unreadable", f"{type(exc).__name__}: {exc}")))
+            out.append(Arrival(item.ref, None, (exc.code, str(exc)), str(item.target)))
+        except Exception as exc:  # whatever one push does, it must not stop the frame
+            refusal = ("unreadable", f"{type(exc).__name__}: {exc}")
+            out.append(Arrival(item.ref, None, refusal, str(item.target)))
     return out
 
 
@@ -94,15 +96,27 @@ def build_commit(hub: Hub, base: pygit2.Commit, settlement: Settlement) -> pygit
     )
 
 
+def _consumed_by_last_frame(state: State) -> set[tuple[str, str]]:
+    """(ref, commit) of every push the last frame gave a verdict, refused ones included."""
+    if state.frame < 1:
+        return set()
+    data = trees.read(state.tree, f"{frame_dir(state.frame)}/verdicts.json")
+    if data is None:
+        return set()
+    return {(v["source"], v.get("commit", "")) for v in canonical.decode(data)}
+
+
 def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
     """Merge what the inbox holds into one new commit on main; see the module docstring."""
     swept: list[str] = []
     for attempt in range(1, max_attempts + 1):
         state = hub.state()
+        consumed = _consumed_by_last_frame(state)
         items = []
         for item in snapshot(hub):
             named = parse_ref(item.ref)
-            if named is not None and state.settled(named[1]):
+            settled = named is not None and state.settled(named[1])
+            if settled or (item.ref, str(item.target)) in consumed:
                 if remove(hub, item):
                     swept.append(item.ref)
             else:
@@ -118,6 +132,12 @@ def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
             remove(hub, item)
         return FrameReport(
             frame, str(state.commit.id), str(commit), settlement.verdicts, swept, attempt
+        )
+    lock = hub.path / "refs" / "heads" / "main.lock"
+    if lock.exists():
+        raise GnpError(
+            f"main is locked by {lock}: another engine is writing it, or one was "
+            "killed mid-write; if none is running, remove the file"
         )
     raise GnpError(
         f"main kept moving during {max_attempts} attempts to merge a frame; "

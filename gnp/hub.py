@@ -35,13 +35,19 @@ from .signing import Keyring, keyring_from_json
 
 PROTOCOL = 1
 
-# Refuses pushes to anything but the inbox, for hubs served by git-daemon or ssh. The
-# engine writes main in-process, without a push, so the hook never stands in its way.
-UPDATE_HOOK = """#!/bin/sh
-case "$1" in
-  refs/gnp/inbox/*) exit 0 ;;
-esac
-echo "gnp hub: only the merge engine moves $1; workers push to refs/gnp/inbox/<worker>/" >&2
+# For hubs served by git-daemon or ssh: a push may only create a new inbox ref named
+# refs/gnp/inbox/<worker>/<64 hex>. No deletes, no rewrites of an existing ref (one
+# worker cannot remove or replace another's delta), nothing outside the inbox. The engine
+# writes main in-process, without a push, so the hook never stands in its way.
+UPDATE_HOOK = r"""#!/bin/sh
+zero=0000000000000000000000000000000000000000
+ref="$1" old="$2" new="$3"
+if printf '%s\n' "$ref" | grep -Eq '^refs/gnp/inbox/[a-z0-9][a-z0-9._-]{0,63}/[0-9a-f]{64}$'; then
+  if [ "$old" = "$zero" ] && [ "$new" != "$zero" ]; then exit 0; fi
+  echo "gnp hub: $ref exists already; an inbox ref is created once and never rewritten" >&2
+  exit 1
+fi
+echo "gnp hub: only the merge engine moves $ref; push deltas to refs/gnp/inbox/<worker>/<id>" >&2
 exit 1
 """
 
@@ -92,7 +98,12 @@ class Hub:
         target = Path(path)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise UsageError(f"{target} already exists and is not empty; choose a new path")
-        repo = pygit2.init_repository(str(target), bare=True, initial_head="main")
+        try:
+            repo = pygit2.init_repository(str(target), bare=True, initial_head="main")
+        except (pygit2.GitError, OSError) as exc:
+            raise UsageError(f"cannot create a hub at {target}: {exc}") from None
+        repo.config["receive.denyDeletes"] = True
+        repo.config["receive.denyNonFastForwards"] = True
         hook = target / "hooks" / "update"
         hook.parent.mkdir(exist_ok=True)
         hook.write_text(UPDATE_HOOK)

@@ -14,16 +14,16 @@ else is refused with the reason, never applied.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import pygit2
 
 from . import trees
 from .delta import Delta
-from .errors import Malformed
+from .errors import GnpError, Malformed, TooLarge
 from .hub import Hub
 from .layout import INBOX_REFS, delta_path, parse_ref, ref_name
+from .limits import DEFAULT_LIMITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +44,12 @@ def submit(hub: Hub, delta: Delta) -> str:
     message = f"gnp delta {delta.id[:12]} from {delta.worker}\n"
     commit = repo.create_commit(None, sig, sig, message, tree, [base.id])
     name = ref_name(delta.worker, delta.id)
-    with contextlib.suppress(pygit2.AlreadyExistsError):  # the same delta, already waiting
+    try:
         repo.references.create(name, commit, force=False)
+    except pygit2.AlreadyExistsError:
+        pass  # the same delta (same id) already waiting: one delta, one ref
+    except OSError as exc:
+        raise GnpError(f"cannot create {name} on the hub: {exc}") from None
     return delta.id
 
 
@@ -74,7 +78,7 @@ def remove(hub: Hub, item: Item) -> bool:
     return True
 
 
-def take(hub: Hub, item: Item) -> bytes:
+def take(hub: Hub, item: Item, max_bytes: int = DEFAULT_LIMITS.max_bytes) -> bytes:
     """The delta bytes ``item`` carries; raises :class:`Refused` if the push is not sound."""
     named = parse_ref(item.ref)
     if named is None:
@@ -94,4 +98,6 @@ def take(hub: Hub, item: Item) -> bytes:
     blob = commit.tree[expected]
     if not isinstance(blob, pygit2.Blob):
         raise Malformed(f"{expected} is not a file")
+    if blob.size > max_bytes:
+        raise TooLarge(f"delta file is {blob.size} bytes; the limit is {max_bytes}")
     return blob.data

@@ -57,6 +57,10 @@ def sweep(hub: Hub, *, lock_age: float = STALE_LOCK_SECONDS) -> Sweep:
 
 def _sweep_local(local: LocalRepo, report: Sweep) -> None:
     repo = local.repo
+    # Branches and worktrees first, owner records second: a worker that starts meanwhile
+    # writes its record before its branch, so it is either owned or not seen at all.
+    branches = [r for r in repo.references if r.startswith(BRANCH_PREFIX)]
+    worktrees = list(repo.list_worktrees())
     owned: set[str] = set()
     for owner in owners(local):
         name = owner["name"]
@@ -81,13 +85,16 @@ def _sweep_local(local: LocalRepo, report: Sweep) -> None:
         report.removed.append(
             f"worktree {name} of dead pid {owner.get('pid')}" + (f" at {path}" if path else "")
         )
-    for name in repo.list_worktrees():
+    for name in worktrees:
         if name not in owned:
-            wt = repo.lookup_worktree(name)
+            try:
+                wt = repo.lookup_worktree(name)
+            except (KeyError, pygit2.GitError):
+                continue  # removed above, with its dead owner
             if wt.is_prunable:
                 remove_worktree(local, name, None, None)
                 report.removed.append(f"worktree entry {name} (its folder is gone)")
-    for branch in [r for r in repo.references if r.startswith(BRANCH_PREFIX)]:
+    for branch in branches:
         if branch in owned:
             continue
         if _rescue(local, branch, report):

@@ -6,10 +6,13 @@ and never overwritten by accident: rotating a key is an explicit ``--force``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 from pathlib import Path
 
 from .errors import UsageError
+from .limits import check_worker
 from .signing import SigningKey
 
 
@@ -18,7 +21,7 @@ def home() -> Path:
 
 
 def key_path(hub_id: str, worker: str) -> Path:
-    return home() / "keys" / hub_id / f"{worker}.pem"
+    return home() / "keys" / hub_id / f"{check_worker(worker)}.pem"
 
 
 def save(hub_id: str, worker: str, key: SigningKey, *, force: bool = False) -> Path:
@@ -28,11 +31,24 @@ def save(hub_id: str, worker: str, key: SigningKey, *, force: bool = False) -> P
             f"{worker} already has a key for this hub at {path}; pass --force to replace it"
         )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key.to_pem())
-    os.replace(tmp, path)
+    try:
+        if force:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if another keygen got there first: never overwrite
+    except FileExistsError:
+        raise UsageError(
+            f"{worker} got a key for this hub at {path} meanwhile; pass --force to replace it"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot write the key to {path}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
     return path
 
 
@@ -45,4 +61,6 @@ def load(hub_id: str, worker: str) -> SigningKey:
             f"no key for worker {worker!r} on this hub (looked in {path}); "
             f"create one with 'gnp keygen {worker} --hub HUB'"
         ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the key {path}: {exc.strerror}") from None
     return SigningKey.from_pem(data)

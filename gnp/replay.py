@@ -64,7 +64,7 @@ def replay(hub: Hub, frame: int) -> ReplayReport:
         if named is not None:
             data = trees.read(commit.tree, f"{archive}/deltas/{named[0]}/{named[1]}.json")
         refusal = None if data is not None else (verdict["code"], verdict["reason"])
-        arrivals.append(Arrival(source, data, refusal))
+        arrivals.append(Arrival(source, data, refusal, verdict.get("commit", "")))
     arrivals.sort(key=lambda a: a.source)
     settlement = settle_on(state, frame, arrivals)
     tree = trees.edit(hub.repo, parent.tree, settlement.changes())

@@ -11,7 +11,10 @@ push, never lost.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+import signal
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +27,7 @@ from . import canonical, keys, trees
 from .delta import Delta, check_limits, compose, fallback
 from .diff import diff_file
 from .document import ABSENT
-from .errors import GnpError, Refused
+from .errors import GnpError, Refused, UsageError
 from .hub import Hub
 from .layout import delta_path, ref_name
 from .limits import check_file
@@ -107,6 +110,8 @@ def run(
     """Run ``command`` in a fresh worktree as ``worker``; submit what it changed."""
     if not command:
         raise GnpError("nothing to run: give a command after --")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     state = hub.state()
     key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
     local = LocalRepo.for_hub(hub)
@@ -151,6 +156,8 @@ def _submit(
 def _execute(
     command: Sequence[str], wt: Worktree, hub: Hub, timeout: float | None
 ) -> tuple[int | None, str | None]:
+    """Run the command in its own process group, so that a timeout or our own stop ends
+    everything it started, not only its first process."""
     env = {
         **os.environ,
         "GNP_WORKTREE": str(wt.path),
@@ -158,13 +165,27 @@ def _execute(
         "GNP_HUB": str(hub.path),
     }
     try:
-        done = subprocess.run(list(command), cwd=wt.path, env=env, timeout=timeout, check=False)
+        proc = subprocess.Popen(list(command), cwd=wt.path, env=env, start_new_session=True)
     except FileNotFoundError:
         return None, f"command not found: {command[0]}"
     except PermissionError:
         return None, f"command not executable: {command[0]}"
+    try:
+        returncode = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        _kill_group(proc)
         return None, f"timed out after {timeout:g} s and was killed"
-    if done.returncode != 0:
-        return done.returncode, f"command exited with status {done.returncode}"
+    except BaseException:  # SIGTERM/SIGINT of the harness: stop the work, then unwind
+        _kill_group(proc)
+        raise
+    _kill_group(proc)  # whatever it left running in the background goes too
+    if returncode != 0:
+        return returncode, f"command exited with status {returncode}"
     return 0, None
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)

@@ -35,6 +35,7 @@ class Arrival:
     source: str
     data: bytes | None
     refusal: tuple[str, str] | None = None  # (code, reason)
+    commit: str = ""  # the pushed commit: lets a rerun recognise what a frame consumed
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +102,7 @@ def settle(
             refused.append(
                 {
                     "source": arrival.source,
+                    "commit": arrival.commit,
                     "delta": named[1] if named else None,
                     "worker": worker,
                     "outcome": Outcome.REJECTED.value,
@@ -112,7 +114,14 @@ def settle(
             continue
         admitted[delta.id] = (arrival, delta)
     result = reduce(frame, [d for _, d in admitted.values()], base, ledger)
-    verdicts = [{"source": admitted[v.delta][0].source, **v.to_json()} for v in result.verdicts]
+    verdicts = [
+        {
+            "source": admitted[v.delta][0].source,
+            "commit": admitted[v.delta][0].commit,
+            **v.to_json(),
+        }
+        for v in result.verdicts
+    ]
     return Settlement(frame, result, verdicts + refused, arrivals)
 
 

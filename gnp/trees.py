@@ -71,6 +71,9 @@ def subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree | None:
     return obj if isinstance(obj, pygit2.Tree) else None
 
 
+MAX_DEPTH = 64  # deeper than any path gnp writes; a deeper tree is reported, not walked
+
+
 def changes(old: pygit2.Tree, new: pygit2.Tree, limit: int = 100) -> list[tuple[str, str]]:
     """(status, path) of blobs added (A), deleted (D) or modified (M) from ``old`` to ``new``.
 
@@ -90,6 +93,9 @@ def _changes(
     out: list[tuple[str, str]],
     limit: int,
 ) -> None:
+    if prefix.count("/") >= MAX_DEPTH:
+        out.append(("M", f"{prefix}... (nested deeper than {MAX_DEPTH} folders)"))
+        return
     before = {str(e.name): e for e in old} if old is not None else {}
     after = {str(e.name): e for e in new} if new is not None else {}
     for name in sorted(before.keys() | after.keys()):

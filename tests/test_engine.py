@@ -4,6 +4,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from gnp import Op, canonical, engine
 from gnp.engine import build_commit, run_frame
 from gnp.hub import Hub
@@ -174,3 +176,27 @@ def test_a_push_whose_objects_are_missing_is_refused_not_fatal(hub: Hub) -> None
     [refused] = [v for v in report.verdicts if v["worker"] == "bob"]
     assert refused["outcome"] == "rejected" and "must point at a commit" in refused["reason"]
     assert snapshot(hub) == []
+
+
+def test_crash_before_cleanup_with_a_refused_push_makes_no_extra_frame(
+    hub: Hub, tmp_path: Path
+) -> None:
+    send(hub, "alice", incr())
+    bad = make(hub, "bob", incr())
+    push_raw(hub, "bob", bad.id, bad.encode(), extra={"stats.json": b"{}"})  # refused
+    twin = _clean_twin(hub, tmp_path)
+    st = hub.state()
+    s = engine.settle_on(st, 1, engine.arrivals(hub, snapshot(hub)))
+    assert hub.advance_main(st.commit.id, build_commit(hub, st.commit, s), "crashed")
+    report = run_frame(hub)
+    assert report.frame is None and len(report.swept) == 2
+    assert hub.main().tree.id == twin.main().tree.id
+
+
+def test_a_stale_main_lock_is_named_in_the_error(hub: Hub) -> None:
+    from gnp import GnpError
+
+    send(hub, "alice", incr())
+    (hub.path / "refs" / "heads" / "main.lock").write_text("")
+    with pytest.raises(GnpError, match=r"main is locked by .*main\.lock"):
+        run_frame(hub, max_attempts=2)

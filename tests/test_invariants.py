@@ -107,6 +107,23 @@ def test_invariant_3_only_the_engine_moves_main(hub: Hub, tmp_path: Path) -> Non
         ).returncode
         == 0
     )
+    inbox_ref = "refs/gnp/inbox/x/" + "0" * 64
+    # Nobody can delete, rewrite or shadow an inbox ref, another worker's least of all.
+    git(
+        "-C",
+        str(clone),
+        "-c",
+        "user.name=x",
+        "-c",
+        "user.email=x@x",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "other",
+    )
+    for refspec in (f"+HEAD:{inbox_ref}", f":{inbox_ref}", "HEAD:refs/gnp/inbox/x"):
+        assert git("-C", str(clone), "push", "origin", refspec).returncode != 0, refspec
     report = run_frame(hub)
     assert report.count("rejected") == 1  # the clone's commit edits state: refused
     assert "1000" not in str(hub.state().document("stats.json"))

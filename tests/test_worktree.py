@@ -220,3 +220,28 @@ def test_a_failed_push_keeps_the_delta_for_the_janitor(hub: Hub, local: LocalRep
     assert len(report.rescued) == 1
     assert run_frame(hub).count("applied") == 1
     assert leftovers(local) == []
+
+
+def test_a_timeout_ends_everything_the_command_started(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    from gnp.run import run
+
+    marker = tmp_path / "still-running"
+    script = f"(sleep 2; touch {marker}) & sleep 30"
+    result = run(hub, "w", ["sh", "-c", script], timeout=0.5)
+    assert result.status == "fallback" and "timed out" in (result.error or "")
+    import time
+
+    time.sleep(2.5)
+    assert not marker.exists()  # the background grandchild was killed with the group
+    assert leftovers(local) == []
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
+def test_a_nonsense_timeout_is_a_usage_error(hub: Hub, local: LocalRepo, timeout: float) -> None:
+    from gnp import UsageError
+    from gnp.run import run
+
+    with pytest.raises(UsageError, match="--timeout must be a positive number"):
+        run(hub, "w", ["true"], timeout=timeout)
