@@ -4,6 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pygit2
 import pytest
 
 from gnp import Op, canonical, engine
@@ -104,14 +105,18 @@ def _clean_twin(hub: Hub, tmp_path: Path) -> Hub:
     return twin
 
 
+def _commit_as_a_crashing_engine_would(hub: Hub) -> tuple[pygit2.Oid, pygit2.Oid]:
+    """Steps 1-4 of a frame, stopping before the swap: (base, the frame's commit)."""
+    st = hub.state()
+    s = engine.settle_on(st, st.frame + 1, engine.arrivals(hub, snapshot(hub)))
+    return st.commit.id, build_commit(hub, st.commit, s)
+
+
 def test_crash_between_commit_and_swap_then_rerun_is_exact(hub: Hub, tmp_path: Path) -> None:
     for w in ("alice", "bob"):
         send(hub, w, incr())
     twin = _clean_twin(hub, tmp_path)
-    # The crashed engine got as far as making its commit, but main never moved.
-    st = hub.state()
-    s = engine.settle_on(st, 1, engine.arrivals(hub, snapshot(hub)))
-    build_commit(hub, st.commit, s)
+    _commit_as_a_crashing_engine_would(hub)  # the commit was made; main never moved
     report = run_frame(hub)
     assert report.frame == 1
     assert hub.main().tree.id == twin.main().tree.id
@@ -122,9 +127,7 @@ def test_crash_between_swap_and_inbox_cleanup_then_rerun_is_exact(hub: Hub, tmp_
     for w in ("alice", "bob"):
         send(hub, w, incr())
     twin = _clean_twin(hub, tmp_path)
-    st = hub.state()
-    s = engine.settle_on(st, 1, engine.arrivals(hub, snapshot(hub)))
-    assert hub.advance_main(st.commit.id, build_commit(hub, st.commit, s), "crashed")
+    assert hub.advance_main(*_commit_as_a_crashing_engine_would(hub), "crashed")
     assert len(snapshot(hub)) == 2  # the crash left the consumed refs behind
     report = run_frame(hub)
     assert report.frame is None and len(report.swept) == 2  # no second frame, no doubles
@@ -185,9 +188,7 @@ def test_crash_before_cleanup_with_a_refused_push_makes_no_extra_frame(
     bad = make(hub, "bob", incr())
     push_raw(hub, "bob", bad.id, bad.encode(), extra={"stats.json": b"{}"})  # refused
     twin = _clean_twin(hub, tmp_path)
-    st = hub.state()
-    s = engine.settle_on(st, 1, engine.arrivals(hub, snapshot(hub)))
-    assert hub.advance_main(st.commit.id, build_commit(hub, st.commit, s), "crashed")
+    assert hub.advance_main(*_commit_as_a_crashing_engine_would(hub), "crashed")
     report = run_frame(hub)
     assert report.frame is None and len(report.swept) == 2
     assert hub.main().tree.id == twin.main().tree.id
