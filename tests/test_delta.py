@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from gnp import Limits, Malformed, Op, TooLarge, canonical, compose, decode, fallback
 from gnp.delta import Delta, format_utc
@@ -17,6 +18,15 @@ INCR = Op("incr", "stats.json", "/count", 1)
 
 def make(**kw: Any) -> Delta:
     return compose("alice", [INCR], **{"frame": 0, "utc": UTC, "nonce": NONCE, **kw})
+
+
+@given(deltas(), st.binary(min_size=64, max_size=64))
+def test_encode_is_the_canonical_encoding(delta: Delta, sig: bytes) -> None:
+    import base64
+
+    signed = delta.with_sig(base64.b64encode(sig).decode())
+    for d in (delta, signed):
+        assert d.encode() == canonical.encode(d.to_json())
 
 
 @given(deltas())
