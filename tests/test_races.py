@@ -62,3 +62,32 @@ def test_two_engines_racing_never_both_win_and_nothing_doubles(hub: Hub) -> None
             frames.append(hub.state(commit).frame)
         commit = commit.parents[0]
     assert frames == list(range(len(frames), 0, -1))
+
+
+def test_engines_killed_at_random_points_lose_nothing_and_double_nothing(hub: Hub) -> None:
+    import random
+    import signal
+    import time
+
+    from gnp.janitor import sweep
+    from gnp.replay import replay
+
+    workers = [f"w{i}" for i in range(3)]
+    for w in workers:
+        worker_key(hub, w)
+    submitters = [start("submit_incr", str(hub.path), w, "300") for w in workers]
+    rng = random.Random(7)
+    kills = 0
+    while any(p.poll() is None for p in submitters) or kills < 12:
+        engine = start("engine_loop", str(hub.path), "30")
+        time.sleep(rng.uniform(0.3, 1.2))  # in start-up, or anywhere in a frame
+        engine.send_signal(signal.SIGKILL)  # anywhere: mid-settle, mid-commit, mid-swap
+        engine.wait(timeout=30)
+        kills += 1
+    finish(submitters)
+    sweep(hub, lock_age=0)  # a killed engine may leave a ref lock; the janitor removes it
+    drain(hub)
+    assert hub.state().document("stats.json") == {"count": 900}
+    for frame in range(1, hub.state().frame + 1):
+        assert replay(hub, frame).identical, frame
+    assert git("-C", str(hub.path), "fsck", "--strict").returncode == 0
