@@ -110,6 +110,7 @@ def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
     """Merge what the inbox holds into one new commit on main; see the module docstring."""
     swept: list[str] = []
     for attempt in range(1, max_attempts + 1):
+        hub.refresh()
         state = hub.state()
         consumed = _consumed_by_last_frame(state)
         items = []

@@ -18,6 +18,7 @@ builds new ones in the object database.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -50,6 +51,10 @@ fi
 echo "gnp hub: only the merge engine moves $ref; push deltas to refs/gnp/inbox/<worker>/<id>" >&2
 exit 1
 """
+
+
+def is_url(location: str) -> bool:
+    return "://" in location or re.match(r"[\w.-]+@[\w.-]+:", location) is not None
 
 
 def engine_signature() -> pygit2.Signature:
@@ -126,6 +131,12 @@ class Hub:
 
     @classmethod
     def open(cls, path: str | Path) -> Hub:
+        """Open a hub: a path to its bare repository, or a git URL (``file://``,
+        ``ssh://``, ``https://``, ``git://``, ``user@host:path``)."""
+        if isinstance(path, str) and is_url(path):
+            from .remote import RemoteHub
+
+            return RemoteHub.open_url(path)
         target = Path(path)
         try:
             repo = pygit2.Repository(str(target))
@@ -166,6 +177,34 @@ class Hub:
             )
         return State(commit, protocol["hub"], frame, limits, keyring, types)
 
+    url: str | None = None  # set for a hub reached over git (see RemoteHub)
+
+    def refresh(self) -> None:
+        """Bring what this process sees of the hub up to date (a local hub always is)."""
+
+    def create_inbox_ref(self, name: str, commit: pygit2.Oid) -> None:
+        """Create an inbox ref; if it exists, the same delta is already waiting."""
+        try:
+            self.repo.references.create(name, commit, force=False)
+        except pygit2.AlreadyExistsError:
+            pass  # the same delta (same id): one delta, one ref
+        except OSError as exc:
+            raise GnpError(f"cannot create {name} on the hub: {exc}") from None
+
+    def delete_ref(self, name: str, expected: pygit2.Oid) -> bool:
+        """Delete ``name`` if it still points at ``expected``."""
+        try:
+            ref = self.repo.lookup_reference(name)
+        except KeyError:
+            return False
+        if ref.target != expected:
+            return False  # pushed again since it was read: the next frame decides
+        try:
+            ref.delete()  # libgit2 checks the old value under the ref lock
+        except (pygit2.GitError, OSError):  # moved, or locked by another engine right now
+            return False
+        return True
+
     def advance_main(self, base: pygit2.Oid, new: pygit2.Oid, message: str) -> bool:
         """Move main from ``base`` to ``new`` only if it still is ``base``."""
         ref = self.repo.lookup_reference(MAIN)
@@ -187,6 +226,7 @@ class Hub:
         """An owner's commit (not a frame) on main: ``changes`` computed from the commit it
         will follow, swapped in by compare-and-swap, recomputed if main moved."""
         for _ in range(tries):
+            self.refresh()
             state = self.state()
             tree = trees.edit(self.repo, state.tree, changes(state))
             sig = engine_signature()

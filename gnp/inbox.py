@@ -20,7 +20,7 @@ import pygit2
 
 from . import trees
 from .delta import Delta
-from .errors import GnpError, Malformed, TooLarge
+from .errors import Malformed, TooLarge
 from .hub import Hub
 from .layout import INBOX_REFS, delta_path, parse_ref, ref_name
 from .limits import DEFAULT_LIMITS
@@ -37,19 +37,14 @@ class Item:
 def submit(hub: Hub, delta: Delta) -> str:
     """Leave ``delta`` (signed) in the hub's inbox; return its id. Idempotent."""
     repo = hub.repo
+    hub.refresh()
     base = hub.main()
     path = delta_path(delta.worker, delta.id)
     tree = trees.edit(repo, base.tree, {path: delta.encode()})
     sig = pygit2.Signature(delta.worker, f"{delta.worker}@gnp.invalid")
     message = f"gnp delta {delta.id[:12]} from {delta.worker}\n"
     commit = repo.create_commit(None, sig, sig, message, tree, [base.id])
-    name = ref_name(delta.worker, delta.id)
-    try:
-        repo.references.create(name, commit, force=False)
-    except pygit2.AlreadyExistsError:
-        pass  # the same delta (same id) already waiting: one delta, one ref
-    except OSError as exc:
-        raise GnpError(f"cannot create {name} on the hub: {exc}") from None
+    hub.create_inbox_ref(ref_name(delta.worker, delta.id), commit)
     return delta.id
 
 
@@ -65,17 +60,7 @@ def snapshot(hub: Hub) -> list[Item]:
 
 def remove(hub: Hub, item: Item) -> bool:
     """Delete the ref if it still points where the snapshot saw it."""
-    try:
-        ref = hub.repo.lookup_reference(item.ref)
-    except KeyError:
-        return False
-    if ref.target != item.target:
-        return False  # pushed again since the boundary: the next frame decides
-    try:
-        ref.delete()  # libgit2 checks the old value under the ref lock
-    except (pygit2.GitError, OSError):  # moved, or locked by another engine right now
-        return False
-    return True
+    return hub.delete_ref(item.ref, item.target)
 
 
 def take(hub: Hub, item: Item, max_bytes: int = DEFAULT_LIMITS.max_bytes) -> bytes:

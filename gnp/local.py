@@ -52,7 +52,7 @@ class LocalRepo:
             repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
             hub_objects = Path(hub.repo.path) / "objects"
             (tmp / "objects" / "info" / "alternates").write_text(f"{hub_objects.resolve()}\n")
-            repo.remotes.create(REMOTE, str(Path(hub.repo.path).resolve()))
+            repo.remotes.create(REMOTE, hub.url or str(Path(hub.repo.path).resolve()))
             try:
                 os.rename(tmp, path)  # atomic: concurrent first uses make one repository
             except OSError:
@@ -64,6 +64,7 @@ class LocalRepo:
     def fetch_main(self) -> pygit2.Commit:
         """The hub's main now. A hub on a local path is read in-process: its objects are
         ours through alternates, so there is nothing to fetch and no ref to contend for."""
+        self.hub.refresh()
         commit = self.repo.get(self.hub.main().id)
         assert isinstance(commit, pygit2.Commit)
         return commit

@@ -1,0 +1,113 @@
+"""A hub reached over git (a GitHub repository, ``git://``, ``ssh://``, ``file://``).
+
+Theory of operation: this process keeps a bare mirror of the hub's ``main`` and inbox
+refs under ``$GNP_HOME/mirrors/``, reads everything from the mirror (the same code as for
+a local hub), and writes only by pushes whose per-ref results are checked:
+
+* advancing ``main`` is a non-forced push of a commit whose parent is the base: the hub
+  accepts it only as a fast-forward, so if ``main`` moved, the push is refused and the
+  engine settles the frame again on the new ``main`` (compare-and-swap over the wire);
+* a delta is a push that creates ``refs/gnp/inbox/<worker>/<id>``;
+* a consumed inbox ref is removed by a push that deletes it.
+
+The hub must let the engine's pushes to ``main`` through and keep everyone else's out:
+on GitHub, a branch protection rule that admits only the engine's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pygit2
+
+from . import keys
+from .errors import GnpError, UsageError
+from .hub import Hub
+from .layout import INBOX_REFS, MAIN, PROTOCOL_FILE
+from .trees import read
+
+REMOTE = "hub"
+OUTGOING = "refs/gnp-outgoing/"
+
+
+class _Results(pygit2.RemoteCallbacks):
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, str | None] = {}
+
+    def push_update_reference(self, refname: str, message: str | None) -> None:
+        self.results[refname] = message
+
+
+class RemoteHub(Hub):
+    @classmethod
+    def open_url(cls, url: str) -> RemoteHub:
+        path = mirror_path(url)
+        if not (path / "HEAD").exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
+            repo.remotes.create(REMOTE, url)
+        hub = cls(path, pygit2.Repository(str(path)))
+        hub.url = url
+        hub.refresh()
+        if MAIN not in hub.repo.references or read(hub.main().tree, PROTOCOL_FILE) is None:
+            raise UsageError(f"{url} is not a gnp hub (no {PROTOCOL_FILE} on its main)")
+        return hub
+
+    def refresh(self) -> None:
+        try:
+            self.repo.remotes[REMOTE].fetch(
+                ["+refs/heads/main:refs/heads/main", f"+{INBOX_REFS}*:{INBOX_REFS}*"],
+                prune=pygit2.enums.FetchPrune.PRUNE,
+            )
+        except pygit2.GitError as exc:
+            raise UsageError(f"cannot reach the hub {self.url}: {exc}") from None
+
+    def _push(self, refspec: str, target: str) -> str | None:
+        """Push one refspec; None if the hub took it, else its reason."""
+        callbacks = _Results()
+        try:
+            self.repo.remotes[REMOTE].push([refspec], callbacks=callbacks)
+        except pygit2.GitError as exc:
+            return str(exc)
+        if target not in callbacks.results:
+            return "the hub did not report on the ref"
+        return callbacks.results[target]
+
+    def _push_commit(self, commit: pygit2.Oid, target: str) -> str | None:
+        staging = OUTGOING + target.removeprefix("refs/")
+        self.repo.references.create(staging, commit, force=True)
+        try:
+            return self._push(f"{staging}:{target}", target)
+        finally:
+            self.repo.references.delete(staging)
+
+    def create_inbox_ref(self, name: str, commit: pygit2.Oid) -> None:
+        problem = self._push_commit(commit, name)
+        if problem is None:
+            return
+        self.refresh()
+        if name in self.repo.references:
+            return  # the same delta (same id) is already waiting: one delta, one ref
+        raise GnpError(f"the hub refused {name}: {problem}")
+
+    def delete_ref(self, name: str, expected: pygit2.Oid) -> bool:
+        if self._push(f":{name}", name) is not None:
+            return False
+        if name in self.repo.references:
+            self.repo.references.delete(name)
+        return True
+
+    def advance_main(self, base: pygit2.Oid, new: pygit2.Oid, message: str) -> bool:
+        if self.main().id != base:
+            return False
+        if self._push_commit(new, MAIN) is not None:
+            self.refresh()  # refused: main moved on the hub
+            return False
+        self.repo.lookup_reference(MAIN).set_target(new, message)
+        return True
+
+
+def mirror_path(url: str) -> Path:
+    return keys.home() / "mirrors" / f"{hashlib.sha256(url.encode()).hexdigest()[:24]}.git"

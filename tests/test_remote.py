@@ -1,0 +1,96 @@
+"""A hub reached by URL: the same protocol, with every write a checked push."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from gnp.engine import run_frame
+from gnp.hub import Hub
+from gnp.inbox import snapshot
+from gnp.registry import declare, register
+from gnp.replay import replay
+from gnp.run import run
+from tests.hubtools import git, incr, send
+
+
+def remote(hub: Hub) -> Hub:
+    opened = Hub.open(f"file://{hub.path.resolve()}")
+    assert opened.url is not None
+    return opened
+
+
+def test_everything_works_through_a_url(hub: Hub, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "wt"))
+    far = remote(hub)
+    register(far, "alice")
+    register(far, "bob")
+    declare(far, "stats.json", "/n", "counter")
+    assert set(hub.state().keyring_text) == {"alice", "bob"}  # pushed to the real hub
+    send(far, "alice", incr(path="/n"))
+    assert len(snapshot(hub)) == 1
+    assert run(far, "bob", ["sh", "-c", "echo '{\"n\": 5}' > stats.json"]).status == "ok"
+    report = run_frame(far)
+    assert report.frame == 1 and report.count("applied") == 1  # bob's edit raced alice's add
+    assert hub.main().id == far.main().id
+    assert snapshot(hub) == []
+    assert replay(Hub.open(hub.path), 1).identical and replay(far, 1).identical
+    assert git("-C", str(hub.path), "fsck", "--strict").returncode == 0
+
+
+def test_a_remote_engine_racing_a_local_one_never_doubles(hub: Hub) -> None:
+    far = remote(hub)
+    for i in range(6):
+        send(hub, f"w{i % 2}", incr())
+        # The local engine merges between the remote engine's read and its push.
+        if i % 2:
+            run_frame(hub)
+    run_frame(far)
+    while run_frame(far).frame is not None:
+        pass
+    assert hub.state().document("stats.json") == {"count": 6}
+    assert snapshot(hub) == []
+
+
+def test_main_moved_on_the_hub_is_a_refused_push_then_a_recompute(hub: Hub) -> None:
+    far = remote(hub)
+    send(far, "alice", incr())
+    original = far.advance_main
+    moved: list[bool] = []
+
+    def advance(base, new, message):  # type: ignore[no-untyped-def]
+        if not moved:
+            moved.append(True)
+            register(hub, "carol")  # main moves on the hub itself
+        return original(base, new, message)
+
+    far.advance_main = advance  # type: ignore[method-assign]
+    report = run_frame(far)
+    assert report.attempts == 2 and report.frame == 1
+    assert "carol" in hub.state().keyring_text
+    assert hub.state().document("stats.json") == {"count": 1}
+
+
+def test_the_command_line_takes_a_url(tmp_path: Path) -> None:
+    path = tmp_path / "hub.git"
+    url = f"file://{path}"
+
+    def gnp(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gnp", *args],
+            capture_output=True,
+            text=True,
+            input=stdin,
+            timeout=120,
+        )
+
+    assert gnp("init", str(path)).returncode == 0
+    assert gnp("keygen", "alice", "--hub", url).returncode == 0
+    ops = '[{"op": "add", "file": "a.json", "path": "", "value": {"x": 1}}]'
+    assert gnp("submit", "--hub", url, "--worker", "alice", stdin=ops).returncode == 0
+    done = gnp("frame", "--hub", url)
+    assert done.returncode == 0 and "frame 1: 1 applied" in done.stdout
+    assert Hub.open(path).state().document("a.json") == {"x": 1}
+    missing = gnp("frame", "--hub", f"file://{tmp_path}/nowhere.git")
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
