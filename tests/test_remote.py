@@ -94,3 +94,59 @@ def test_the_command_line_takes_a_url(tmp_path: Path) -> None:
     assert Hub.open(path).state().document("a.json") == {"x": 1}
     missing = gnp("frame", "--hub", f"file://{tmp_path}/nowhere.git")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+
+
+def test_workers_over_git_daemon_and_the_engine_beside_the_hub(
+    hub: Hub, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import time
+
+    import pytest
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    daemon = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--enable=receive-pack",
+            f"--base-path={hub.path.parent}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(hub.path.parent),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"git://127.0.0.1:{port}/{hub.path.name}"
+        for _ in range(100):  # wait until it listens
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("git daemon did not start")
+        monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "wt"))
+        register(hub, "alice")  # the owner registers keys beside the hub
+        register(hub, "bob")
+        far = Hub.open(url)
+        send(far, "alice", incr())
+        assert run(far, "bob", ["sh", "-c", "echo '{\"x\": 1}' > other.json"]).status == "ok"
+        # Over git:// the hub's hook keeps main for the engine: a worker cannot move it.
+        base = far.main()
+        sig = base.author
+        sneak = far.repo.create_commit(None, sig, sig, "sneak", base.tree.id, [base.id])
+        assert not far.advance_main(base.id, sneak, "sneak")
+        assert hub.main().id == base.id
+        report = run_frame(hub)  # the engine runs beside the hub
+        assert report.count("applied") == 2
+        assert hub.state().document("stats.json") == {"count": 1}
+        assert hub.state().document("other.json") == {"x": 1}
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=30)
