@@ -29,6 +29,7 @@ from typing import Any
 import pygit2
 
 from . import canonical, trees
+from .document import ABSENT
 from .errors import GnpError, UsageError
 from .layout import FRAME_FILE, KEYRING_FILE, MAIN, PROTOCOL_FILE, TYPES_FILE, ledger_path
 from .limits import DEFAULT_LIMITS, Limits
@@ -81,8 +82,6 @@ class State:
 
     def document(self, file: str) -> Any:
         """The state file's document; raises :class:`Malformed` if it is not JSON."""
-        from .document import ABSENT
-
         data = trees.read(self.tree, file)
         return ABSENT if data is None else canonical.decode(data)
 
@@ -94,8 +93,9 @@ class Hub:
     """A hub repository opened in this process."""
 
     def __init__(self, path: Path, repo: pygit2.Repository) -> None:
-        self.path = path
+        self.path = path  # the repository this process reads: the hub, or its mirror
         self.repo = repo
+        self.url: str | None = None  # set for a hub reached over git (see RemoteHub)
 
     @classmethod
     def init(cls, path: str | Path) -> Hub:
@@ -176,8 +176,6 @@ class Hub:
                 f"hub speaks protocol {protocol.get('protocol')}; this gnp speaks {PROTOCOL}"
             )
         return State(commit, protocol["hub"], frame, limits, keyring, types)
-
-    url: str | None = None  # set for a hub reached over git (see RemoteHub)
 
     def refresh(self) -> None:
         """Bring what this process sees of the hub up to date (a local hub always is)."""
