@@ -17,6 +17,7 @@ from .engine import settle_on
 from .errors import UsageError
 from .hub import Hub
 from .layout import FRAME_FILE, frame_dir, parse_ref
+from .lineage import FrameRecord
 from .settle import Arrival
 
 
@@ -75,3 +76,18 @@ def replay(hub: Hub, frame: int) -> ReplayReport:
         diff = replayed.diff_to_tree(commit.tree)
         differences = sorted({d.new_file.path for d in diff.deltas})
     return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences)
+
+
+def frame_record(hub: Hub, frame: int) -> FrameRecord:
+    """Frame ``frame`` as its commit archives it: what lineage rows are made from."""
+    commit = frame_commit(hub, frame)
+    archive = frame_dir(frame)
+    verdicts = canonical.decode(trees.read(commit.tree, f"{archive}/verdicts.json") or b"[]")
+    deltas = {}
+    for verdict in verdicts:
+        named = parse_ref(verdict["source"])
+        if named is not None:
+            data = trees.read(commit.tree, f"{archive}/deltas/{named[0]}/{named[1]}.json")
+            if data is not None:
+                deltas[verdict["source"]] = data
+    return FrameRecord(frame, str(commit.parents[0].id), str(commit.id), verdicts, deltas)

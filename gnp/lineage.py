@@ -1,0 +1,192 @@
+"""Lineage: one row per delta per frame, in a Parquet dataset partitioned by frame.
+
+Theory of operation: everything a row says is derived from the frame's commit on main
+(its archived deltas and verdicts) plus what only the run knows (the flow run id,
+timings), so lineage can always be rebuilt from the hub. Each frame is one file,
+``frame=<N>/part.parquet``, written to a temporary name and renamed into place: a reader
+never sees half a frame, and writing a frame again replaces it, never duplicates it.
+The location is any filesystem pyarrow reaches (a folder, ``s3://...``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from . import canonical
+from .delta import decode
+from .errors import Refused, UsageError
+
+SCHEMA_VERSION = 1
+SCHEMA = pa.schema(
+    [
+        pa.field("frame", pa.int64(), nullable=False),
+        pa.field("delta_id", pa.string()),  # null: a push whose delta could not be read
+        pa.field("source", pa.string(), nullable=False),  # the inbox ref it arrived on
+        pa.field("worker", pa.string()),
+        pa.field("author", pa.string()),
+        pa.field("authority", pa.int64()),
+        pa.field("utc", pa.string()),
+        pa.field("base_frame", pa.int64()),
+        pa.field("op_count", pa.int64()),
+        pa.field("files", pa.list_(pa.string())),
+        pa.field("status", pa.string(), nullable=False),  # applied rejected conflict ...
+        pa.field("code", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("winner", pa.string()),
+        pa.field("signature_verified", pa.bool_(), nullable=False),
+        pa.field("bytes", pa.int64()),
+        pa.field("base_commit", pa.string(), nullable=False),
+        pa.field("result_commit", pa.string(), nullable=False),
+        pa.field("flow_run_id", pa.string()),
+        pa.field("frame_seconds", pa.float64()),
+    ],
+    metadata={b"gnp.lineage.schema": str(SCHEMA_VERSION).encode()},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRecord:
+    """What lineage needs of one frame, as the frame's commit archives it."""
+
+    frame: int
+    base_commit: str
+    result_commit: str
+    verdicts: Sequence[Mapping[str, Any]]
+    deltas: Mapping[str, bytes]  # source ref -> archived delta file
+
+
+def rows(
+    record: FrameRecord, *, flow_run_id: str | None = None, frame_seconds: float | None = None
+) -> list[dict[str, Any]]:
+    """The lineage rows of one frame: one per verdict, in the archive's order."""
+    out = []
+    for verdict in record.verdicts:
+        data = record.deltas.get(verdict["source"])
+        delta = None
+        if data is not None:
+            try:
+                delta = decode(data)
+            except Refused:
+                delta = None
+        admitted = not (
+            verdict["outcome"] == "rejected" and verdict.get("code") in _ADMISSION_CODES
+        )
+        verified = delta is not None and admitted
+        out.append(
+            {
+                "frame": record.frame,
+                "delta_id": verdict.get("delta"),
+                "source": verdict["source"],
+                "worker": verdict.get("worker"),
+                "author": delta.author if delta else None,
+                "authority": delta.authority if delta else None,
+                "utc": delta.utc if delta else None,
+                "base_frame": delta.frame if delta else None,
+                "op_count": len(delta.ops) if delta else None,
+                "files": sorted({op.file for op in delta.ops}) if delta else [],
+                "status": verdict["outcome"],
+                "code": verdict.get("code"),
+                "reason": verdict.get("reason"),
+                "winner": verdict.get("winner"),
+                "signature_verified": bool(verified),
+                "bytes": len(data) if data is not None else None,
+                "base_commit": record.base_commit,
+                "result_commit": record.result_commit,
+                "flow_run_id": flow_run_id,
+                "frame_seconds": frame_seconds,
+            }
+        )
+    return out
+
+
+# Codes with which admission refuses a delta before or at its signature check.
+_ADMISSION_CODES = frozenset(
+    {
+        "malformed",
+        "bad-pointer",
+        "bad-file",
+        "too-large",
+        "bad-signature",
+        "unknown-worker",
+        "unreadable",
+        "internal-error",
+    }
+)
+
+
+def _location(root: str) -> tuple[pafs.FileSystem, str]:
+    try:
+        return (
+            pafs.FileSystem.from_uri(root)
+            if "://" in root
+            else (pafs.LocalFileSystem(), str(Path(root).resolve()))
+        )
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise UsageError(f"cannot use {root!r} for lineage: {exc}") from None
+
+
+def write(root: str, frame_rows: list[dict[str, Any]], frame: int) -> str:
+    """Write (or replace) frame ``frame``'s part, atomically; returns its path."""
+    fs, base = _location(root)
+    folder = f"{base}/frame={frame}"
+    fs.create_dir(folder, recursive=True)
+    table = pa.Table.from_pylist(frame_rows, schema=SCHEMA)
+    final = f"{folder}/part.parquet"
+    tmp = f"{folder}/.part-{uuid.uuid4().hex}.tmp"
+    with fs.open_output_stream(tmp) as stream:
+        pq.write_table(table, stream)
+    fs.move(tmp, final)  # a rename: readers see the old part or the new, never half
+    return final
+
+
+def read(
+    root: str,
+    *,
+    frame: int | None = None,
+    frames: tuple[int, int] | None = None,
+    worker: str | None = None,
+) -> pd.DataFrame:
+    """Lineage rows as a DataFrame, reading only the frames asked for."""
+    fs, base = _location(root)
+    try:
+        info = fs.get_file_info(base)
+    except OSError as exc:
+        raise UsageError(f"cannot read lineage at {root}: {exc}") from None
+    if info.type == pafs.FileType.NotFound:
+        return SCHEMA.empty_table().to_pandas()
+    dataset = pds.dataset(
+        base,
+        filesystem=fs,
+        format="parquet",
+        partitioning="hive",
+        schema=SCHEMA,
+        exclude_invalid_files=True,
+    )
+    condition = None
+    if frame is not None:
+        condition = pds.field("frame") == frame
+    if frames is not None:
+        span = (pds.field("frame") >= frames[0]) & (pds.field("frame") <= frames[1])
+        condition = span if condition is None else condition & span
+    if worker is not None:
+        by_worker = pds.field("worker") == worker
+        condition = by_worker if condition is None else condition & by_worker
+    table = dataset.to_table(filter=condition)
+    return table.to_pandas().sort_values(["frame"], kind="stable").reset_index(drop=True)
+
+
+def to_json(frame: pd.DataFrame) -> str:
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return canonical.encode_pretty(
+        [{k: (list(v) if hasattr(v, "tolist") else v) for k, v in r.items()} for r in records]
+    ).decode("utf-8")
