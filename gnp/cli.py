@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.table import Table
 
 from . import canonical
 from .errors import GnpError, Refused, UsageError
+
+if TYPE_CHECKING:
+    from .hub import Hub as HubType
 
 app = typer.Typer(
     name="gnp",
@@ -89,13 +92,31 @@ def submit(
     print(delta_id)
 
 
+LineageOption = Annotated[
+    str | None,
+    typer.Option("--lineage", help="Where lineage goes: a folder or a pyarrow URI (s3://...)."),
+]
+
+
 @app.command()
-def frame(hub: HubOption) -> None:
+def frame(hub: HubOption, lineage: LineageOption = None) -> None:
     """Run one frame now: merge the inbox into one new commit on main."""
+    import time
+
     from .engine import run_frame
     from .hub import Hub
 
-    report = run_frame(Hub.open(hub))
+    opened = Hub.open(hub)
+    started = time.perf_counter()
+    report = run_frame(opened)
+    if report.frame is not None:
+        from . import lineage as lineage_store
+        from .replay import frame_record
+
+        rows = lineage_store.rows(
+            frame_record(opened, report.frame), frame_seconds=time.perf_counter() - started
+        )
+        lineage_store.write(lineage or _default_lineage(opened), rows, report.frame)
     for ref in report.swept:
         out.print(f"removed {ref}: already merged")
     if report.frame is None:
@@ -173,6 +194,48 @@ def janitor(hub: HubOption) -> None:
         out.print(f"kept {line}", markup=False, highlight=False)
     if not (report.removed or report.rescued or report.kept):
         out.print("nothing to clean")
+
+
+@app.command()
+def lineage(
+    hub: HubOption,
+    frame: Annotated[int | None, typer.Option("--frame", help="Only this frame.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array, for machines.")] = False,
+    where: LineageOption = None,
+) -> None:
+    """Show lineage rows: what became of every delta, frame by frame."""
+    from . import lineage as lineage_store
+    from .hub import Hub
+
+    table = lineage_store.read(where or _default_lineage(Hub.open(hub)), frame=frame)
+    if as_json:
+        print(lineage_store.to_json(table))
+        return
+    if table.empty:
+        out.print("no lineage yet" + (f" for frame {frame}" if frame is not None else ""))
+        return
+    view = Table(title="Lineage")
+    for column in ("frame", "worker", "delta", "status", "why"):
+        view.add_column(column)
+    for row in table.itertuples():
+        view.add_row(
+            str(row.frame),
+            _text(row.worker) or "?",
+            _text(row.delta_id)[:12],
+            _text(row.status),
+            _text(row.reason),
+        )
+    out.print(view)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""  # pandas gives NaN for a missing string
+
+
+def _default_lineage(hub: HubType) -> str:
+    from .lineage import default_root
+
+    return default_root(hub.path, hub.state().hub_id, remote=hub.url is not None)
 
 
 def _read(path: str) -> bytes:

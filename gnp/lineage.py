@@ -124,6 +124,16 @@ _ADMISSION_CODES = frozenset(
 )
 
 
+def default_root(hub_path: Path, hub_id: str, *, remote: bool) -> str:
+    """Where a hub's lineage goes unless told otherwise: inside a local hub's folder (it
+    travels with the hub), or under ``$GNP_HOME/lineage/<hub id>`` for a hub at a URL."""
+    if remote:
+        from .keys import home
+
+        return str(home() / "lineage" / hub_id)
+    return str(hub_path / "gnp-lineage")
+
+
 def _location(root: str) -> tuple[pafs.FileSystem, str]:
     try:
         return (

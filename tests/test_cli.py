@@ -80,6 +80,12 @@ def test_the_command_line_contract_end_to_end(tmp_path: Path) -> None:
     assert frame.returncode == 0
     assert "frame 1: 2 applied" in frame.stdout and "conflict" in frame.stdout
     assert cli("replay", "--hub", hub, "--frame", "1").returncode == 0
+    import json
+
+    rows = json.loads(cli("lineage", "--hub", hub, "--json").stdout)
+    assert sorted(r["status"] for r in rows) == ["applied", "applied", "conflict"]
+    assert {r["frame"] for r in rows} == {1}
+    assert "conflict" in cli("lineage", "--hub", hub, "--frame", "1").stdout
     assert cli("replay", "--hub", hub, "--frame", "7").returncode == 1
     assert cli("janitor", "--hub", hub).stdout.strip() == "nothing to clean"
 
