@@ -21,17 +21,9 @@ import pygit2
 from . import keys
 from .errors import GnpError
 from .hub import Hub
+from .push import push
 
 REMOTE = "hub"
-
-
-class _PushResults(pygit2.RemoteCallbacks):
-    def __init__(self) -> None:
-        super().__init__()
-        self.results: dict[str, str | None] = {}
-
-    def push_update_reference(self, refname: str, message: str | None) -> None:
-        self.results[refname] = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +68,13 @@ class LocalRepo:
         hub's refs first, and the engine may delete one of them in the meantime.
         """
         for attempt in range(tries):
-            callbacks = _PushResults()
             try:
-                self.repo.remotes[REMOTE].push([f"{source}:{target}"], callbacks=callbacks)
+                problem = push(self.repo.remotes[REMOTE], f"{source}:{target}", target)
             except (pygit2.GitError, OSError) as exc:
                 if attempt == tries - 1:
                     raise GnpError(f"push to the hub failed: {exc}") from None
                 time.sleep(0.005 * (attempt + 1))
                 continue
-            if target not in callbacks.results:
-                raise GnpError(f"the hub did not report on {target}; it may not have landed")
-            if callbacks.results[target] is not None:
-                raise GnpError(f"the hub refused {target}: {callbacks.results[target]}")
+            if problem is not None:
+                raise GnpError(f"the hub refused {target}: {problem}")
             return

@@ -25,19 +25,11 @@ from . import keys
 from .errors import GnpError, UsageError
 from .hub import Hub
 from .layout import INBOX_REFS, MAIN, PROTOCOL_FILE
+from .push import push
 from .trees import read
 
 REMOTE = "hub"
 OUTGOING = "refs/gnp-outgoing/"
-
-
-class _Results(pygit2.RemoteCallbacks):
-    def __init__(self) -> None:
-        super().__init__()
-        self.results: dict[str, str | None] = {}
-
-    def push_update_reference(self, refname: str, message: str | None) -> None:
-        self.results[refname] = message
 
 
 class RemoteHub(Hub):
@@ -66,14 +58,10 @@ class RemoteHub(Hub):
 
     def _push(self, refspec: str, target: str) -> str | None:
         """Push one refspec; None if the hub took it, else its reason."""
-        callbacks = _Results()
         try:
-            self.repo.remotes[REMOTE].push([refspec], callbacks=callbacks)
-        except pygit2.GitError as exc:
+            return push(self.repo.remotes[REMOTE], refspec, target)
+        except (pygit2.GitError, OSError) as exc:
             return str(exc)
-        if target not in callbacks.results:
-            return "the hub did not report on the ref"
-        return callbacks.results[target]
 
     def _push_commit(self, commit: pygit2.Oid, target: str) -> str | None:
         staging = OUTGOING + target.removeprefix("refs/")

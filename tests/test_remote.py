@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from gnp.engine import run_frame
@@ -76,14 +75,7 @@ def test_the_command_line_takes_a_url(tmp_path: Path) -> None:
     path = tmp_path / "hub.git"
     url = f"file://{path}"
 
-    def gnp(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "gnp", *args],
-            capture_output=True,
-            text=True,
-            input=stdin,
-            timeout=120,
-        )
+    from tests.test_cli import cli as gnp
 
     assert gnp("init", str(path)).returncode == 0
     assert gnp("keygen", "alice", "--hub", url).returncode == 0
