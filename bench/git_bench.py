@@ -148,7 +148,7 @@ def _frame_round(hub: Hub) -> tuple[float, float, float]:
         submit(hub, key.sign(compose("w", [op], frame=hub.state().frame)))
     state = hub.state()
     t0 = time.perf_counter()
-    s = settle_on(state, state.frame + 1, arrivals(hub, snapshot(hub)))
+    s = settle_on(state, state.frame + 1, arrivals(hub, snapshot(hub), state.limits.max_bytes))
     t1 = time.perf_counter()
     build_commit(hub, state.commit, s)
     t2 = time.perf_counter()

@@ -62,12 +62,11 @@ def settle_on(state: State, frame: int, arrivals: list[Arrival]) -> Settlement:
     return settle(frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state))
 
 
-def arrivals(hub: Hub, items: list[Item], max_bytes: int | None = None) -> list[Arrival]:
-    limit = hub.state().limits.max_bytes if max_bytes is None else max_bytes
+def arrivals(hub: Hub, items: list[Item], max_bytes: int) -> list[Arrival]:
     out = []
     for item in items:
         try:
-            out.append(Arrival(item.ref, take(hub, item, limit), commit=str(item.target)))
+            out.append(Arrival(item.ref, take(hub, item, max_bytes), commit=str(item.target)))
         except Refused as exc:
             out.append(Arrival(item.ref, None, (exc.code, str(exc)), str(item.target)))
         except Exception as exc:  # whatever one push does, it must not stop the frame
@@ -125,7 +124,7 @@ def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
         if not items:
             return FrameReport(None, str(state.commit.id), None, swept=swept, attempts=attempt)
         frame = state.frame + 1
-        settlement = settle_on(state, frame, arrivals(hub, items))
+        settlement = settle_on(state, frame, arrivals(hub, items, state.limits.max_bytes))
         commit = build_commit(hub, state.commit, settlement)
         if not hub.advance_main(state.commit.id, commit, f"gnp frame {frame}"):
             continue  # main moved under us: settle again on the new main

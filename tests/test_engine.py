@@ -108,7 +108,7 @@ def _clean_twin(hub: Hub, tmp_path: Path) -> Hub:
 def _commit_as_a_crashing_engine_would(hub: Hub) -> tuple[pygit2.Oid, pygit2.Oid]:
     """Steps 1-4 of a frame, stopping before the swap: (base, the frame's commit)."""
     st = hub.state()
-    s = engine.settle_on(st, st.frame + 1, engine.arrivals(hub, snapshot(hub)))
+    s = engine.settle_on(st, st.frame + 1, engine.arrivals(hub, snapshot(hub), st.limits.max_bytes))
     return st.commit.id, build_commit(hub, st.commit, s)
 
 
