@@ -93,3 +93,24 @@ def _diff(
         return
     ops.append(Op("test", file, path, canonical.copy(old)))
     ops.append(Op("replace", file, path, canonical.copy(new)))
+
+
+def differing_paths(old: Any, new: Any, *, limit: int = 100) -> list[str]:
+    """JSON Pointers of the places where two documents differ, outermost first (at most
+    ``limit``): what a postmortem reads when a replay does not match."""
+    out: list[str] = []
+    _differing(old, new, [], out, limit)
+    return out
+
+
+def _differing(old: Any, new: Any, at: list[str], out: list[str], limit: int) -> None:
+    if len(out) >= limit or canonical.equal(old, new):
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            _differing(old.get(key, ABSENT), new.get(key, ABSENT), [*at, key], out, limit)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _differing(a, b, [*at, str(i)], out, limit)
+    else:
+        out.append(pointer.format(tuple(at)))

@@ -19,6 +19,7 @@ Theory of operation, one frame:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,8 +106,20 @@ def _consumed_by_last_frame(state: State) -> set[tuple[str, str]]:
     return {(v["source"], v.get("commit", "")) for v in canonical.decode(data)}
 
 
-def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
-    """Merge what the inbox holds into one new commit on main; see the module docstring."""
+def boundary(hub: Hub) -> list[str]:
+    """The inbox refs present now: a frame boundary that :func:`run_frame` can be held to."""
+    return [item.ref for item in snapshot(hub)]
+
+
+def run_frame(
+    hub: Hub, *, within: Collection[str] | None = None, max_attempts: int = 20
+) -> FrameReport:
+    """Merge what the inbox holds into one new commit on main; see the module docstring.
+
+    ``within`` (refs from :func:`boundary`) holds the frame to a boundary taken earlier:
+    refs pushed since then wait for the next frame.
+    """
+    limit = None if within is None else frozenset(within)
     swept: list[str] = []
     for attempt in range(1, max_attempts + 1):
         hub.refresh()
@@ -114,6 +127,8 @@ def run_frame(hub: Hub, *, max_attempts: int = 20) -> FrameReport:
         consumed = _consumed_by_last_frame(state)
         items = []
         for item in snapshot(hub):
+            if limit is not None and item.ref not in limit:
+                continue
             named = parse_ref(item.ref)
             settled = named is not None and state.settled(named[1])
             if settled or (item.ref, str(item.target)) in consumed:

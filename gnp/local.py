@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,7 @@ class LocalRepo:
         path = keys.home() / "repos" / f"{hub.state().hub_id}.git"
         if not (path / "HEAD").exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # per thread, too
             repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
             hub_objects = Path(hub.repo.path) / "objects"
             (tmp / "objects" / "info" / "alternates").write_text(f"{hub_objects.resolve()}\n")

@@ -9,12 +9,15 @@ is reproduced exactly if and only if the tree ids are equal (invariant 4).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pygit2
 
 from . import canonical, trees
+from .diff import differing_paths
+from .document import ABSENT
 from .engine import settle_on
-from .errors import UsageError
+from .errors import Refused, UsageError
 from .hub import Hub
 from .layout import FRAME_FILE, frame_dir, parse_ref
 from .lineage import FrameRecord
@@ -27,11 +30,23 @@ class ReplayReport:
     commit: str
     recorded_tree: str
     replayed_tree: str
-    differences: list[str] = field(default_factory=list)  # paths that differ
+    differences: list[str] = field(default_factory=list)  # files that differ
+    paths: list[str] = field(default_factory=list)  # "file#/pointer" where JSON differs
 
     @property
     def identical(self) -> bool:
         return self.recorded_tree == self.replayed_tree
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "frame": self.frame,
+            "commit": self.commit,
+            "identical": self.identical,
+            "recorded_tree": self.recorded_tree,
+            "replayed_tree": self.replayed_tree,
+            "differences": list(self.differences),
+            "paths": list(self.paths),
+        }
 
 
 def frame_commit(hub: Hub, frame: int) -> pygit2.Commit:
@@ -70,12 +85,39 @@ def replay(hub: Hub, frame: int) -> ReplayReport:
     settlement = settle_on(state, frame, arrivals)
     tree = trees.edit(hub.repo, parent.tree, settlement.changes())
     differences: list[str] = []
+    paths: list[str] = []
     if tree != commit.tree.id:
         replayed = hub.repo[tree]
         assert isinstance(replayed, pygit2.Tree)
         diff = replayed.diff_to_tree(commit.tree)
         differences = sorted({d.new_file.path for d in diff.deltas})
-    return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences)
+        paths = _differing_paths(replayed, commit.tree, differences)
+    return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences, paths)
+
+
+def replay_range(hub: Hub, first: int, last: int) -> list[ReplayReport]:
+    """Replay frames ``first`` to ``last`` inclusive."""
+    if last < first:
+        raise UsageError(f"an empty range of frames: {first} to {last}")
+    return [replay(hub, n) for n in range(first, last + 1)]
+
+
+def _differing_paths(replayed: pygit2.Tree, recorded: pygit2.Tree, files: list[str]) -> list[str]:
+    """Where, inside each differing JSON file, the replay and the record disagree."""
+    out = []
+    for file in files:
+        docs = []
+        for tree in (recorded, replayed):
+            data = trees.read(tree, file)
+            try:
+                docs.append(ABSENT if data is None else canonical.decode(data))
+            except Refused:
+                docs.append(None)  # not canonical JSON: the whole file differs
+        if None in docs:
+            out.append(f"{file}#")
+            continue
+        out.extend(f"{file}#{p}" for p in differing_paths(docs[0], docs[1]))
+    return out
 
 
 def frame_record(hub: Hub, frame: int) -> FrameRecord:

@@ -16,10 +16,11 @@ import math
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pygit2
 
@@ -44,6 +45,7 @@ class RunResult:
     exit_code: int | None
     error: str | None = None
     ops: int = 0
+    output: str = ""  # the command's stdout and stderr, when captured (the last 64 KiB)
 
 
 def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
@@ -106,8 +108,14 @@ def run(
     timeout: float | None = None,
     authority: int = 0,
     root: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    capture: bool = False,
 ) -> RunResult:
-    """Run ``command`` in a fresh worktree as ``worker``; submit what it changed."""
+    """Run ``command`` in a fresh worktree as ``worker``; submit what it changed.
+
+    ``env`` adds to the command's environment. With ``capture``, the command's output
+    is kept (not shown) and its last line is added to the reason of a failure.
+    """
     if not command:
         raise GnpError("nothing to run: give a command after --")
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
@@ -117,7 +125,7 @@ def run(
     local = LocalRepo.for_hub(hub)
     with worktree(local, worker, root=root) as wt:
         base_state = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
-        exit_code, error = _execute(command, wt, hub, timeout)
+        exit_code, error, output = _execute(command, wt, hub, timeout, env, capture)
         ops: list[Op] = []
         if error is None:
             try:
@@ -126,9 +134,9 @@ def run(
                 error = str(exc)
         if error is not None:
             delta = fallback(worker, error, frame=base_state.frame)
-            return _submit(local, wt, key, delta, "fallback", exit_code, error)
+            return _submit(local, wt, key, delta, "fallback", exit_code, error, output)
         if not ops:
-            return RunResult(None, "unchanged", exit_code)
+            return RunResult(None, "unchanged", exit_code, output=output)
         delta = compose(worker, ops, frame=base_state.frame, authority=authority)
         try:
             check_limits(delta, base_state.limits)
@@ -136,8 +144,8 @@ def run(
             delta = fallback(
                 worker, f"the edits are too large for one delta: {exc}", frame=base_state.frame
             )
-            return _submit(local, wt, key, delta, "fallback", exit_code, str(exc))
-        return _submit(local, wt, key, delta, "ok", exit_code, None)
+            return _submit(local, wt, key, delta, "fallback", exit_code, str(exc), output)
+        return _submit(local, wt, key, delta, "ok", exit_code, None, output)
 
 
 def _submit(
@@ -148,24 +156,61 @@ def _submit(
     status: str,
     exit_code: int | None,
     error: str | None,
+    output: str,
 ) -> RunResult:
     delta_id = deliver(local, wt, key.sign(delta))
-    return RunResult(delta_id, status, exit_code, error, len(delta.ops))
+    return RunResult(delta_id, status, exit_code, error, len(delta.ops), output)
 
 
 def _execute(
-    command: Sequence[str], wt: Worktree, hub: Hub, timeout: float | None
-) -> tuple[int | None, str | None]:
+    command: Sequence[str],
+    wt: Worktree,
+    hub: Hub,
+    timeout: float | None,
+    extra_env: Mapping[str, str] | None,
+    capture: bool,
+) -> tuple[int | None, str | None, str]:
     """Run the command in its own process group, so that a timeout or our own stop ends
     everything it started, not only its first process."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "GNP_WORKTREE": str(wt.path),
         "GNP_WORKER": wt.worker,
-        "GNP_HUB": str(hub.path),
+        "GNP_HUB": hub.url or str(hub.path),
     }
+    with tempfile.TemporaryFile() if capture else contextlib.nullcontext() as log:
+        exit_code, error = _wait(command, wt, env, timeout, log)
+        output = ""
+        if log is not None:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - _KEEP_OUTPUT))
+            output = log.read().decode("utf-8", "replace")
+    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "")
+    if error is not None and exit_code is not None and last:
+        error = f"{error}: {last[:300]}"
+    return exit_code, error, output
+
+
+_KEEP_OUTPUT = 64 * 1024
+
+
+def _wait(
+    command: Sequence[str],
+    wt: Worktree,
+    env: dict[str, str],
+    timeout: float | None,
+    log: IO[bytes] | None,
+) -> tuple[int | None, str | None]:
     try:
-        proc = subprocess.Popen(list(command), cwd=wt.path, env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            list(command),
+            cwd=wt.path,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL if log is not None else None,
+            stdout=log,
+            stderr=subprocess.STDOUT if log is not None else None,
+        )
     except FileNotFoundError:
         return None, f"command not found: {command[0]}"
     except PermissionError:
