@@ -1,4 +1,9 @@
-"""The ``gnp`` command. Errors are one line on stderr and a non-zero exit."""
+"""The ``gnp`` command: the commands that need only the protocol and git.
+
+``flows/cli.py`` adds the commands that run Prefect flows (``frame``, ``replay``,
+``demo``) and is the entry point, so that this package never imports Prefect. Errors
+are one line on stderr and a non-zero exit.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import canonical
 from .errors import GnpError, Refused, UsageError
 
 if TYPE_CHECKING:
@@ -96,64 +100,6 @@ LineageOption = Annotated[
     str | None,
     typer.Option("--lineage", help="Where lineage goes: a folder or a pyarrow URI (s3://...)."),
 ]
-
-
-@app.command()
-def frame(hub: HubOption, lineage: LineageOption = None) -> None:
-    """Run one frame now: merge the inbox into one new commit on main."""
-    import time
-
-    from .engine import run_frame
-    from .hub import Hub
-
-    opened = Hub.open(hub)
-    started = time.perf_counter()
-    report = run_frame(opened)
-    if report.frame is not None:
-        from . import lineage as lineage_store
-        from .replay import frame_record
-
-        rows = lineage_store.rows(
-            frame_record(opened, report.frame), frame_seconds=time.perf_counter() - started
-        )
-        lineage_store.write(lineage or _default_lineage(opened), rows, report.frame)
-    for ref in report.swept:
-        out.print(f"removed {ref}: already merged")
-    if report.frame is None:
-        out.print("nothing to merge: the inbox holds no new deltas")
-        return
-    counts = ", ".join(
-        f"{report.count(o)} {o}"
-        for o in ("applied", "rejected", "conflict", "fallback", "duplicate")
-    )
-    out.print(
-        f"frame {report.frame}: {counts}; main is now {report.commit[:12] if report.commit else ''}"
-    )
-    for v in report.verdicts:
-        if v["outcome"] not in ("applied",):
-            out.print(
-                f"  {v['outcome']:9} {v['worker'] or '?'} {(v['delta'] or '')[:12]}: {v['reason']}",
-                markup=False,
-                highlight=False,
-            )
-
-
-@app.command()
-def replay(
-    hub: HubOption, frame: Annotated[int, typer.Option("--frame", help="The frame number.")]
-) -> None:
-    """Re-derive frame N from its parent and its archive; exit 0 iff it matches main."""
-    from .hub import Hub
-    from .replay import replay as run_replay
-
-    report = run_replay(Hub.open(hub), frame)
-    if report.identical:
-        out.print(f"frame {frame}: identical (tree {report.recorded_tree[:12]})")
-        return
-    raise GnpError(
-        f"frame {frame} does not replay: recorded tree {report.recorded_tree[:12]}, "
-        f"replayed {report.replayed_tree[:12]}; differs in " + ", ".join(report.differences[:10])
-    )
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -243,40 +189,6 @@ def _read(path: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-
-
-@app.command()
-def demo() -> None:
-    """Show the protocol's core deciding one frame, in memory."""
-    from .demo import check, run_demo
-
-    run = run_demo()
-    out.print("[bold]gnp demo[/]: five workers, one frame, nothing shared but the protocol\n")
-    out.print("[bold]Base state[/]")
-    for file, doc in run.base.items():
-        out.print(f"  {file}: {canonical.encode(doc).decode()}")
-    out.print(f"\n[bold]Pushed[/]: {len(run.pushed)} delta files")
-    for what, reason in run.refused:
-        out.print(f"  [red]refused[/] {what}\n    {reason}")
-
-    table = Table(title="Frame 1 verdicts, in composite-key order")
-    for column in ("worker", "delta", "outcome", "why"):
-        table.add_column(column)
-    for v in run.result.verdicts:
-        why = v.reason or ""
-        table.add_row(v.worker, v.delta[:12], v.outcome.value, why)
-    out.print(table)
-    out.print("[bold]New state[/] (only the files that changed)")
-    for file, doc in run.result.documents.items():
-        out.print(f"  {file}: {canonical.encode(doc).decode()}")
-    broken = check(run)
-    if broken:
-        raise GnpError("demo check failed: " + "; ".join(broken))
-    out.print(
-        "\n[green]Every promise held[/]: counters exact (42 posts, 10 comments), "
-        "the conflict decided by authority and recorded, the crash a fallback, "
-        "the re-push applied once, the forgery refused."
-    )
 
 
 def main() -> None:

@@ -1,100 +1,188 @@
-"""An in-memory frame that shows the protocol's core at work, for ``gnp demo``.
+"""The pieces of ``gnp demo``: a hub, simulated agents, three frames' rosters, checks.
 
-Five workers act on one base state. Their deltas are signed, pushed as bytes, admitted
-(one forged delta is refused), and reduced into one frame: counters combine, a
-conflict is decided by authority and recorded, a crashed worker leaves a fallback, a
-re-pushed delta is applied once. Nothing here touches git or the disk.
+The agents are ordinary roster callables (each runs in its own process, in its own
+worktree, and edits state files like any agent would): posters and a commenter append
+and count, a counter adds visits, one crashes, one is killed mid-write, one hangs past
+its timeout, and two scouts set one agent's status differently in the same frame. A
+cron job outside the flow submits a delta of its own, and someone pushes a forged one.
+The frames themselves are run by the frame flow (``flows/demo.py``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import os
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
-from . import canonical
-from .admit import admit
-from .delta import Delta, compose, fallback
-from .document import ABSENT
-from .errors import Refused
+import pygit2
+
+from . import canonical, keys, trees
+from .delta import compose
+from .hub import Hub, State
+from .inbox import submit
+from .layout import delta_path, ref_name
 from .ops import Op
-from .reduce import FrameResult, Outcome, reduce
-from .signing import SigningKey
+from .registry import declare, register
 
-BASE: dict[str, Any] = {
-    "stats.json": {"posts": 41, "comments": 7},
-    "agents.json": {"agent-42": {"status": "new"}},
+SEED: dict[str, Any] = {
+    "stats.json": {"posts": 0, "comments": 0, "visits": 0},
     "posts.json": {"items": []},
+    "comments.json": {"items": []},
+    "agents.json": {"agents": {"scout": {"status": "new"}}},
 }
+TYPES = [
+    ("stats.json", "/posts", "counter"),
+    ("stats.json", "/comments", "counter"),
+    ("stats.json", "/visits", "counter"),
+    ("posts.json", "/items", "append"),
+    ("comments.json", "/items", "append"),
+]
 
 
-@dataclass(frozen=True, slots=True)
-class DemoRun:
-    base: dict[str, Any]
-    pushed: list[tuple[str, bytes]]  # (what it is, the bytes a worker pushed)
-    refused: list[tuple[str, str]]  # (what it is, why it was refused)
-    result: FrameResult
-    deltas: dict[str, Delta]
+def _who() -> str:
+    return os.environ.get("GNP_WORKER", "someone")
 
 
-def run_demo() -> DemoRun:
-    workers = ["poster", "commenter", "moderator", "admin", "flaky"]
-    keys = {w: SigningKey.generate() for w in workers}
-    keyring = {w: k.public_key for w, k in keys.items()}
-
-    def signed(worker: str, *ops: Op, authority: int = 0) -> Delta:
-        return keys[worker].sign(compose(worker, list(ops), frame=0, authority=authority))
-
-    post = signed(
-        "poster",
-        Op("append", "posts.json", "/items", {"title": "Hello, neighbours"}),
-        Op("incr", "stats.json", "/posts", 1),
-    )
-    comments = [signed("commenter", Op("incr", "stats.json", "/comments", 1)) for _ in range(3)]
-    ban = signed(
-        "moderator", Op("replace", "agents.json", "/agent-42/status", "banned"), authority=1
-    )
-    verify = signed(
-        "admin", Op("replace", "agents.json", "/agent-42/status", "verified"), authority=2
-    )
-    crashed = keys["flaky"].sign(fallback("flaky", "exit status 137: killed", frame=0))
-    forged = json.loads(comments[0].encode())
-    forged["ops"][0]["value"] = 1000  # someone edits a signed delta in transit
-
-    pushed = [
-        ("poster: a post, +1 post", post.encode()),
-        *[(f"commenter: +1 comment ({i + 1}/3)", c.encode()) for i, c in enumerate(comments)],
-        ("commenter: the same delta pushed again", comments[0].encode()),
-        ("moderator (authority 1): ban agent-42", ban.encode()),
-        ("admin (authority 2): verify agent-42", verify.encode()),
-        ("flaky: crashed, left a fallback", crashed.encode()),
-        ("forged: a comment delta edited to +1000", canonical.encode(forged)),
-    ]
-    admitted: list[Delta] = []
-    refused: list[tuple[str, str]] = []
-    for what, data in pushed:
-        try:
-            admitted.append(admit(data, keyring))
-        except Refused as exc:
-            refused.append((what, f"{exc.code}: {exc}"))
-    base = {f: canonical.copy(d) for f, d in BASE.items()}
-    result = reduce(1, admitted, lambda f: canonical.copy(base.get(f, ABSENT)))
-    return DemoRun(base, pushed, refused, result, {d.id: d for d in admitted})
+def _edit(wt: Path, file: str, change: Any) -> None:
+    path = wt / file
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc, indent=2) + "\n")
 
 
-def check(run: DemoRun) -> list[str]:
+# The agents ------------------------------------------------------------------------------
+
+
+def post(wt: Path) -> None:
+    """Write a post and count it."""
+    _edit(wt, "posts.json", lambda d: d["items"].append({"by": _who(), "text": "hello"}))
+    _edit(wt, "stats.json", lambda d: d.update(posts=d["posts"] + 1))
+
+
+def comment(wt: Path) -> None:
+    _edit(wt, "comments.json", lambda d: d["items"].append({"by": _who(), "on": 0}))
+    _edit(wt, "stats.json", lambda d: d.update(comments=d["comments"] + 1))
+
+
+def count_visits(wt: Path) -> None:
+    _edit(wt, "stats.json", lambda d: d.update(visits=d["visits"] + 5))
+
+
+def crash(wt: Path) -> None:
+    _edit(wt, "stats.json", lambda d: d.update(posts=d["posts"] + 100))
+    raise RuntimeError("the model returned no answer")
+
+
+def killed(wt: Path) -> None:
+    """Killed mid-write, as the OOM killer or an impatient operator would."""
+    (wt / "stats.json").write_text('{"posts": 9')
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def hang(wt: Path) -> None:
+    _edit(wt, "stats.json", lambda d: d.update(visits=d["visits"] + 1000))
+    time.sleep(3600)
+
+
+def scout_active(wt: Path) -> None:
+    _edit(wt, "agents.json", lambda d: d["agents"]["scout"].update(status="active"))
+
+
+def scout_resting(wt: Path) -> None:
+    _edit(wt, "agents.json", lambda d: d["agents"]["scout"].update(status="resting"))
+
+
+def _member(worker: str, agent: str, **extra: Any) -> dict[str, Any]:
+    return {"id": worker, "call": f"gnp.demo:{agent}", **extra}
+
+
+ROSTERS: list[list[dict[str, Any]]] = [
+    [
+        _member("poster-1", "post"),
+        _member("poster-2", "post"),
+        _member("commenter", "comment"),
+        _member("counter", "count_visits"),
+        _member("flaky", "crash"),
+    ],
+    [
+        _member("poster-1", "post"),
+        _member("commenter", "comment"),
+        _member("scout-lead", "scout_active", authority=2),
+        _member("scout-new", "scout_resting", authority=1),
+        _member("doomed", "killed"),
+    ],
+    [
+        _member("poster-1", "post"),
+        _member("poster-2", "post"),
+        _member("commenter", "comment"),
+        _member("counter", "count_visits"),
+        _member("sleepy", "hang", timeout=2),
+    ],
+]
+OUTSIDE = "cron"  # a worker outside the flow: a cron job using `gnp submit`
+FORGER = "mallory"
+EXPECTED = {"posts": 5, "comments": 3, "visits": 20}  # 5 + 10 (cron) + 5
+FALLBACKS = {1: "flaky", 2: "doomed", 3: "sleepy"}
+
+
+def setup(path: Path) -> Hub:
+    """A new hub with the demo's workers registered, merge types declared, state seeded."""
+    hub = Hub.init(path)
+    workers = sorted({m["id"] for roster in ROSTERS for m in roster} | {OUTSIDE, FORGER})
+    for worker in workers:
+        register(hub, worker)
+    for file, pointer, kind in TYPES:
+        declare(hub, file, pointer, kind)
+
+    def seed(state: State) -> dict[str, Any]:
+        return {file: canonical.encode_pretty(doc) for file, doc in SEED.items()}
+
+    hub.commit_on_main(seed, "gnp demo: the hub's owner seeds the state\n")
+    return hub
+
+
+def outside_deltas(hub: Hub) -> str:
+    """Before frame 2: a cron job submits +10 visits, and someone pushes a copy of it
+    edited to say +1000. Returns the cron delta's id."""
+    state = hub.state()
+    key = keys.load(state.hub_id, OUTSIDE)
+    cron = key.sign(compose(OUTSIDE, [Op("incr", "stats.json", "/visits", 10)], frame=state.frame))
+    submit(hub, cron)
+    body = json.loads(cron.encode())
+    body["ops"][0]["value"] = 1000  # edited in transit; the signature no longer holds
+    body["worker"] = FORGER
+    forged = canonical.encode(body)
+    who = pygit2.Signature(FORGER, f"{FORGER}@gnp.invalid")
+    tree = trees.edit(hub.repo, hub.main().tree, {delta_path(FORGER, cron.id): forged})
+    commit = hub.repo.create_commit(None, who, who, "+1000\n", tree, [hub.main().id])
+    hub.create_inbox_ref(ref_name(FORGER, cron.id), commit)
+    return cron.id
+
+
+def check(hub: Hub, summaries: list[dict[str, Any]]) -> list[str]:
     """What the demo promises; an empty list means every promise held."""
-    docs, broken = run.result.documents, []
-    if docs["stats.json"] != {"posts": 42, "comments": 10}:
-        broken.append(f"counters: {docs['stats.json']}")
-    if docs["agents.json"]["agent-42"]["status"] != "verified":
-        broken.append("the admin's higher authority did not win")
-    outcomes = sorted(v.outcome.value for v in run.result.verdicts)
-    expected = ["applied"] * 5 + ["conflict", "duplicate", "fallback"]
-    if outcomes != sorted(expected):
-        broken.append(f"verdicts: {outcomes}")
-    if len(run.refused) != 1:
-        broken.append(f"refused: {run.refused}")
-    if run.result.count(Outcome.CONFLICT) != 1:
-        broken.append("the conflict was not recorded")
+    broken = []
+    state = hub.state()
+    stats = state.document("stats.json")
+    if stats != EXPECTED:
+        broken.append(f"counters are {stats}, expected {EXPECTED}")
+    posts = state.document("posts.json")["items"]
+    if len(posts) != EXPECTED["posts"]:
+        broken.append(f"{len(posts)} posts, expected {EXPECTED['posts']}")
+    status = state.document("agents.json")["agents"]["scout"]["status"]
+    if status != "active":
+        broken.append(f"the scout's status is {status!r}: higher authority did not win")
+    if [s["frame"] for s in summaries] != [1, 2, 3]:
+        broken.append(f"frames: {[s['frame'] for s in summaries]}")
+    for summary in summaries:
+        fell = [v["worker"] for v in summary["verdicts"] if v["outcome"] == "fallback"]
+        if fell != [FALLBACKS.get(summary["frame"])]:
+            broken.append(f"frame {summary['frame']} fallbacks: {fell}")
+    if summaries and summaries[1]["counts"]["conflict"] != 1:
+        broken.append("the scouts' conflict was not recorded in frame 2")
+    if summaries and summaries[1]["counts"]["rejected"] != 1:
+        broken.append("the forged delta was not rejected in frame 2")
     return broken

@@ -224,9 +224,18 @@ def _wait(
         _kill_group(proc)
         raise
     _kill_group(proc)  # whatever it left running in the background goes too
+    if returncode < 0:
+        return returncode, f"command was killed by {_signal_name(-returncode)}"
     if returncode != 0:
         return returncode, f"command exited with status {returncode}"
     return 0, None
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

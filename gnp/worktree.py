@@ -162,7 +162,7 @@ def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktr
     wt = Worktree(local, worker, name, path, branch, base)
     _write_owner(wt)
     _LIVE[name] = wt
-    _install_traps()
+    install_traps()
     try:
         with repo_lock(local.path):
             ref = local.repo.references.create(branch, start)
@@ -215,7 +215,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through every `with worktree(...)`
 
 
-def _install_traps() -> None:
+def install_traps() -> None:
+    """Remove live worktrees at exit and on SIGTERM; call from the main thread (signal
+    handlers can only be set there), before worktrees are made on other threads."""
     global _installed
     if _installed:
         return

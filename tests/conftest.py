@@ -8,6 +8,16 @@ import pytest
 from gnp import SigningKey, keys
 from gnp.hub import Hub
 from gnp.registry import register
+from tests.prefect_server import PrefectServer
+
+PREFECT = PrefectServer()  # sets the environment now; starts the server on first use
+
+
+@pytest.fixture(scope="session")
+def prefect_api() -> Iterator[str]:
+    """A real Prefect server on loopback for the tests that run flows."""
+    yield PREFECT.start()
+    PREFECT.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -71,7 +71,7 @@ def test_main_moved_on_the_hub_is_a_refused_push_then_a_recompute(hub: Hub) -> N
     assert hub.state().document("stats.json") == {"count": 1}
 
 
-def test_the_command_line_takes_a_url(tmp_path: Path) -> None:
+def test_the_command_line_takes_a_url(tmp_path: Path, prefect_api: str) -> None:
     path = tmp_path / "hub.git"
     url = f"file://{path}"
 

@@ -1,0 +1,204 @@
+"""The ``gnp`` entry point: gnp's own commands plus those that run Prefect flows.
+
+``frame``, ``replay`` and ``demo`` live here, above gnp, so that arrows point one way
+(flows -> tasks -> gnp). Prefect is imported only when one of them runs: it takes a
+second to import, and ``gnp submit`` must stay quick.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from gnp import canonical
+from gnp.cli import HubOption, LineageOption, _read, app, err, out
+from gnp.cli import main as gnp_main
+from gnp.errors import GnpError
+
+RosterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--roster", help="A JSON file: the workers to run, [{id, call|command, timeout}]."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
+
+
+def _prefect() -> None:
+    """Settings for Prefect, each only if the user has not chosen: its INFO chatter
+    down, no telemetry, and time for the embedded server's cold start (10-20 s)."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@app.command()
+def frame(
+    hub: HubOption,
+    roster: RosterOption = None,
+    max_workers: Annotated[int, typer.Option(help="Worker tasks at once.", min=1)] = 8,
+    lineage: LineageOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run one frame now, as a Prefect flow run: the roster's workers, then the merge."""
+    from gnp.hub import Hub
+    from gnp.roster import parse
+    from gnp.summary import headline
+
+    Hub.open(hub)  # a missing hub is one line here, before Prefect starts
+    entries = [m.to_json() for m in parse(canonical.decode(_read(roster)))] if roster else None
+    _prefect()
+    from flows.frame import frame as frame_flow
+
+    summary = frame_flow(hub, entries, max_workers, lineage)
+    if as_json:
+        print(canonical.encode_pretty(summary).decode())
+        return
+    for ref in summary["swept"]:
+        _say(f"removed {ref}: already merged")
+    _say(headline(summary))
+    for v in summary["verdicts"]:
+        if v["outcome"] != "applied":
+            _say(
+                f"  {v['outcome']:9} {v['worker'] or '?'} {(v['delta'] or '')[:12]}: {v['reason']}"
+            )
+    if summary["workers"]:
+        out.print(_workers_table(summary["workers"]))
+    if summary["lineage"]:
+        _say(f"lineage: {summary['lineage']}")
+
+
+@app.command()
+def replay(
+    hub: HubOption,
+    frame: Annotated[int | None, typer.Option("--frame", help="The frame number.")] = None,
+    first: Annotated[int | None, typer.Option("--first", help="Replay from this frame.")] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Replay up to this frame.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-derive frame N (or a range; all by default) from its parent and its archive, as
+    a Prefect flow run; exit 0 iff every one matches what main recorded."""
+    from gnp.hub import Hub
+
+    Hub.open(hub)
+    _prefect()
+    from flows.replay import frames_to_replay
+    from flows.replay import replay as replay_flow
+
+    frames_to_replay(hub, frame, first, last)  # a bad range is one line, before Prefect
+    reports = replay_flow(hub, frame, first, last, fail_on_mismatch=False)
+    if as_json:
+        print(canonical.encode_pretty(reports).decode())
+    else:
+        for r in reports:
+            _say(_replay_line(r))
+    differing = [r["frame"] for r in reports if not r["identical"]]
+    if differing:
+        raise GnpError(f"{len(differing)} frame(s) do not replay: {differing}")
+
+
+@app.command()
+def demo() -> None:
+    """The whole protocol on an embedded default, in a temporary folder: three frames of
+    simulated agents as Prefect flow runs, then every frame replayed."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
+    os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
+    _prefect()
+    from flows.demo import run as run_demo
+
+    out.print(f"[bold]gnp demo[/] in {folder}")
+    if "PREFECT_API_URL" not in os.environ:
+        out.print("starting Prefect's embedded server (10-20 s the first time)...")
+    result = run_demo(folder, progress=lambda text: out.print(f"[dim]>[/] {text}"))
+    for summary in result.summaries:
+        out.print(f"\n[bold]{summary_title(summary)}[/]")
+        for v in summary["verdicts"]:
+            if v["outcome"] != "applied":
+                _say(f"  {v['outcome']:9} {v['worker'] or '?'}: {v['reason']}")
+    _closing(result)
+    if result.problems:
+        raise GnpError("the demo's checks failed: " + "; ".join(result.problems))
+
+
+def summary_title(summary: dict[str, Any]) -> str:
+    from gnp.summary import headline
+
+    return headline(summary)
+
+
+def _closing(result: Any) -> None:
+    from gnp.hub import Hub
+
+    hub = Hub.open(result.hub)
+    state = hub.state()
+    stats = state.document("stats.json")
+    status = state.document("agents.json")["agents"]["scout"]["status"]
+    conflict = next(
+        v for s in result.summaries for v in s["verdicts"] if v["outcome"] == "conflict"
+    )
+    fallbacks = [
+        f"{v['worker']} (frame {s['frame']}: {v['reason']})"
+        for s in result.summaries
+        for v in s["verdicts"]
+        if v["outcome"] == "fallback"
+    ]
+    out.print("\n[bold]Summary[/]")
+    _say(f"  counters exact: {stats} (5 posts, 3 comments, 5 + 10 + 5 visits)")
+    _say(f"  conflict: {conflict['reason']}; the scout is {status!r}")
+    _say("  fallbacks, nothing of their edits applied: " + "; ".join(fallbacks))
+    _say(
+        "  forged delta: rejected, "
+        + next(
+            v["reason"]
+            for s in result.summaries
+            for v in s["verdicts"]
+            if v["outcome"] == "rejected"
+        )
+    )
+    _say(f"  lineage: {result.lineage}")
+    for r in result.replays:
+        _say("  " + _replay_line(r))
+    where = str(result.hub)
+    out.print("\n[bold]Look further[/]")
+    for line in (
+        f"gnp lineage --hub {where}",
+        f"gnp replay --hub {where} --frame 2",
+        f"git --git-dir {where} log --format='%h %s' main",
+        f"git --git-dir {where} show main:stats.json",
+    ):
+        _say(f"  {line}")
+
+
+def _replay_line(r: dict[str, Any]) -> str:
+    if r["identical"]:
+        return f"frame {r['frame']}: replays identically (tree {r['recorded_tree'][:12]})"
+    return (
+        f"frame {r['frame']}: DIFFERS: recorded tree {r['recorded_tree'][:12]}, "
+        f"replayed {r['replayed_tree'][:12]}; at " + ", ".join(r["paths"][:20])
+    )
+
+
+def _workers_table(workers: list[dict[str, Any]]) -> Table:
+    view = Table(title="Workers")
+    for column in ("worker", "outcome", "seconds", "note"):
+        view.add_column(column)
+    for w in workers:
+        view.add_row(w["worker"], w["status"], f"{w['seconds']:.2f}", w["error"] or "")
+    return view
+
+
+def _say(text: str) -> None:
+    out.print(text, markup=False, highlight=False)
+
+
+def main() -> None:
+    gnp_main()
+
+
+__all__ = ["err", "main"]

@@ -1,3 +1,0 @@
-from gnp.cli import main
-
-main()
