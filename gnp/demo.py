@@ -181,8 +181,8 @@ def check(hub: Hub, summaries: list[dict[str, Any]]) -> list[str]:
         fell = [v["worker"] for v in summary["verdicts"] if v["outcome"] == "fallback"]
         if fell != [FALLBACKS.get(summary["frame"])]:
             broken.append(f"frame {summary['frame']} fallbacks: {fell}")
-    if summaries and summaries[1]["counts"]["conflict"] != 1:
+    if len(summaries) > 1 and summaries[1]["counts"]["conflict"] != 1:
         broken.append("the scouts' conflict was not recorded in frame 2")
-    if summaries and summaries[1]["counts"]["rejected"] != 1:
+    if len(summaries) > 1 and summaries[1]["counts"]["rejected"] != 1:
         broken.append("the forged delta was not rejected in frame 2")
     return broken

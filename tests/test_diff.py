@@ -4,8 +4,8 @@ from typing import Any
 
 from hypothesis import given
 
-from gnp import ABSENT, Op, Workspace, canonical
-from gnp.diff import declared, diff_file
+from gnp import ABSENT, Op, Workspace, canonical, pointer
+from gnp.diff import declared, diff_file, differing_paths
 from tests.strategies import documents
 
 F = "s.json"
@@ -63,3 +63,32 @@ def test_applying_the_diff_to_the_old_document_gives_the_new(old: Any, new: Any)
     workspace = Workspace(lambda f: canonical.copy(old))
     workspace.apply(diff_file(F, old, new, {}))
     assert canonical.encode(workspace.document(F)) == canonical.encode(new)
+
+
+def test_differing_paths_point_at_each_difference() -> None:
+    old = {"a": {"b": 1, "c": [1, 2]}, "gone": True, "same": "x"}
+    new = {"a": {"b": 2, "c": [1, 3]}, "new": None, "same": "x"}
+    assert differing_paths(old, new) == ["/a/b", "/a/c/1", "/gone", "/new"]
+    assert differing_paths([1, 2], [1, 2, 3]) == [""]  # a list that changed length
+    assert differing_paths({"a~b/c": 1}, {"a~b/c": 2}) == ["/a~0b~1c"]
+    assert differing_paths({"n": 1}, {"n": 1.0}) == []  # JSON equality: the same number
+
+
+@given(documents, documents)
+def test_differing_paths_are_empty_exactly_when_equal(old: Any, new: Any) -> None:
+    paths = differing_paths(old, new)
+    assert (paths == []) == canonical.equal(old, new)
+    for path in paths:  # each names a place where the two really differ
+        a, b = _at(old, path), _at(new, path)
+        assert a is ABSENT or b is ABSENT or not canonical.equal(a, b)
+
+
+def _at(doc: Any, path: str) -> Any:
+    for token in pointer.parse(path):
+        if isinstance(doc, dict):
+            doc = doc.get(token, ABSENT)
+        elif isinstance(doc, list) and token.isdigit() and int(token) < len(doc):
+            doc = doc[int(token)]
+        else:
+            return ABSENT
+    return doc

@@ -1,0 +1,198 @@
+"""A whole frame with plain functions: roster workers, the boundary, merge, lineage.
+
+The frame flow runs these same steps as Prefect tasks (tests/test_flows.py); here the
+logic is tested without Prefect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from gnp import demo, frames, lineage, roster
+from gnp.engine import boundary, run_frame
+from gnp.hub import Hub
+from gnp.local import LocalRepo
+from gnp.replay import replay
+from gnp.workers import stand_in, work
+from tests.hubtools import incr, send
+
+
+@pytest.fixture
+def demo_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
+    return demo.setup(tmp_path / "hub.git")
+
+
+def member(worker: str, agent: str, **extra: object) -> dict[str, object]:
+    return {"id": worker, "call": f"gnp.demo:{agent}", **extra}
+
+
+TROUBLE = [
+    member("poster-1", "post"),
+    member("flaky", "crash"),
+    member("sleepy", "hang", timeout=1),
+    member("doomed", "killed"),
+    member("scout-lead", "scout_active", authority=2),
+    member("scout-new", "scout_resting", authority=1),
+    {"id": "counter", "command": ["sh", "-c", "exit 3"]},
+    {"id": "commenter", "command": ["no-such-agent-cli", "--go"]},
+]
+
+
+def test_a_frame_with_crashing_timing_out_killed_and_conflicting_workers(
+    demo_hub: Hub, tmp_path: Path
+) -> None:
+    hub = demo_hub
+    summary = frames.run(hub, roster.parse(TROUBLE), max_workers=8)
+
+    outcomes = {w["worker"]: (w["status"], w["error"]) for w in summary["workers"]}
+    assert outcomes == {
+        "poster-1": ("ok", None),
+        "flaky": (
+            "fallback",
+            "command exited with status 1: RuntimeError: the model returned no answer",
+        ),
+        "sleepy": ("fallback", "timed out after 1 s and was killed"),
+        "doomed": ("fallback", "command was killed by SIGKILL"),
+        "scout-lead": ("ok", None),
+        "scout-new": ("ok", None),
+        "counter": ("fallback", "command exited with status 3"),
+        "commenter": ("fallback", "command not found: no-such-agent-cli"),
+    }
+    assert summary["frame"] == 1
+    assert summary["counts"] == {
+        "applied": 2,
+        "rejected": 0,
+        "conflict": 1,
+        "fallback": 5,
+        "duplicate": 0,
+    }
+    state = hub.state()
+    # Only the poster's edit and the higher authority's status landed: none of the crashed,
+    # killed or timed-out workers' half-done edits did.
+    assert state.document("stats.json") == {"posts": 1, "comments": 0, "visits": 0}
+    assert state.document("agents.json")["agents"]["scout"]["status"] == "active"
+
+    rows = lineage.read(summary["lineage"].rsplit("/frame=", 1)[0])
+    by_worker = {r.worker: r for r in rows.itertuples()}
+    assert sorted(by_worker) == sorted(m["id"] for m in TROUBLE)
+    assert {w: r.status for w, r in by_worker.items()} == {
+        "poster-1": "applied",
+        "scout-lead": "applied",
+        "scout-new": "conflict",
+        **{w: "fallback" for w in ("flaky", "sleepy", "doomed", "counter", "commenter")},
+    }
+    lead = next(w for w in summary["workers"] if w["worker"] == "scout-lead")
+    assert by_worker["scout-new"].winner == lead["delta_id"]
+    assert by_worker["flaky"].reason.endswith("RuntimeError: the model returned no answer")
+    assert all(rows.signature_verified) and set(rows.frame) == {1}
+    assert set(rows.result_commit) == {summary["commit"]}
+    assert set(rows.base_commit) == {summary["base"]}
+    assert by_worker["poster-1"].files.tolist() == ["posts.json", "stats.json"]
+
+    assert replay(hub, 1).identical
+    # Nothing is left behind: no worktree, no branch, nothing in the inbox.
+    assert list((tmp_path / "worktrees").rglob("*.json")) == []
+    local = LocalRepo.for_hub(hub)
+    assert [b for b in local.repo.branches.local if b.startswith("gnp/")] == []
+    assert boundary(hub) == []
+
+
+def test_writing_a_frames_lineage_again_replaces_it(demo_hub: Hub) -> None:
+    summary = frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    root = frames.lineage_root(demo_hub)
+    first = lineage.read(root)
+    frames.record_lineage(demo_hub, 1, flow_run_id="again")
+    again = lineage.read(root)
+    assert len(again) == len(first) == 1
+    assert again.flow_run_id.tolist() == ["again"]
+    assert summary["lineage"].startswith(root)
+
+
+def test_zero_workers_is_a_frame_of_the_inbox_alone(hub: Hub) -> None:
+    send(hub, "alice", incr())
+    summary = frames.run(hub)
+    assert summary["frame"] == 1 and summary["counts"]["applied"] == 1
+    assert summary["workers"] == []
+    nothing = frames.run(hub)
+    assert nothing["frame"] is None and nothing["lineage"] is None
+    assert hub.state().frame == 1  # main did not move
+
+
+def test_a_boundary_holds_later_deltas_for_the_next_frame(hub: Hub) -> None:
+    send(hub, "alice", incr())
+    taken = boundary(hub)
+    late = send(hub, "bob", incr(value=10))
+    report = run_frame(hub, within=taken)
+    assert report.frame == 1 and [v["worker"] for v in report.verdicts] == ["alice"]
+    assert hub.state().document("stats.json") == {"count": 1}
+    assert run_frame(hub).verdicts[0]["delta"] == late.id  # not lost: the next frame
+    assert hub.state().document("stats.json") == {"count": 11}
+
+
+def test_a_worker_without_a_key_is_reported_not_silent(hub: Hub) -> None:
+    outcome = work(hub, roster.member({"id": "ghost", "command": ["true"]}))
+    assert outcome.status == "failed" and outcome.delta_id is None
+    assert "gnp keygen ghost --hub HUB" in (outcome.error or "")
+    assert outcome.error.count("no key") == 1  # type: ignore[union-attr]
+
+
+def test_a_stand_in_fallback_changes_nothing_and_says_why(hub: Hub) -> None:
+    send(hub, "alice", incr())
+    run_frame(hub)
+    outcome = stand_in(hub, "alice", "worker task crashed: out of memory")
+    assert outcome.status == "fallback"
+    report = run_frame(hub)
+    assert [(v["outcome"], v["reason"]) for v in report.verdicts] == [
+        ("fallback", "worker task crashed: out of memory")
+    ]
+    assert hub.state().document("stats.json") == {"count": 1}
+
+
+def test_a_callable_imports_from_where_the_frame_runs(
+    demo_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = tmp_path / "my_agents"
+    agents.mkdir()
+    (agents / "__init__.py").write_text("")
+    (agents / "bump.py").write_text(
+        "import json\n"
+        "def visits(wt):\n"
+        "    p = wt / 'stats.json'\n"
+        "    d = json.loads(p.read_text())\n"
+        "    d['visits'] += 7\n"
+        "    p.write_text(json.dumps(d))\n"
+        "    print('bumped')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    outcome = work(demo_hub, roster.member({"id": "counter", "call": "my_agents.bump:visits"}))
+    assert (outcome.status, outcome.output.strip()) == ("ok", "bumped")
+    run_frame(demo_hub)
+    assert demo_hub.state().document("stats.json")["visits"] == 7
+
+
+def doctor_frame(hub: Hub) -> None:
+    """Replace the last frame on main with one whose stats.json says 99 posts, as a
+    corrupted or hand-edited history would."""
+    repo = hub.repo
+    recorded = hub.main()
+    blob = repo.create_blob(b'{\n  "comments": 0,\n  "posts": 99,\n  "visits": 0\n}\n')
+    builder = repo.TreeBuilder(recorded.tree)
+    builder.insert("stats.json", blob, pygit2.GIT_FILEMODE_BLOB)
+    sig = recorded.author
+    doctored = repo.create_commit(
+        None, sig, sig, recorded.message, builder.write(), [recorded.parents[0].id]
+    )
+    repo.references["refs/heads/main"].set_target(doctored)
+
+
+def test_replay_names_the_files_and_paths_that_differ(demo_hub: Hub) -> None:
+    frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    doctor_frame(demo_hub)
+    report = replay(demo_hub, 1)
+    assert not report.identical
+    assert report.differences == ["stats.json"]
+    assert report.paths == ["stats.json#/posts"]
