@@ -28,11 +28,23 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machin
 
 
 def _prefect() -> None:
-    """Settings for Prefect, each only if the user has not chosen: its INFO chatter
-    down, no telemetry, and time for the embedded server's cold start (10-20 s)."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    """Settings for Prefect, each only if the user has not chosen: run logs go to the
+    Prefect server (and its UI), not the terminal, where the summary says it all and an
+    error is one line; no telemetry; time for the embedded server's cold start."""
+    if "PREFECT_LOGGING_LEVEL" not in os.environ:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.settings import get_current_settings
+
+    if not get_current_settings().api.url:
+        err.print(
+            "starting Prefect's embedded server (10-20 s the first time; "
+            "set PREFECT_API_URL to use a running one)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -95,6 +107,8 @@ def replay(
     else:
         for r in reports:
             _say(_replay_line(r))
+        if not reports:
+            _say("no frames yet: nothing to replay")
     differing = [r["frame"] for r in reports if not r["identical"]]
     if differing:
         raise GnpError(f"{len(differing)} frame(s) do not replay: {differing}")
@@ -109,12 +123,10 @@ def demo() -> None:
 
     folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
     os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
+    out.print(f"[bold]gnp demo[/] in {folder}")
     _prefect()
     from flows.demo import run as run_demo
 
-    out.print(f"[bold]gnp demo[/] in {folder}")
-    if "PREFECT_API_URL" not in os.environ:
-        out.print("starting Prefect's embedded server (10-20 s the first time)...")
     result = run_demo(folder, progress=lambda text: out.print(f"[dim]>[/] {text}"))
     for summary in result.summaries:
         out.print(f"\n[bold]{summary_title(summary)}[/]")

@@ -36,7 +36,7 @@ def _run_name() -> str:
     return next_frame_name(runtime.flow_run.parameters["hub"])
 
 
-@flow(name="gnp-frame", flow_run_name=_run_name)
+@flow(name="gnp-frame", flow_run_name=_run_name, persist_result=True)  # for run_deployment
 def frame(
     hub: str,
     roster: list[dict[str, Any]] | None = None,
@@ -73,7 +73,8 @@ def fan_out(
     hub: str, members: list[Member], max_workers: int, worktrees: str | None
 ) -> list[WorkerOutcome]:
     install_traps()  # from this thread: signal handlers can only be set here
-    with ThreadPoolTaskRunner(max_workers=max(1, max_workers)) as runner:
+    pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, max_workers))
+    with pool as runner:
         futures = [
             runner.submit(run_worker, {"hub": hub, "entry": m.to_json(), "worktrees": worktrees})
             for m in members
@@ -87,7 +88,7 @@ def gather(hub: str, member: Member, future: PrefectFuture[dict[str, Any]]) -> W
     state = future.state
     if state.is_completed():
         return WorkerOutcome(**future.result())
-    reason = f"worker task {state.name.lower()}: {state.message or 'no message'}"
+    reason = f"worker task {(state.name or 'failed').lower()}: {state.message or 'no message'}"
     return stand_in(Hub.open(hub), member.id, reason)
 
 

@@ -23,6 +23,8 @@ def frames_to_replay(hub: str, frame: int | None, first: int | None, last: int |
     if frame is not None:
         return [frame]
     latest = Hub.open(hub).state().frame
+    if latest < 1 and first is None and last is None:
+        return []  # a new hub: nothing to replay yet, and nothing wrong
     low, high = first if first is not None else 1, last if last is not None else latest
     if latest < 1:
         raise UsageError("the hub has no frames yet")
@@ -31,7 +33,7 @@ def frames_to_replay(hub: str, frame: int | None, first: int | None, last: int |
     return list(range(low, high + 1))
 
 
-@flow(name="gnp-replay", flow_run_name="replay")
+@flow(name="gnp-replay", flow_run_name="replay", persist_result=True)
 def replay(
     hub: str,
     frame: int | None = None,
@@ -48,5 +50,5 @@ def replay(
         if not fail_on_mismatch:
             return reports
         raise GnpError(f"{len(differing)} frame(s) do not replay: {differing}")
-    logger.info("%d frame(s) replayed identically", len(reports))
+    logger.info("%d frame(s) replayed identically", len(reports))  # zero on a new hub
     return reports

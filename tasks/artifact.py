@@ -15,4 +15,6 @@ from gnp.summary import headline, markdown
 @task(name="publish-summary", cache_policy=NO_CACHE)
 def publish(summary: dict[str, Any], key: str = "gnp-frame") -> UUID:
     """Keyed, so the UI keeps every frame's summary under one name, newest first."""
-    return create_markdown_artifact(markdown(summary), key=key, description=headline(summary))
+    made = create_markdown_artifact(markdown(summary), key=key, description=headline(summary))
+    assert isinstance(made, UUID)  # called from sync code, it is not a coroutine
+    return made

@@ -16,8 +16,7 @@ PREFECT = PrefectServer()  # sets the environment now; starts the server on firs
 @pytest.fixture(scope="session")
 def prefect_api() -> Iterator[str]:
     """A real Prefect server on loopback for the tests that run flows."""
-    yield PREFECT.start()
-    PREFECT.stop()
+    yield PREFECT.start()  # stopped at exit, once Prefect has sent its last logs
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,7 @@
 
 The environment is set when the test session starts (before anything imports Prefect,
 which reads its settings once), but the server starts only when the first test that
-runs a flow asks for it, and stops when the session ends. If ``PREFECT_API_URL`` is
+runs a flow asks for it, and stops when the process exits. If ``PREFECT_API_URL`` is
 already set, that server is used as it is.
 """
 
@@ -30,6 +30,9 @@ class PrefectServer:
         if self.external:
             self.url = os.environ["PREFECT_API_URL"]
             return
+        # Stopped at exit, after Prefect's own exit handlers (registered later, so run
+        # earlier) have sent their last logs to it.
+        atexit.register(self.stop)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         os.environ.update(
@@ -43,7 +46,6 @@ class PrefectServer:
     def start(self) -> str:
         if self.external or self.process is not None:
             return self.url
-        atexit.register(self.stop)  # also when the session ends abnormally
         log = (self.home / "server.log").open("wb")
         self.process = subprocess.Popen(
             [

@@ -15,6 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.frame import frame, gather
 from flows.replay import replay
 from gnp import demo, lineage
+from gnp.errors import UsageError
 from gnp.hub import Hub
 from gnp.roster import member
 from tests.hubtools import incr, send
@@ -77,7 +78,9 @@ def test_the_frame_flow_with_a_crash_a_timeout_and_a_conflict(demo_hub: Hub) -> 
     assert sorted(rows.status) == sorted(["applied"] * 3 + ["conflict"] + ["fallback"] * 2)
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts()
-    mine = [a for a in artifacts if str(a.flow_run_id) == summary["flow_run_id"]]
+    mine = [
+        a for a in artifacts if str(a.flow_run_id) == summary["flow_run_id"] and a.key
+    ]  # a keyless one holds the persisted result
     assert len(mine) == 1 and mine[0].key == "gnp-frame"
     assert "| conflict | 1 |" in str(mine[0].data)
 
@@ -150,3 +153,26 @@ def test_the_command_line_runs_frames_and_replays_as_flows(demo_hub: Hub, tmp_pa
     out_of_range = cli("replay", "--hub", hub, "--first", "2", "--last", "9")
     assert out_of_range.returncode == 1
     assert "frames run from 1 to 2; cannot replay 2 to 9" in out_of_range.stderr
+
+
+def test_which_frames_a_replay_covers(hub: Hub) -> None:
+    from flows.replay import frames_to_replay
+
+    where = str(hub.path)
+    assert frames_to_replay(where, None, None, None) == []  # a new hub: nothing, not an error
+    assert replay(where) == []
+    send(hub, "alice", incr())
+    frame(where)
+    send(hub, "alice", incr())
+    frame(where)
+    assert frames_to_replay(where, None, None, None) == [1, 2]
+    assert frames_to_replay(where, 2, None, None) == [2]
+    assert frames_to_replay(where, None, 2, None) == [2]
+    assert frames_to_replay(where, None, None, 1) == [1]
+    for bad, message in [
+        ((1, 1, None), "not both"),
+        ((None, 0, None), "cannot replay 0 to 2"),
+        ((None, 2, 1), "cannot replay 2 to 1"),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            frames_to_replay(where, *bad)

@@ -1,0 +1,123 @@
+"""What Prefect costs a frame: 64 trivial workers as a flow run vs plain gnp functions.
+
+    .venv/bin/python bench/prefect_bench.py [--workers 64] [--threads 8] [--repeat 5]
+
+Both sides run the same frame: the same roster, the same worker threads, the same
+worktrees, harness, signing, pushes, merge and lineage. One side is
+:func:`gnp.frames.run` (a ThreadPoolExecutor), the other the frame flow (Prefect tasks
+on a ThreadPoolTaskRunner against a real Prefect server on loopback). Runs alternate,
+so a noisy neighbour hurts both alike. Two more rows say where Prefect's cost goes: a
+flow of zero workers (its fixed cost per frame) and a flow of 64 tasks that do nothing
+(its cost per task). A trivial worker writes a new value into a file of its own; its
+process is
+``sh``, not Python, so that the harness and Prefect are what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.prefect_server import PrefectServer
+
+SERVER = PrefectServer()
+
+
+def roster(n: int) -> list[dict[str, Any]]:
+    """Each worker writes a new value into a file of its own: one delta, no conflicts."""
+    edit = 'mkdir -p w && printf \'{"at": %s}\' "$(date +%s%N)" > "w/$GNP_WORKER.json"'
+    return [{"id": f"w{i:03d}", "command": ["sh", "-c", edit]} for i in range(n)]
+
+
+def timed(action: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="gnp-prefect-bench-"))
+    os.environ["GNP_HOME"] = str(folder / "home")
+    os.environ["GNP_WORKTREES"] = str(folder / "worktrees")
+    print(f"starting a Prefect server on loopback ({SERVER.url})", flush=True)
+    SERVER.start()
+    try:
+        run(folder, args.workers, args.threads, args.repeat)
+    finally:
+        SERVER.stop()
+
+
+def run(folder: Path, workers: int, threads: int, repeat: int) -> None:
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.frame import frame
+    from gnp import frames
+    from gnp.hub import Hub
+    from gnp.registry import register
+    from gnp.roster import parse
+
+    hub = Hub.init(folder / "hub.git")
+    entries = roster(workers)
+    for entry in entries:
+        register(hub, entry["id"])
+    members = parse(entries)
+
+    @task(cache_policy=NO_CACHE)
+    def nothing(i: int) -> int:
+        return i
+
+    @flow
+    def tasks_only(n: int) -> None:
+        with ThreadPoolTaskRunner(max_workers=threads) as runner:
+            for future in [runner.submit(nothing, {"i": i}) for i in range(n)]:
+                future.result()
+
+    def plain() -> None:
+        summary = frames.run(hub, members, max_workers=threads)
+        assert summary["counts"]["applied"] == workers, summary["counts"]
+
+    def as_flow() -> None:
+        summary = frame(str(hub.path), entries, max_workers=threads)
+        assert summary["counts"]["applied"] == workers, summary["counts"]
+
+    rows: dict[str, list[float]] = {
+        "plain gnp.frames.run": [],
+        "frame flow": [],
+        "frame flow, 0 workers": [],
+        f"flow of {workers} no-op tasks": [],
+    }
+    as_flow()  # warm up: imports, the server's first writes, the local repository
+    plain()
+    for i in range(repeat):
+        print(f"round {i + 1}/{repeat}", flush=True)
+        rows["plain gnp.frames.run"].append(timed(plain))
+        rows["frame flow"].append(timed(as_flow))
+        rows["frame flow, 0 workers"].append(timed(lambda: frame(str(hub.path))))
+        rows[f"flow of {workers} no-op tasks"].append(timed(lambda: tasks_only(workers)))
+
+    base = statistics.median(rows["plain gnp.frames.run"])
+    print(f"\n{workers} workers, {threads} threads, {repeat} rounds; median seconds per frame")
+    print("| run | median s | min s | x plain |\n|---|---:|---:|---:|")
+    for name, values in rows.items():
+        median = statistics.median(values)
+        print(f"| {name} | {median:.2f} | {min(values):.2f} | {median / base:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

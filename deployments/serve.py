@@ -1,0 +1,85 @@
+"""``python -m deployments.serve``: scheduled frames and nightly replay of one hub, served
+by this process, with no work pool and no worker to run.
+
+Every input is checked before anything reaches Prefect, so a missing hub or a bad roster
+is one line on stderr and a non-zero exit, not a traceback or a half-registered pair of
+deployments. Stop it with Ctrl-C: the schedules are paused as it shuts down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from prefect import serve
+
+from deployments.schedules import FRAME_CRON, REPLAY_CRON, build
+from gnp import canonical
+from gnp.errors import GnpError, UsageError
+from gnp.hub import Hub
+from gnp.roster import parse
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"gnp: {message} (see --help)\n")  # one line, as gnp's own commands
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="python -m deployments.serve",
+        description="Serve one hub's scheduled frames and nightly replay from this process.",
+    )
+    p.add_argument("--hub", required=True, help="The hub: a path to its bare repository or a URL.")
+    p.add_argument(
+        "--roster", metavar="FILE", help="A JSON file: the workers, [{id, call|command, ...}]."
+    )
+    p.add_argument("--name", help="The deployments' name (default: the hub's name).")
+    p.add_argument("--cron", default=FRAME_CRON, help=f"Frames (UTC; default '{FRAME_CRON}').")
+    p.add_argument(
+        "--replay-cron", default=REPLAY_CRON, help=f"Replay (UTC; default '{REPLAY_CRON}')."
+    )
+    p.add_argument("--lineage", help="Where lineage goes: a folder or a pyarrow URI.")
+    p.add_argument("--max-workers", type=int, default=8, help="Worker tasks at once.")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        Hub.open(args.hub)  # a missing hub is one line here, before Prefect is asked
+        roster = read_roster(args.roster) if args.roster else None
+        deployments = build(
+            args.hub,
+            roster,
+            name=args.name,
+            cron=args.cron,
+            replay_cron=args.replay_cron,
+            lineage=args.lineage,
+            max_workers=args.max_workers,
+        )
+    except GnpError as exc:
+        print(f"gnp: {exc}", file=sys.stderr)
+        return 1
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # a service's log is read as it grows
+    serve(*deployments)
+    return 0
+
+
+def read_roster(path: str) -> list[dict[str, Any]]:
+    """The roster file, checked entry by entry (gnp.roster.parse) and normalized."""
+    try:
+        with open(path, "rb") as f:
+            return [m.to_json() for m in parse(canonical.decode(f.read()))]
+    except OSError as exc:
+        raise UsageError(f"cannot read roster {path}: {exc.strerror}") from None
+    except GnpError as exc:  # not JSON, or not a roster
+        raise UsageError(f"roster {path}: {exc}") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
