@@ -245,3 +245,27 @@ def test_a_nonsense_timeout_is_a_usage_error(hub: Hub, local: LocalRepo, timeout
 
     with pytest.raises(UsageError, match="--timeout must be a positive number"):
         run(hub, "w", ["true"], timeout=timeout)
+
+
+def test_a_push_to_a_local_hub_copies_only_the_objects_it_lacks(hub: Hub, local: LocalRepo) -> None:
+    from gnp.engine import run_frame
+    from gnp.layout import ref_name
+    from gnp.run import commit_on_branch
+    from tests.hubtools import git, incr, make
+
+    hub.commit_on_main(lambda _: {f"s/f{i:03d}.json": b'{"n": 0}\n' for i in range(200)}, "seed\n")
+    before = {str(o) for o in _objects(hub)}
+    delta = make(hub, "w", incr())
+    with worktree(local, "w") as wt:
+        commit = commit_on_branch(local, wt, delta)
+        local.push(wt.branch, ref_name("w", delta.id))
+    assert hub.repo.lookup_reference(ref_name("w", delta.id)).target == commit
+    # The commit, the trees on the path .gnp/inbox/w/, and the delta file: nothing else.
+    added = {str(o) for o in _objects(hub)} - before
+    assert len(added) == 6
+    assert git("--git-dir", str(hub.path), "fsck", "--strict").returncode == 0
+    assert run_frame(hub).count("applied") == 1
+
+
+def _objects(hub: Hub) -> list[pygit2.Oid]:
+    return list(hub.repo.odb)
