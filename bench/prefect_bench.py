@@ -1,6 +1,7 @@
 """What Prefect costs a frame: 64 trivial workers as a flow run vs plain gnp functions.
 
     .venv/bin/python bench/prefect_bench.py [--workers 64] [--threads 8] [--repeat 5]
+                                            [--work SECONDS]
 
 Both sides run the same frame: the same roster, the same worker threads, the same
 worktrees, harness, signing, pushes, merge and lineage. One side is
@@ -31,9 +32,12 @@ from tests.prefect_server import PrefectServer
 SERVER = PrefectServer()
 
 
-def roster(n: int) -> list[dict[str, Any]]:
-    """Each worker writes a new value into a file of its own: one delta, no conflicts."""
+def roster(n: int, seconds: float = 0.0) -> list[dict[str, Any]]:
+    """Each worker writes a new value into a file of its own: one delta, no conflicts;
+    with ``seconds``, it first waits that long, as an agent waiting on a model would."""
     edit = 'mkdir -p w && printf \'{"at": %s}\' "$(date +%s%N)" > "w/$GNP_WORKER.json"'
+    if seconds:
+        edit = f"sleep {seconds:g} && {edit}"
     return [{"id": f"w{i:03d}", "command": ["sh", "-c", edit]} for i in range(n)]
 
 
@@ -48,20 +52,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=64)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--work", type=float, default=0.0, help="seconds each worker waits")
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="gnp-prefect-bench-"))
     os.environ["GNP_HOME"] = str(folder / "home")
-    os.environ["GNP_WORKTREES"] = str(folder / "worktrees")
+    # Worktrees go where they go in use: tmpfs (/dev/shm) when there is one. On this
+    # machine's disk, a folder that churns through thousands of worktrees slows down.
     print(f"starting a Prefect server on loopback ({SERVER.url})", flush=True)
     SERVER.start()
     try:
-        run(folder, args.workers, args.threads, args.repeat)
+        run(folder, args.workers, args.threads, args.repeat, args.work)
     finally:
         SERVER.stop()
 
 
-def run(folder: Path, workers: int, threads: int, repeat: int) -> None:
+def run(folder: Path, workers: int, threads: int, repeat: int, work: float) -> None:
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
     from prefect.task_runners import ThreadPoolTaskRunner
@@ -73,7 +79,7 @@ def run(folder: Path, workers: int, threads: int, repeat: int) -> None:
     from gnp.roster import parse
 
     hub = Hub.init(folder / "hub.git")
-    entries = roster(workers)
+    entries = roster(workers, work)
     for entry in entries:
         register(hub, entry["id"])
     members = parse(entries)
@@ -112,11 +118,15 @@ def run(folder: Path, workers: int, threads: int, repeat: int) -> None:
         rows[f"flow of {workers} no-op tasks"].append(timed(lambda: tasks_only(workers)))
 
     base = statistics.median(rows["plain gnp.frames.run"])
-    print(f"\n{workers} workers, {threads} threads, {repeat} rounds; median seconds per frame")
+    print(
+        f"\n{workers} workers doing {work:g} s of work, {threads} threads, {repeat} rounds; "
+        "median seconds per frame"
+    )
     print("| run | median s | min s | x plain |\n|---|---:|---:|---:|")
     for name, values in rows.items():
         median = statistics.median(values)
         print(f"| {name} | {median:.2f} | {min(values):.2f} | {median / base:.2f} |")
+    print("\nevery round:", {name: [round(v, 2) for v in values] for name, values in rows.items()})
 
 
 if __name__ == "__main__":
