@@ -18,7 +18,7 @@ from rich.table import Table
 from .errors import GnpError, Refused, UsageError
 
 if TYPE_CHECKING:
-    from .hub import Hub as HubType
+    import pandas as pd
 
 app = typer.Typer(
     name="gnp",
@@ -147,18 +147,27 @@ def lineage(
     hub: HubOption,
     frame: Annotated[int | None, typer.Option("--frame", help="Only this frame.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON array, for machines.")] = False,
+    per_frame: Annotated[
+        bool, typer.Option("--summary", help="One row per frame instead of per delta.")
+    ] = False,
     where: LineageOption = None,
 ) -> None:
     """Show lineage rows: what became of every delta, frame by frame."""
     from . import lineage as lineage_store
+    from .frames import lineage_root
     from .hub import Hub
 
-    table = lineage_store.read(where or _default_lineage(Hub.open(hub)), frame=frame)
+    table = lineage_store.read(lineage_root(Hub.open(hub), where), frame=frame)
+    if per_frame:
+        table = lineage_store.summary(table)
     if as_json:
         print(lineage_store.to_json(table))
         return
     if table.empty:
         out.print("no lineage yet" + (f" for frame {frame}" if frame is not None else ""))
+        return
+    if per_frame:
+        out.print(_summary_table(table), markup=False, highlight=False)
         return
     view = Table(title="Lineage")
     for column in ("frame", "worker", "delta", "status", "why"):
@@ -178,10 +187,14 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""  # pandas gives NaN for a missing string
 
 
-def _default_lineage(hub: HubType) -> str:
-    from .lineage import default_root
+def _summary_table(table: pd.DataFrame) -> str:
+    from .reduce import REPORTED
 
-    return default_root(hub.path, hub.state().hub_id, remote=hub.url is not None)
+    view = table[["frame", "deltas", *REPORTED, "result_commit", "frame_seconds"]].rename(
+        columns={"result_commit": "main after", "frame_seconds": "seconds"}
+    )
+    view["main after"] = view["main after"].str[:10]
+    return str(view.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
 
 
 def _read(path: str) -> bytes:

@@ -30,6 +30,7 @@ from .errors import GnpError, Refused
 from .hub import Hub, State, engine_signature
 from .inbox import Item, remove, snapshot, take
 from .layout import frame_dir, parse_ref
+from .reduce import REPORTED
 from .settle import Arrival, Settlement, settle
 
 
@@ -77,9 +78,7 @@ def arrivals(hub: Hub, items: list[Item], max_bytes: int) -> list[Arrival]:
 
 
 def commit_message(settlement: Settlement, base: pygit2.Oid) -> str:
-    counts = {
-        o: settlement.count(o) for o in ("applied", "rejected", "conflict", "fallback", "duplicate")
-    }
+    counts = {o: settlement.count(o) for o in REPORTED}
     trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in counts.items())
     return (
         f"gnp frame {settlement.frame}: {settlement.summary()}\n\n"

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from . import canonical
 from .delta import decode
 from .errors import Refused, UsageError
+from .reduce import REPORTED
 
 SCHEMA_VERSION = 1
 SCHEMA = pa.schema(
@@ -193,6 +194,26 @@ def read(
         condition = by_worker if condition is None else condition & by_worker
     table = dataset.to_table(filter=condition)
     return table.to_pandas().sort_values(["frame"], kind="stable").reset_index(drop=True)
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """The per-frame summary of lineage rows: one row per frame with its deltas counted
+    by status, main before and after, the flow run and how long the frame took."""
+    per_frame = rows.groupby("frame", sort=True).agg(
+        deltas=("status", "size"),
+        base_commit=("base_commit", "first"),
+        result_commit=("result_commit", "first"),
+        flow_run_id=("flow_run_id", "first"),
+        frame_seconds=("frame_seconds", "first"),
+    )
+    counts = pd.crosstab(rows["frame"], rows["status"]).reindex(
+        columns=list(REPORTED), fill_value=0
+    )
+    columns = ["frame", "deltas", *REPORTED, *per_frame.columns.drop("deltas")]
+    joined = per_frame.join(counts).reset_index() if len(rows) else None
+    if joined is None:
+        return pd.DataFrame(columns=columns)
+    return joined[columns]
 
 
 def to_json(frame: pd.DataFrame) -> str:

@@ -42,6 +42,10 @@ class Outcome(StrEnum):
     FALLBACK = "fallback"
 
 
+# The order in which summaries, commit trailers and lineage report the outcomes.
+REPORTED = ("applied", "rejected", "conflict", "fallback", "duplicate")
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What became of one delta in a frame."""

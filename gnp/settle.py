@@ -24,7 +24,7 @@ from .document import ABSENT, Reader
 from .errors import Malformed, Refused
 from .layout import FRAME_FILE, frame_dir, ledger_path, parse_ref
 from .limits import Limits
-from .reduce import FrameResult, Outcome, reduce
+from .reduce import REPORTED, FrameResult, Outcome, reduce
 from .signing import Keyring
 
 
@@ -66,11 +66,7 @@ class Settlement:
         return out
 
     def summary(self) -> str:
-        parts = [
-            f"{self.count(o)} {o}"
-            for o in ("applied", "rejected", "conflict", "fallback", "duplicate")
-            if self.count(o)
-        ]
+        parts = [f"{self.count(o)} {o}" for o in REPORTED if self.count(o)]
         return ", ".join(parts) or "nothing"
 
 

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from .engine import FrameReport
+from .reduce import REPORTED
 from .workers import WorkerOutcome
 
-VERDICTS = ("applied", "rejected", "conflict", "fallback", "duplicate")
+VERDICTS = REPORTED
 
 
 def summarize(

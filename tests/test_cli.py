@@ -68,6 +68,12 @@ def test_the_command_line_contract_end_to_end(tmp_path: Path, prefect_api: str) 
     assert sorted(r["status"] for r in rows) == ["applied", "applied", "conflict"]
     assert {r["frame"] for r in rows} == {1}
     assert "conflict" in cli("lineage", "--hub", hub, "--frame", "1").stdout
+    [frame_one] = json.loads(cli("lineage", "--hub", hub, "--summary", "--json").stdout)
+    assert (frame_one["frame"], frame_one["deltas"], frame_one["applied"]) == (1, 3, 2)
+    assert frame_one["conflict"] == 1 and frame_one["flow_run_id"]
+    shown = cli("lineage", "--hub", hub, "--summary").stdout.splitlines()
+    assert shown[0].split()[:4] == ["frame", "deltas", "applied", "rejected"]
+    assert shown[1].split()[:4] == ["1", "3", "2", "0"]
     assert cli("replay", "--hub", hub, "--frame", "7").returncode == 1
     assert cli("janitor", "--hub", hub).stdout.strip() == "nothing to clean"
 

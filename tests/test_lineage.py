@@ -9,7 +9,7 @@ from gnp import Op, fallback
 from gnp.engine import run_frame
 from gnp.hub import Hub
 from gnp.inbox import submit
-from gnp.lineage import SCHEMA, read, rows, to_json, write
+from gnp.lineage import SCHEMA, read, rows, summary, to_json, write
 from gnp.replay import frame_record
 from tests.conftest import worker_key
 from tests.hubtools import incr, make, push_raw, send
@@ -85,3 +85,33 @@ def test_json_output_has_the_contract_fields(hub: Hub, tmp_path: Path) -> None:
     for field in ("frame", "delta_id", "worker", "author", "utc", "status", "reason"):
         assert field in row
     assert row["frame"] == 2 and row["status"] == "applied"
+
+
+def test_the_per_frame_summary_counts_each_frames_verdicts(hub: Hub, tmp_path: Path) -> None:
+    three_frames(hub)
+    root = str(tmp_path / "lineage")
+    for frame in (1, 2, 3):
+        write(root, rows(frame_record(hub, frame), frame_seconds=0.25 * frame), frame)
+    table = summary(read(root))
+    assert list(table.columns[:7]) == [
+        "frame",
+        "deltas",
+        "applied",
+        "rejected",
+        "conflict",
+        "fallback",
+        "duplicate",
+    ]
+    assert table[["frame", "deltas", "applied", "rejected", "conflict", "fallback"]].to_dict(
+        orient="records"
+    ) == [
+        {"frame": 1, "deltas": 5, "applied": 2, "rejected": 1, "conflict": 1, "fallback": 1},
+        {"frame": 2, "deltas": 1, "applied": 1, "rejected": 0, "conflict": 0, "fallback": 0},
+        {"frame": 3, "deltas": 1, "applied": 1, "rejected": 0, "conflict": 0, "fallback": 0},
+    ]
+    assert list(table["frame_seconds"]) == [0.25, 0.5, 0.75]
+    assert list(table["result_commit"]) == [
+        str(frame_record(hub, n).result_commit) for n in (1, 2, 3)
+    ]
+    assert summary(read(str(tmp_path / "none"))).empty
+    assert json.loads(to_json(table))[0]["deltas"] == 5
