@@ -8,6 +8,8 @@ second to import, and ``gnp submit`` must stay quick.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -162,7 +164,7 @@ def _closing(result: Any) -> None:
     ]
     out.print("\n[bold]Summary[/]")
     _say(f"  counters exact: {stats} (5 posts, 3 comments, 5 + 10 + 5 visits)")
-    _say(f"  conflict: {conflict['reason']}; the scout is {status!r}")
+    _say(f"  conflict: {conflict['worker']}'s delta {conflict['reason']}; the scout is {status!r}")
     _say("  fallbacks, nothing of their edits applied: " + "; ".join(fallbacks))
     _say(
         "  forged delta: rejected, "
@@ -177,10 +179,12 @@ def _closing(result: Any) -> None:
     for r in result.replays:
         _say("  " + _replay_line(r))
     where = str(result.hub)
+    gnp = "gnp" if shutil.which("gnp") else sys.argv[0]  # as it was run: .venv/bin/gnp
     out.print("\n[bold]Look further[/]")
     for line in (
-        f"gnp lineage --hub {where}",
-        f"gnp replay --hub {where} --frame 2",
+        f"{gnp} lineage --hub {where}",
+        f"{gnp} lineage --hub {where} --summary",
+        f"{gnp} replay --hub {where} --frame 2",
         f"git --git-dir {where} log --format='%h %s' main",
         f"git --git-dir {where} show main:stats.json",
     ):

@@ -30,7 +30,10 @@ def run(folder: Path, *, progress: Any = print) -> DemoRun:
     result = DemoRun(hub.path)
     for number, roster in enumerate(demo.ROSTERS, start=1):
         if number == 2:
-            progress("a cron job submits +10 visits; someone pushes a forged copy (+1000)")
+            progress(
+                "a cron job submits +10 visits from outside the flow; mallory, another "
+                "registered worker, pushes a copy of it edited to say +1000"
+            )
             demo.outside_deltas(hub)
         names = ", ".join(m["id"] for m in roster)
         progress(f"frame {number}: running {names}")

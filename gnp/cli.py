@@ -78,7 +78,7 @@ def declare(
     from .registry import declare as declare_type
 
     declare_type(Hub.open(hub), file, path, kind)
-    out.print(f"{file}:{path} is a {kind}")
+    out.print(f"{file}:{path} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}")
 
 
 @app.command()

@@ -46,4 +46,8 @@ def declare(hub: Hub, file: str, path: str, kind: str) -> None:
         types.setdefault(file, {})[path] = kind
         return {TYPES_FILE: canonical.encode_pretty(types)}
 
-    hub.commit_on_main(add_type, f"gnp declare: {file}:{path} is a {kind}\n")
+    hub.commit_on_main(add_type, f"gnp declare: {file}:{path} is {_article(kind)} {kind}\n")
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[:1] in "aeiou" else "a"
