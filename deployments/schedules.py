@@ -92,8 +92,11 @@ def build(
 
 
 def check_cron(cron: str) -> str:
-    """``cron`` if Prefect's scheduler accepts it; UsageError otherwise."""
+    """``cron`` if it has five fields and Prefect's scheduler accepts it; UsageError
+    otherwise (Prefect also takes seconds fields, a frame every second is no schedule)."""
     try:
+        if len(cron.split()) != 5:
+            raise ValueError(cron)
         CronSchedule(cron=cron)
     except ValueError:  # pydantic's ValidationError is one
         raise UsageError(

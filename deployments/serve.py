@@ -17,10 +17,9 @@ from typing import Any, NoReturn
 from prefect import serve
 
 from deployments.schedules import FRAME_CRON, REPLAY_CRON, build
-from gnp import canonical
-from gnp.errors import GnpError, UsageError
+from gnp.errors import GnpError
 from gnp.hub import Hub
-from gnp.roster import parse
+from gnp.roster import load
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,14 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def read_roster(path: str) -> list[dict[str, Any]]:
-    """The roster file, checked entry by entry (gnp.roster.parse) and normalized."""
-    try:
-        with open(path, "rb") as f:
-            return [m.to_json() for m in parse(canonical.decode(f.read()))]
-    except OSError as exc:
-        raise UsageError(f"cannot read roster {path}: {exc.strerror}") from None
-    except GnpError as exc:  # not JSON, or not a roster
-        raise UsageError(f"roster {path}: {exc}") from None
+    """The roster file, checked entry by entry (gnp.roster.load) and normalized."""
+    return [m.to_json() for m in load(path)]
 
 
 if __name__ == "__main__":

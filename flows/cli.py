@@ -13,10 +13,12 @@ import sys
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from gnp import canonical
-from gnp.cli import HubOption, LineageOption, _read, app, err, out
+from gnp.cli import HubOption, LineageOption, app, err, out
 from gnp.cli import main as gnp_main
 from gnp.errors import GnpError
 
@@ -58,18 +60,23 @@ def frame(
     as_json: JsonOption = False,
 ) -> None:
     """Run one frame now, as a Prefect flow run: the roster's workers, then the merge."""
+    from gnp.frames import lineage_root
     from gnp.hub import Hub
-    from gnp.roster import parse
+    from gnp.lineage import check_writable
+    from gnp.roster import load
     from gnp.summary import headline
 
-    Hub.open(hub)  # a missing hub is one line here, before Prefect starts
-    entries = [m.to_json() for m in parse(canonical.decode(_read(roster)))] if roster else None
+    # A missing hub, a bad roster or an unwritable lineage location is one line here,
+    # before Prefect starts.
+    check_writable(lineage_root(Hub.open(hub), lineage))
+    entries = [m.to_json() for m in load(roster)] if roster else None
     _prefect()
     from flows.frame import frame as frame_flow
 
-    summary = frame_flow(hub, entries, max_workers, lineage)
+    summary = _flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
     if as_json:
         print(canonical.encode_pretty(summary).decode())
+        _fail_if_unreported(summary)
         return
     for ref in summary["swept"]:
         _say(f"removed {ref}: already merged")
@@ -83,6 +90,27 @@ def frame(
         out.print(_workers_table(summary["workers"]))
     if summary["lineage"]:
         _say(f"lineage: {summary['lineage']}")
+    _fail_if_unreported(summary)
+
+
+def _fail_if_unreported(summary: dict[str, Any]) -> None:
+    """Exit non-zero when a worker got no delta at all, not even a fallback: the frame
+    ran, but automation must notice (a missing key, say)."""
+    failed = [w["worker"] for w in summary["workers"] if w["status"] == "failed"]
+    if failed:
+        raise GnpError(f"{len(failed)} worker(s) could not submit even a fallback: {failed}")
+
+
+def _flow_run(call: Any) -> Any:
+    """Run a flow; whatever goes wrong outside gnp (Prefect unreachable, say) is one
+    line here, and the whole story is in the flow run's logs."""
+    try:
+        return call()
+    except GnpError:
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise GnpError(f"the flow run failed: {type(exc).__name__}: {first}") from None
 
 
 @app.command()
@@ -103,7 +131,7 @@ def replay(
     from flows.replay import replay as replay_flow
 
     frames_to_replay(hub, frame, first, last)  # a bad range is one line, before Prefect
-    reports = replay_flow(hub, frame, first, last, fail_on_mismatch=False)
+    reports = _flow_run(lambda: replay_flow(hub, frame, first, last, fail_on_mismatch=False))
     if as_json:
         print(canonical.encode_pretty(reports).decode())
     else:
@@ -123,27 +151,23 @@ def demo() -> None:
     import tempfile
     from pathlib import Path
 
+    from gnp.summary import headline
+
     folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
     os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
-    out.print(f"[bold]gnp demo[/] in {folder}")
+    out.print(f"[bold]gnp demo[/] in {escape(str(folder))}")
     _prefect()
     from flows.demo import run as run_demo
 
-    result = run_demo(folder, progress=lambda text: out.print(f"[dim]>[/] {text}"))
+    result = run_demo(folder, progress=lambda text: out.print(f"[dim]>[/] {escape(text)}"))
     for summary in result.summaries:
-        out.print(f"\n[bold]{summary_title(summary)}[/]")
+        out.print(f"\n[bold]{escape(headline(summary))}[/]")
         for v in summary["verdicts"]:
             if v["outcome"] != "applied":
                 _say(f"  {v['outcome']:9} {v['worker'] or '?'}: {v['reason']}")
     _closing(result)
     if result.problems:
         raise GnpError("the demo's checks failed: " + "; ".join(result.problems))
-
-
-def summary_title(summary: dict[str, Any]) -> str:
-    from gnp.summary import headline
-
-    return headline(summary)
 
 
 def _closing(result: Any) -> None:
@@ -205,7 +229,8 @@ def _workers_table(workers: list[dict[str, Any]]) -> Table:
     for column in ("worker", "outcome", "seconds", "note"):
         view.add_column(column)
     for w in workers:
-        view.add_row(w["worker"], w["status"], f"{w['seconds']:.2f}", w["error"] or "")
+        cells = (w["worker"], w["status"], f"{w['seconds']:.2f}", w["error"] or "")
+        view.add_row(*(Text(c) for c in cells))  # never markup: errors quote worker output
     return view
 
 

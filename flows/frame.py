@@ -16,11 +16,13 @@ from prefect import flow, get_run_logger, runtime
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from gnp.frames import lineage_root
 from gnp.hub import Hub
+from gnp.lineage import check_writable
 from gnp.roster import Member, parse
 from gnp.summary import headline, summarize
 from gnp.workers import WorkerOutcome, stand_in
-from gnp.worktree import install_traps
+from gnp.worktree import STOPPING, install_traps
 from tasks.artifact import publish
 from tasks.inbox import collect
 from tasks.lineage import record
@@ -33,10 +35,15 @@ def next_frame_name(hub: str) -> str:
 
 
 def _run_name() -> str:
-    return next_frame_name(runtime.flow_run.parameters["hub"])
+    """Never raises: a run that cannot be named would stay Pending instead of failing
+    with the reason (a missing hub, say) where its logs can show it."""
+    try:
+        return next_frame_name(runtime.flow_run.parameters["hub"])
+    except Exception:
+        return "frame"
 
 
-@flow(name="gnp-frame", flow_run_name=_run_name, persist_result=True)  # for run_deployment
+@flow(name="gnp-frame", flow_run_name=_run_name)
 def frame(
     hub: str,
     roster: list[dict[str, Any]] | None = None,
@@ -55,6 +62,7 @@ def frame(
     """
     started = time.perf_counter()
     members = parse(roster)
+    check_writable(lineage_root(Hub.open(hub), lineage))  # never a frame without lineage
     outcomes = fan_out(hub, members, max_workers, worktrees) if members else []
     report = merge(hub, collect(hub))
     seconds = time.perf_counter() - started
@@ -63,8 +71,8 @@ def frame(
     if report.frame is not None:
         where = record(hub, report.frame, lineage, run_id, seconds)
     summary = summarize(report, outcomes, lineage=where, flow_run_id=run_id, seconds=seconds)
-    publish(summary)
-    _rename(run_id, report.frame, hub)
+    publish(summary, artifact_key(hub))
+    _rename(run_id, report.frame)
     get_run_logger().info(headline(summary))
     return summary
 
@@ -73,13 +81,18 @@ def fan_out(
     hub: str, members: list[Member], max_workers: int, worktrees: str | None
 ) -> list[WorkerOutcome]:
     install_traps()  # from this thread: signal handlers can only be set here
+    STOPPING.clear()
     pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, max_workers))
     with pool as runner:
         futures = [
             runner.submit(run_worker, {"hub": hub, "entry": m.to_json(), "worktrees": worktrees})
             for m in members
         ]
-        return [gather(hub, m, f) for m, f in zip(members, futures, strict=True)]
+        try:
+            return [gather(hub, m, f) for m, f in zip(members, futures, strict=True)]
+        except BaseException:  # told to stop: running work stops, leaves fallbacks
+            STOPPING.set()
+            raise
 
 
 def gather(hub: str, member: Member, future: PrefectFuture[dict[str, Any]]) -> WorkerOutcome:
@@ -92,13 +105,22 @@ def gather(hub: str, member: Member, future: PrefectFuture[dict[str, Any]]) -> W
     return stand_in(Hub.open(hub), member.id, reason)
 
 
-def _rename(run_id: str | None, number: int | None, hub: str) -> None:
-    """The run was named for the frame it expected; say what it became."""
+def artifact_key(hub: str) -> str:
+    """One artifact key per hub (lowercase letters, digits and dashes, as Prefect asks)."""
+    return f"gnp-frame-{Hub.open(hub).state().hub_id[:12].lower()}"
+
+
+def _rename(run_id: str | None, number: int | None) -> None:
+    """The run was named for the frame it expected; say what it became (best effort: the
+    frame is merged whatever its run is called)."""
     name = runtime.flow_run.name
     actual = f"frame-{number}" if number is not None else f"{name}-empty"
     if run_id is None or name == actual:
         return
     from prefect.client.orchestration import get_client
 
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(run_id, name=actual)  # type: ignore[arg-type]
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, name=actual)  # type: ignore[arg-type]
+    except Exception as exc:
+        get_run_logger().warning("could not rename the flow run to %s: %s", actual, exc)

@@ -9,6 +9,7 @@ last line becomes the reason recorded in the fallback delta.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -26,10 +27,16 @@ def resolve(target: str) -> Callable[..., Any]:
     return obj  # type: ignore[no-any-return]
 
 
+CALL_PATH = "GNP_CALL_PATH"  # where the frame's process imports from
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m gnp.call package.module:function", file=sys.stderr)
         return 2
+    for entry in os.environ.get(CALL_PATH, "").split(os.pathsep):
+        if entry and entry not in sys.path:
+            sys.path.append(entry)  # after our own: nothing here shadows the stdlib
     try:
         resolve(argv[0])(Path.cwd())
     except Exception:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .errors import GnpError, Refused, UsageError
 
@@ -48,8 +49,8 @@ def init(
     from .hub import Hub
 
     created = Hub.init(hub)
-    out.print(f"created hub {created.path} (frame 0, no workers yet)")
-    out.print(f"next: gnp keygen WORKER --hub {hub}")
+    out.print(f"created hub {created.path} (frame 0, no workers yet)", markup=False)
+    out.print(f"next: gnp keygen WORKER --hub {hub}", markup=False)
 
 
 @app.command()
@@ -63,7 +64,7 @@ def keygen(
     from .registry import register
 
     path = register(Hub.open(hub), worker, force=force)
-    out.print(f"registered {worker}'s public key on {hub}; private key in {path}")
+    out.print(f"registered {worker}'s public key on {hub}; private key in {path}", markup=False)
 
 
 @app.command()
@@ -78,7 +79,7 @@ def declare(
     from .registry import declare as declare_type
 
     declare_type(Hub.open(hub), file, path, kind)
-    out.print(f"{file}:{path} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}")
+    out.print(f"{file}:{path} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}", markup=False)
 
 
 @app.command()
@@ -173,12 +174,12 @@ def lineage(
     for column in ("frame", "worker", "delta", "status", "why"):
         view.add_column(column)
     for row in table.itertuples():
-        view.add_row(
-            str(row.frame),
-            _text(row.worker) or "?",
-            _text(row.delta_id)[:12],
-            _text(row.status),
-            _text(row.reason),
+        view.add_row(  # Text, never markup: reasons quote what workers printed
+            Text(str(row.frame)),
+            Text(_text(row.worker) or "?"),
+            Text(_text(row.delta_id)[:12]),
+            Text(_text(row.status)),
+            Text(_text(row.reason)),
         )
     out.print(view)
 

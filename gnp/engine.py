@@ -107,6 +107,7 @@ def _consumed_by_last_frame(state: State) -> set[tuple[str, str]]:
 
 def boundary(hub: Hub) -> list[str]:
     """The inbox refs present now: a frame boundary that :func:`run_frame` can be held to."""
+    hub.refresh()  # a hub at a URL: what was pushed to it, not what the mirror last saw
     return [item.ref for item in snapshot(hub)]
 
 

@@ -18,6 +18,7 @@ from .replay import frame_record
 from .roster import Member
 from .summary import summarize
 from .workers import WorkerOutcome, stand_in, work
+from .worktree import STOPPING, install_traps
 
 
 def lineage_root(hub: Hub, where: str | None = None) -> str:
@@ -48,14 +49,22 @@ def run_workers(
     """Each worker in its own worktree, at most ``max_workers`` at once, on threads."""
     if not members:
         return []
+    install_traps()  # from this thread: signal handlers can only be set here
+    STOPPING.clear()
+    where = hub.url or str(hub.path)
     with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-        futures = [pool.submit(work, hub, m, root=root) for m in members]
+        # One Hub per worker: a pygit2 repository is not to be shared between threads.
+        futures = [pool.submit(work, Hub.open(where), m, root=root) for m in members]
         outcomes = []
-        for m, future in zip(members, futures, strict=True):
-            try:
-                outcomes.append(future.result())
-            except BaseException as exc:  # work() reports failures; this is a last resort
-                outcomes.append(stand_in(hub, m.id, f"{type(exc).__name__}: {exc}"))
+        try:
+            for m, future in zip(members, futures, strict=True):
+                try:
+                    outcomes.append(future.result())
+                except Exception as exc:  # work() reports failures; this is a last resort
+                    outcomes.append(stand_in(hub, m.id, f"{type(exc).__name__}: {exc}"))
+        except BaseException:  # told to stop: running work stops, leaves fallbacks, cleans up
+            STOPPING.set()
+            raise
         return outcomes
 
 
@@ -69,6 +78,7 @@ def run(
 ) -> dict[str, Any]:
     """Run one whole frame; return its summary (:func:`gnp.summary.summarize`)."""
     started = time.perf_counter()
+    lineage_store.check_writable(lineage_root(hub, lineage))
     outcomes = run_workers(hub, members, max_workers=max_workers, root=root)
     report: FrameReport = run_frame(hub, within=boundary(hub))
     seconds = time.perf_counter() - started

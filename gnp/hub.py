@@ -31,7 +31,16 @@ import pygit2
 from . import canonical, trees
 from .document import ABSENT
 from .errors import GnpError, UsageError
-from .layout import FRAME_FILE, KEYRING_FILE, MAIN, PROTOCOL_FILE, TYPES_FILE, ledger_path
+from .layout import (
+    FRAME_FILE,
+    KEYRING_FILE,
+    MAIN,
+    PROTOCOL_FILE,
+    TYPES_FILE,
+    delta_path,
+    ledger_path,
+    parse_ref,
+)
 from .limits import DEFAULT_LIMITS, Limits
 from .signing import Keyring, keyring_from_json
 
@@ -181,13 +190,36 @@ class Hub:
         """Bring what this process sees of the hub up to date (a local hub always is)."""
 
     def create_inbox_ref(self, name: str, commit: pygit2.Oid) -> None:
-        """Create an inbox ref; if it exists, the same delta is already waiting."""
+        """Create an inbox ref. If it exists holding the same delta file, that delta is
+        already waiting (one delta, one ref); holding anything else, this one was not
+        delivered, and that is an error, as a refused push would be."""
         try:
             self.repo.references.create(name, commit, force=False)
         except pygit2.AlreadyExistsError:
-            pass  # the same delta (same id): one delta, one ref
+            existing = self.repo.lookup_reference(name).target
+            if existing != commit and not self._same_delta(name, existing, commit):
+                raise GnpError(
+                    f"the hub already holds {name} at another commit ({existing}); "
+                    "this delta was not delivered"
+                ) from None
         except OSError as exc:
             raise GnpError(f"cannot create {name} on the hub: {exc}") from None
+
+    def _same_delta(self, name: str, a: object, b: pygit2.Oid) -> bool:
+        named = parse_ref(name)
+        if named is None or not isinstance(a, pygit2.Oid):
+            return False
+        path = delta_path(*named)
+        blobs: list[pygit2.Oid] = []
+        for oid in (a, b):
+            commit = self.repo.get(oid)
+            if not isinstance(commit, pygit2.Commit):
+                return False
+            try:
+                blobs.append(commit.tree[path].id)
+            except KeyError:
+                return False
+        return bool(blobs[0] == blobs[1])
 
     def delete_ref(self, name: str, expected: pygit2.Oid) -> bool:
         """Delete ``name`` if it still points at ``expected``."""

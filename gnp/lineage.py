@@ -146,6 +146,20 @@ def _location(root: str) -> tuple[pafs.FileSystem, str]:
         raise UsageError(f"cannot use {root!r} for lineage: {exc}") from None
 
 
+def check_writable(root: str) -> None:
+    """Raise UsageError unless lineage can be written at ``root``: checked before a frame
+    merges, so that a frame is never on main without its lineage."""
+    fs, base = _location(root)
+    probe = f"{base}/.probe-{uuid.uuid4().hex}"
+    try:
+        fs.create_dir(base, recursive=True)
+        with fs.open_output_stream(probe) as stream:
+            stream.write(b"")
+        fs.delete_file(probe)
+    except (pa.ArrowException, OSError) as exc:
+        raise UsageError(f"cannot write lineage at {root}: {exc}") from None
+
+
 def write(root: str, frame_rows: list[dict[str, Any]], frame: int) -> str:
     """Write (or replace) frame ``frame``'s part, atomically; returns its path."""
     fs, base = _location(root)

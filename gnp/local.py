@@ -4,9 +4,11 @@ Workers never check out the hub and never create branches in it. Each machine ke
 per hub, a bare repository under ``$GNP_HOME/repos/<hub id>.git`` with the hub as its
 remote ``hub``. For a hub on a local path it borrows the hub's objects (git's
 alternates) and reads ``main`` in-process, so nothing is copied or fetched. Deltas
-leave it only by a push to the worker's own inbox ref, and every push's per-ref result
-is checked: libgit2 raises only on transport errors, and reports a rejected ref through
-a callback.
+leave it only for the worker's own inbox ref. To a hub at a URL that is a push whose
+per-ref result is checked (libgit2 raises only on transport errors, and reports a
+rejected ref through a callback). To a hub on a local path it is a hand-over in-process:
+the few objects the hub lacks, children first, then the ref, refused like a push would
+be if the ref already holds another delta.
 """
 
 from __future__ import annotations
@@ -63,10 +65,10 @@ class LocalRepo:
         return commit
 
     def push(self, source: str, target: str, *, tries: int = 10) -> None:
-        """Push ``source`` to the hub's ``target`` ref; raise unless the hub took it.
+        """Deliver ``source`` to the hub's ``target`` ref; raise unless the hub took it.
 
-        Retries what concurrency makes transient: libgit2's local transport lists the
-        hub's refs first, and the engine may delete one of them in the meantime.
+        For a hub at a URL, retries what concurrency makes transient: the transport
+        lists the hub's refs first, and the engine may delete one of them meanwhile.
         """
         if self.hub.url is None:
             self._hand_over(source, target)

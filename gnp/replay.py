@@ -95,13 +95,6 @@ def replay(hub: Hub, frame: int) -> ReplayReport:
     return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences, paths)
 
 
-def replay_range(hub: Hub, first: int, last: int) -> list[ReplayReport]:
-    """Replay frames ``first`` to ``last`` inclusive."""
-    if last < first:
-        raise UsageError(f"an empty range of frames: {first} to {last}")
-    return [replay(hub, n) for n in range(first, last + 1)]
-
-
 def _differing_paths(replayed: pygit2.Tree, recorded: pygit2.Tree, files: list[str]) -> list[str]:
     """Where, inside each differing JSON file, the replay and the record disagree."""
     out = []

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Malformed, UsageError
+from . import canonical
+from .errors import GnpError, Malformed, UsageError
 from .limits import check_worker
 
 DEFAULT_TIMEOUT = 600.0  # seconds; a worker that hangs must not hold the frame forever
@@ -106,6 +107,19 @@ def parse(entries: object) -> list[Member]:
             raise UsageError(f"worker {m.id!r} is on the roster twice")
         seen.add(m.id)
     return members
+
+
+def load(path: str) -> list[Member]:
+    """A roster file, checked entry by entry; errors name the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read roster {path}: {exc.strerror}") from None
+    try:
+        return parse(canonical.decode(data))
+    except GnpError as exc:  # not JSON, or not a roster
+        raise UsageError(f"roster {path}: {exc}") from None
 
 
 def _argv(command: object, where: str) -> tuple[str, ...]:

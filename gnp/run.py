@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from .limits import check_file
 from .local import LocalRepo
 from .ops import Op
 from .signing import SigningKey
-from .worktree import Worktree, worktree
+from .worktree import STOPPING, Worktree, worktree
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,9 @@ class RunResult:
 def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
     """The operations that the edits in ``wt`` amount to; raises Refused if unusable."""
     repo = pygit2.Repository(str(wt.path))
+    if repo.head.target != wt.start:
+        # The work committed (coding agents do): its commits are edits like any other.
+        repo.reset(wt.start, pygit2.enums.ResetMode.SOFT)
     ops: list[Op] = []
     for path, flags in sorted(repo.status().items()):
         if not path.endswith(".json") or flags == pygit2.enums.FileStatus.IGNORED:
@@ -215,11 +219,20 @@ def _wait(
         return None, f"command not found: {command[0]}"
     except PermissionError:
         return None, f"command not executable: {command[0]}"
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
-        returncode = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        return None, f"timed out after {timeout:g} s and was killed"
+        while True:  # in short steps, to notice a stop asked of the whole process
+            step = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
+            try:
+                returncode = proc.wait(timeout=step)
+                break
+            except subprocess.TimeoutExpired:
+                if STOPPING.is_set():
+                    _kill_group(proc)
+                    return None, "stopped: the process running it was told to stop"
+                if deadline is not None and time.monotonic() >= deadline:
+                    _kill_group(proc)
+                    return None, f"timed out after {timeout:g} s and was killed"
     except BaseException:  # SIGTERM/SIGINT of the harness: stop the work, then unwind
         _kill_group(proc)
         raise
@@ -229,6 +242,9 @@ def _wait(
     if returncode != 0:
         return returncode, f"command exited with status {returncode}"
     return 0, None
+
+
+_POLL = 0.2  # seconds between looks at a running command
 
 
 def _signal_name(number: int) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import inbox, keys
+from .call import CALL_PATH
 from .delta import fallback
 from .errors import GnpError
 from .hub import Hub
@@ -27,6 +28,7 @@ from .roster import Member
 from .run import run
 
 OUTCOMES = ("ok", "fallback", "unchanged", "failed")
+SUMMARY_OUTPUT = 4096  # characters of a worker's output that its summary keeps
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,9 @@ class WorkerOutcome:
     output: str = ""  # the tail of what the work printed
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["output"] = self.output[-SUMMARY_OUTPUT:]  # summaries are kept per frame
+        return out
 
 
 def work(hub: Hub, member: Member, *, root: Path | None = None) -> WorkerOutcome:
@@ -89,8 +93,9 @@ def _describe(exc: BaseException) -> str:
 
 
 def _env(member: Member) -> dict[str, str]:
-    """A callable imports from where the frame's own process imports."""
+    """A callable can import what the frame's process can, and what is in the folder the
+    frame was started from; :mod:`gnp.call` puts these after its own path, so neither
+    can shadow the standard library or installed packages."""
     if member.call is None:
         return {}
-    paths = [os.getcwd(), *(p for p in sys.path if p), os.environ.get("PYTHONPATH", "")]
-    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    return {CALL_PATH: os.pathsep.join([*(p for p in sys.path if p), os.getcwd()])}

@@ -115,6 +115,7 @@ class Worktree:
     path: Path
     branch: str
     base: pygit2.Commit  # main when the worktree was made
+    start: pygit2.Oid  # the worktree's first commit: base without .gnp/
     removed: bool = False
     keep_branch: bool = False  # set when the branch holds a delta that is not yet pushed
 
@@ -159,7 +160,7 @@ def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktr
     start = local.repo.create_commit(
         None, sig, sig, f"worktree of {base.id}", tree.write(), [base.id]
     )
-    wt = Worktree(local, worker, name, path, branch, base)
+    wt = Worktree(local, worker, name, path, branch, base, start)
     _write_owner(wt)
     _LIVE[name] = wt
     install_traps()
@@ -202,7 +203,8 @@ def _write_owner(wt: Worktree) -> None:
 # Traps ------------------------------------------------------------------------------------
 
 _LIVE: dict[str, Worktree] = {}
-_installed = False
+_at_exit = False
+_on_signal = False
 
 
 def _remove_all() -> None:
@@ -211,20 +213,28 @@ def _remove_all() -> None:
             wt.remove()
 
 
+# Set when the process is told to stop: work running on other threads (which signals
+# never reach) sees it, stops its command and records why in a fallback delta.
+STOPPING = threading.Event()
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    STOPPING.set()
     raise SystemExit(128 + signum)  # unwinds through every `with worktree(...)`
 
 
 def install_traps() -> None:
-    """Remove live worktrees at exit and on SIGTERM; call from the main thread (signal
-    handlers can only be set there), before worktrees are made on other threads."""
-    global _installed
-    if _installed:
+    """Remove live worktrees at exit and on SIGTERM. The signal handler can only be set
+    from the main thread, so a call from another thread sets the exit trap alone and a
+    later call from the main thread still sets the handler."""
+    global _at_exit, _on_signal
+    if not _at_exit:
+        _at_exit = True
+        atexit.register(_remove_all)
+    if _on_signal or threading.current_thread() is not threading.main_thread():
         return
-    _installed = True
-    atexit.register(_remove_all)
-    main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+    _on_signal = True
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 

@@ -78,6 +78,7 @@ class PrefectServer:
 
     def stop(self) -> None:
         if self.process is None:
+            shutil.rmtree(self.home, ignore_errors=True)
             return
         self.process.terminate()
         try:

@@ -79,6 +79,17 @@ def commit_then_die(hub_path: str, worker: str) -> None:
     os._exit(9)  # killed before the push
 
 
+def frame_of(hub_path: str, roster_json: str) -> None:
+    """One frame of plain functions with the given roster (stopped by tests)."""
+    import json
+
+    from gnp import frames
+    from gnp.hub import Hub
+    from gnp.roster import parse
+
+    frames.run(Hub.open(hub_path), parse(json.loads(roster_json)))
+
+
 if __name__ == "__main__":
     name, *args = sys.argv[1:]
     function = globals()[name]

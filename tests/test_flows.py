@@ -81,7 +81,7 @@ def test_the_frame_flow_with_a_crash_a_timeout_and_a_conflict(demo_hub: Hub) -> 
     mine = [
         a for a in artifacts if str(a.flow_run_id) == summary["flow_run_id"] and a.key
     ]  # a keyless one holds the persisted result
-    assert len(mine) == 1 and mine[0].key == "gnp-frame"
+    assert len(mine) == 1 and mine[0].key == f"gnp-frame-{demo_hub.state().hub_id[:12]}"
     assert "| conflict | 1 |" in str(mine[0].data)
 
     reports = replay(hub)

@@ -6,6 +6,7 @@ logic is tested without Prefect.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pygit2
@@ -196,3 +197,64 @@ def test_replay_names_the_files_and_paths_that_differ(demo_hub: Hub) -> None:
     assert not report.identical
     assert report.differences == ["stats.json"]
     assert report.paths == ["stats.json#/posts"]
+
+
+def test_sigterm_stops_running_workers_and_each_leaves_a_fallback(
+    demo_hub: Hub, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "started"
+    hang = f"touch {marker}.$GNP_WORKER && exec sleep 300"
+    entries = [{"id": w, "command": ["sh", "-c", hang]} for w in ("poster-1", "poster-2")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.procs", "frame_of", str(demo_hub.path), json.dumps(entries)],
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("started.*"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(list(tmp_path.glob("started.*"))) == 2
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    sleeping = subprocess.run(["pgrep", "-f", "sleep 300"], capture_output=True, text=True)
+    assert sleeping.stdout.strip() == ""  # the work was stopped, not left running
+    assert list((tmp_path / "worktrees").glob("*")) == []
+    report = run_frame(demo_hub)  # the frame was never merged; its fallbacks wait in the inbox
+    assert sorted((v["worker"], v["outcome"], v["reason"]) for v in report.verdicts) == [
+        (w, "fallback", "stopped: the process running it was told to stop")
+        for w in ("poster-1", "poster-2")
+    ]
+
+
+def test_a_json_module_where_the_frame_runs_does_not_shadow_the_standard_library(
+    demo_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "json.py").write_text("raise ImportError('this is not the json module')\n")
+    monkeypatch.chdir(tmp_path)
+    outcome = work(demo_hub, roster.member({"id": "poster-1", "call": "gnp.demo:post"}))
+    assert (outcome.status, outcome.error) == ("ok", None)
+
+
+def test_a_worker_whose_output_is_markup_is_shown_as_text(demo_hub: Hub) -> None:
+    from rich.console import Console
+
+    from flows.cli import _workers_table
+
+    summary = frames.run(
+        demo_hub,
+        roster.parse([{"id": "flaky", "command": ["sh", "-c", "echo '[/oops] x'; exit 1"]}]),
+    )
+    console = Console(record=True, width=200)
+    console.print(_workers_table(summary["workers"]))
+    assert "[/oops] x" in console.export_text()

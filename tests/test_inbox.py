@@ -86,3 +86,20 @@ def test_janitor_removes_stale_locks_only(hub: Hub) -> None:
     report = sweep(hub)
     assert report.removed == [f"stale lock {stale}"]
     assert fresh.exists() and not stale.exists()
+
+
+def test_an_inbox_ref_holding_another_delta_is_not_taken_for_this_one(hub: Hub) -> None:
+    from gnp import GnpError
+
+    delta = make(hub, "alice", incr())
+    submit(hub, delta)
+    first = hub.repo.lookup_reference(ref_name("alice", delta.id)).target
+    # Submitted again after main moved: another commit, the same delta file. Fine.
+    hub.commit_on_main(lambda _: {"x.json": b"{}\n"}, "an owner's commit\n")
+    submit(hub, delta)
+    assert hub.repo.lookup_reference(ref_name("alice", delta.id)).target == first
+    # A ref squatted by a commit holding other bytes: not delivered, and said so.
+    squatted = make(hub, "bob", incr())
+    push_raw(hub, "bob", squatted.id, b"{}")
+    with pytest.raises(GnpError, match=r"already holds .* at another commit"):
+        submit(hub, squatted)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from gnp.engine import run_frame
 from gnp.hub import Hub
 from gnp.inbox import snapshot
@@ -142,3 +144,20 @@ def test_workers_over_git_daemon_and_the_engine_beside_the_hub(
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
+
+
+def test_a_frame_of_workers_on_a_url_hub_merges_them_all_in_their_frame(
+    hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnp import frames, roster
+
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "wt"))
+    far = remote(hub)
+    workers = [f"w{i}" for i in range(6)]
+    for worker in workers:
+        register(far, worker)
+    edit = 'echo "{\\"by\\": \\"$GNP_WORKER\\"}" > "$GNP_WORKER.json"'
+    members = roster.parse([{"id": w, "command": ["sh", "-c", edit]} for w in workers])
+    summary = frames.run(far, members, max_workers=3)
+    assert summary["frame"] == 1 and summary["counts"]["applied"] == 6
+    assert snapshot(hub) == []

@@ -269,3 +269,31 @@ def test_a_push_to_a_local_hub_copies_only_the_objects_it_lacks(hub: Hub, local:
 
 def _objects(hub: Hub) -> list[pygit2.Oid]:
     return list(hub.repo.odb)
+
+
+def test_edits_the_work_committed_still_count(hub: Hub, local: LocalRepo) -> None:
+    from gnp.engine import run_frame
+    from gnp.run import run
+
+    script = (
+        "echo '{\"n\": 1}' > s.json && git add s.json && "
+        "git -c user.name=a -c user.email=a@b commit -qm work && echo '{}' > t.json"
+    )
+    result = run(hub, "w", ["sh", "-c", script])
+    assert result.status == "ok" and result.ops == 2
+    run_frame(hub)
+    assert hub.state().document("s.json") == {"n": 1}
+    assert hub.state().document("t.json") == {}
+
+
+def test_traps_set_from_a_thread_first_still_catch_sigterm_later() -> None:
+    code = (
+        "import signal, threading\n"
+        "from gnp import worktree\n"
+        "t = threading.Thread(target=worktree.install_traps); t.start(); t.join()\n"
+        "assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL\n"
+        "worktree.install_traps()\n"
+        "print(signal.getsignal(signal.SIGTERM) is worktree._on_sigterm)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "True", done.stderr
