@@ -102,7 +102,11 @@ def gather(hub: str, member: Member, future: PrefectFuture[dict[str, Any]]) -> W
     if state.is_completed():
         return WorkerOutcome(**future.result())
     reason = f"worker task {(state.name or 'failed').lower()}: {state.message or 'no message'}"
-    return stand_in(Hub.open(hub), member.id, reason)
+    try:
+        opened = Hub.open(hub)
+    except Exception as exc:  # the others' outcomes must still be gathered and reported
+        return WorkerOutcome(member.id, "failed", None, None, f"{reason}; hub: {exc}", 0.0)
+    return stand_in(opened, member.id, reason)
 
 
 def artifact_key(hub: str) -> str:
