@@ -255,7 +255,29 @@ def _signal_name(number: int) -> str:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the command and all it started: its process group, and every process of the
+    session it leads (a shell's background jobs get process groups of their own)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+    for pid in _session(proc.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session ``sid`` (Linux's /proc; elsewhere, none found)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue  # it ended meanwhile
+            if len(fields) > 3 and int(fields[3]) == sid and int(entry.name) != sid:
+                found.append(int(entry.name))
+    return found

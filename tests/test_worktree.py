@@ -238,6 +238,24 @@ def test_a_timeout_ends_everything_the_command_started(
     assert leftovers(local) == []
 
 
+def test_a_timeout_ends_background_jobs_in_process_groups_of_their_own(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    import shutil
+    import time
+
+    from gnp.run import run
+
+    if shutil.which("bash") is None:
+        pytest.skip("needs bash for job control")
+    marker = tmp_path / "still-running"
+    script = f"set -m; (sleep 2; touch {marker}) & sleep 30"  # set -m: a group of its own
+    result = run(hub, "w", ["bash", "-c", script], timeout=0.5)
+    assert result.status == "fallback" and "timed out" in (result.error or "")
+    time.sleep(2.5)
+    assert not marker.exists()  # killed with the session, though not in the group
+
+
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])
 def test_a_nonsense_timeout_is_a_usage_error(hub: Hub, local: LocalRepo, timeout: float) -> None:
     from gnp import UsageError
