@@ -36,11 +36,27 @@ def record_lineage(
     flow_run_id: str | None = None,
     seconds: float | None = None,
 ) -> str:
-    """Write frame ``frame``'s lineage rows (replacing any earlier write); return the path."""
+    """Write frame ``frame``'s lineage rows (replacing any earlier write); return the path.
+
+    Earlier frames whose rows are missing (an engine stopped between merging a frame and
+    writing its lineage) are written too: lineage is derived from the hub, so it can
+    always be caught up. Their run's id and timing are not known any more.
+    """
+    root = lineage_root(hub, where)
     rows = lineage_store.rows(
         frame_record(hub, frame), flow_run_id=flow_run_id, frame_seconds=seconds
     )
-    return lineage_store.write(lineage_root(hub, where), rows, frame)
+    path = lineage_store.write(root, rows, frame)
+    earlier = frame - 1
+    while earlier >= 1 and frame - earlier <= MAX_CATCH_UP:
+        if lineage_store.has_frame(root, earlier):
+            break
+        lineage_store.write(root, lineage_store.rows(frame_record(hub, earlier)), earlier)
+        earlier -= 1
+    return path
+
+
+MAX_CATCH_UP = 100  # frames of missing lineage written at once, newest first
 
 
 def run_workers(

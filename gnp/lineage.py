@@ -146,6 +146,12 @@ def _location(root: str) -> tuple[pafs.FileSystem, str]:
         raise UsageError(f"cannot use {root!r} for lineage: {exc}") from None
 
 
+def has_frame(root: str, frame: int) -> bool:
+    """Whether frame ``frame``'s part is written."""
+    fs, base = _location(root)
+    return bool(fs.get_file_info(f"{base}/frame={frame}/part.parquet").is_file)
+
+
 def check_writable(root: str) -> None:
     """Raise UsageError unless lineage can be written at ``root``: checked before a frame
     merges, so that a frame is never on main without its lineage."""

@@ -258,3 +258,14 @@ def test_a_worker_whose_output_is_markup_is_shown_as_text(demo_hub: Hub) -> None
     console = Console(record=True, width=200)
     console.print(_workers_table(summary["workers"]))
     assert "[/oops] x" in console.export_text()
+
+
+def test_lineage_missing_for_an_earlier_frame_is_caught_up(demo_hub: Hub) -> None:
+    import shutil
+
+    first = frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    shutil.rmtree(Path(first["lineage"]).parent)  # stopped before its lineage was written
+    frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    rows = lineage.read(frames.lineage_root(demo_hub))
+    assert sorted(set(rows.frame)) == [1, 2]
+    assert rows[rows.frame == 1].result_commit.tolist() == [first["commit"]]
