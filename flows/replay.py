@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger
 
 from gnp.errors import GnpError, UsageError
 from gnp.hub import Hub
+from gnp.replay import frame_commits
 from tasks.replay import replay_frame
 
 
@@ -44,7 +45,9 @@ def replay(
     fail_on_mismatch: bool = True,
 ) -> list[dict[str, Any]]:
     """Replay one frame, a range, or (with no frame given) every frame of ``hub``."""
-    reports = [replay_frame(hub, n) for n in frames_to_replay(hub, frame, first, last)]
+    numbers = frames_to_replay(hub, frame, first, last)
+    commits = frame_commits(Hub.open(hub), numbers[0], numbers[-1]) if numbers else {}
+    reports = [replay_frame(hub, n, str(commits[n].id) if n in commits else None) for n in numbers]
     differing = [r["frame"] for r in reports if not r["identical"]]
     logger = get_run_logger()
     if differing:

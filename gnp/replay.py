@@ -53,21 +53,33 @@ def frame_commit(hub: Hub, frame: int) -> pygit2.Commit:
     """The commit on main that merged ``frame``."""
     if frame < 1:
         raise UsageError(f"frames are numbered from 1; there is no frame {frame}")
+    found = frame_commits(hub, frame, frame)
+    if frame not in found:
+        raise UsageError(f"frame {frame} is not on main (the last frame is {hub.state().frame})")
+    return found[frame]
+
+
+def frame_commits(hub: Hub, first: int, last: int) -> dict[int, pygit2.Commit]:
+    """The commits on main that merged frames ``first`` to ``last``, found in one walk
+    back along main (replaying many frames must not walk main once per frame)."""
+    found: dict[int, pygit2.Commit] = {}
     commit = hub.main()
     while True:
         number = canonical.decode(trees.read(commit.tree, FRAME_FILE) or b'{"frame": -1}')
         n = number.get("frame") if isinstance(number, dict) else None
-        if n == frame and commit.message.startswith("gnp frame "):
-            return commit
-        if not isinstance(n, int) or n < frame or not commit.parents:
-            raise UsageError(
-                f"frame {frame} is not on main (the last frame is {hub.state().frame})"
-            )
+        if not isinstance(n, int) or n < first:
+            return found
+        if n <= last and commit.message.startswith("gnp frame "):
+            found[n] = commit
+        if not commit.parents:
+            return found
         commit = commit.parents[0]
 
 
-def replay(hub: Hub, frame: int) -> ReplayReport:
-    commit = frame_commit(hub, frame)
+def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
+    """Replay ``frame``; ``commit_id`` (from :func:`frame_commits`) saves finding it."""
+    commit = frame_commit(hub, frame) if commit_id is None else hub.repo[commit_id]
+    assert isinstance(commit, pygit2.Commit)
     parent = commit.parents[0]
     state = hub.state(parent)
     archive = frame_dir(frame)

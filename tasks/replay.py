@@ -12,8 +12,8 @@ from gnp.replay import replay
 
 
 @task(name="replay", task_run_name="replay frame {frame}", cache_policy=NO_CACHE)
-def replay_frame(hub: str, frame: int) -> dict[str, Any]:
-    report = replay(Hub.open(hub), frame)
+def replay_frame(hub: str, frame: int, commit: str | None = None) -> dict[str, Any]:
+    report = replay(Hub.open(hub), frame, commit)
     logger = get_run_logger()
     if report.identical:
         logger.info("frame %d: identical (tree %s)", frame, report.recorded_tree)
