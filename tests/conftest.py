@@ -32,6 +32,15 @@ def hub(tmp_path: Path) -> Hub:
     return Hub.init(tmp_path / "hub.git")
 
 
+@pytest.fixture
+def demo_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
+    """A hub with the demo's workers registered, merge types declared and state seeded."""
+    from gnp import demo
+
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
+    return demo.setup(tmp_path / "hub.git")
+
+
 def worker_key(hub: Hub, worker: str) -> SigningKey:
     """Register ``worker`` on ``hub`` (once) and return its private key."""
     path = keys.key_path(hub.state().hub_id, worker)

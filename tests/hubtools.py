@@ -20,6 +20,11 @@ def incr(file: str = "stats.json", path: str = "/count", value: int = 1) -> Op:
     return Op("incr", file, path, value)
 
 
+def agent(worker: str, name: str, **extra: Any) -> dict[str, Any]:
+    """A roster entry running one of the demo's simulated agents (gnp.demo)."""
+    return {"id": worker, "call": f"gnp.demo:{name}", **extra}
+
+
 def make(hub: Hub, worker: str, *ops: Op, authority: int = 0) -> Delta:
     key = worker_key(hub, worker)
     return key.sign(compose(worker, list(ops), frame=hub.state().frame, authority=authority))

@@ -14,24 +14,14 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.frame import frame, gather
 from flows.replay import replay
-from gnp import demo, lineage
+from gnp import lineage
 from gnp.errors import UsageError
 from gnp.hub import Hub
 from gnp.roster import member
-from tests.hubtools import incr, send
+from tests.hubtools import agent, incr, send
 from tests.test_cli import cli
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
-
-
-@pytest.fixture
-def demo_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
-    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
-    return demo.setup(tmp_path / "hub.git")
-
-
-def call(worker: str, agent: str, **extra: Any) -> dict[str, Any]:
-    return {"id": worker, "call": f"gnp.demo:{agent}", **extra}
 
 
 def flow_run(run_id: str) -> Any:
@@ -43,11 +33,11 @@ def test_the_frame_flow_with_a_crash_a_timeout_and_a_conflict(demo_hub: Hub) -> 
     hub = str(demo_hub.path)
     send(demo_hub, "cron", incr("stats.json", "/visits", 10))  # from outside the flow
     roster = [
-        call("poster-1", "post"),
-        call("flaky", "crash"),
-        call("sleepy", "hang", timeout=1),
-        call("scout-lead", "scout_active", authority=2),
-        call("scout-new", "scout_resting", authority=1),
+        agent("poster-1", "post"),
+        agent("flaky", "crash"),
+        agent("sleepy", "hang", timeout=1),
+        agent("scout-lead", "scout_active", authority=2),
+        agent("scout-new", "scout_resting", authority=1),
     ]
     summary = frame(hub, roster, max_workers=3)
 
@@ -125,7 +115,7 @@ def test_a_worker_task_that_fails_in_prefect_becomes_a_fallback_delta(hub: Hub) 
 def test_the_replay_flow_fails_on_a_mismatch_and_names_the_paths(demo_hub: Hub) -> None:
     from tests.test_frames import doctor_frame
 
-    frame(str(demo_hub.path), [call("poster-1", "post")])
+    frame(str(demo_hub.path), [agent("poster-1", "post")])
     doctor_frame(demo_hub)
     reports = replay(str(demo_hub.path), frame=1, fail_on_mismatch=False)
     assert reports[0]["paths"] == ["stats.json#/posts"]
@@ -136,7 +126,7 @@ def test_the_replay_flow_fails_on_a_mismatch_and_names_the_paths(demo_hub: Hub) 
 def test_the_command_line_runs_frames_and_replays_as_flows(demo_hub: Hub, tmp_path: Path) -> None:
     hub = str(demo_hub.path)
     roster = tmp_path / "roster.json"
-    roster.write_text(json.dumps([call("poster-1", "post"), call("flaky", "crash")]))
+    roster.write_text(json.dumps([agent("poster-1", "post"), agent("flaky", "crash")]))
     done = cli("frame", "--hub", hub, "--roster", str(roster), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)

@@ -12,32 +12,21 @@ from pathlib import Path
 import pygit2
 import pytest
 
-from gnp import demo, frames, lineage, roster
+from gnp import frames, lineage, roster
 from gnp.engine import boundary, run_frame
 from gnp.hub import Hub
 from gnp.local import LocalRepo
 from gnp.replay import replay
 from gnp.workers import stand_in, work
-from tests.hubtools import incr, send
-
-
-@pytest.fixture
-def demo_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Hub:
-    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
-    return demo.setup(tmp_path / "hub.git")
-
-
-def member(worker: str, agent: str, **extra: object) -> dict[str, object]:
-    return {"id": worker, "call": f"gnp.demo:{agent}", **extra}
-
+from tests.hubtools import agent, incr, send
 
 TROUBLE = [
-    member("poster-1", "post"),
-    member("flaky", "crash"),
-    member("sleepy", "hang", timeout=1),
-    member("doomed", "killed"),
-    member("scout-lead", "scout_active", authority=2),
-    member("scout-new", "scout_resting", authority=1),
+    agent("poster-1", "post"),
+    agent("flaky", "crash"),
+    agent("sleepy", "hang", timeout=1),
+    agent("doomed", "killed"),
+    agent("scout-lead", "scout_active", authority=2),
+    agent("scout-new", "scout_resting", authority=1),
     {"id": "counter", "command": ["sh", "-c", "exit 3"]},
     {"id": "commenter", "command": ["no-such-agent-cli", "--go"]},
 ]
@@ -103,7 +92,7 @@ def test_a_frame_with_crashing_timing_out_killed_and_conflicting_workers(
 
 
 def test_writing_a_frames_lineage_again_replaces_it(demo_hub: Hub) -> None:
-    summary = frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    summary = frames.run(demo_hub, roster.parse([agent("poster-1", "post")]))
     root = frames.lineage_root(demo_hub)
     first = lineage.read(root)
     frames.record_lineage(demo_hub, 1, flow_run_id="again")
@@ -191,7 +180,7 @@ def doctor_frame(hub: Hub) -> None:
 
 
 def test_replay_names_the_files_and_paths_that_differ(demo_hub: Hub) -> None:
-    frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    frames.run(demo_hub, roster.parse([agent("poster-1", "post")]))
     doctor_frame(demo_hub)
     report = replay(demo_hub, 1)
     assert not report.identical
@@ -263,9 +252,9 @@ def test_a_worker_whose_output_is_markup_is_shown_as_text(demo_hub: Hub) -> None
 def test_lineage_missing_for_an_earlier_frame_is_caught_up(demo_hub: Hub) -> None:
     import shutil
 
-    first = frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    first = frames.run(demo_hub, roster.parse([agent("poster-1", "post")]))
     shutil.rmtree(Path(first["lineage"]).parent)  # stopped before its lineage was written
-    frames.run(demo_hub, roster.parse([member("poster-1", "post")]))
+    frames.run(demo_hub, roster.parse([agent("poster-1", "post")]))
     rows = lineage.read(frames.lineage_root(demo_hub))
     assert sorted(set(rows.frame)) == [1, 2]
     assert rows[rows.frame == 1].result_commit.tolist() == [first["commit"]]
