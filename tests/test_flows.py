@@ -113,7 +113,7 @@ def test_a_worker_task_that_fails_in_prefect_becomes_a_fallback_delta(hub: Hub) 
 
 
 def test_the_replay_flow_fails_on_a_mismatch_and_names_the_paths(demo_hub: Hub) -> None:
-    from tests.test_frames import doctor_frame
+    from tests.test_replay import doctor_frame
 
     frame(str(demo_hub.path), [agent("poster-1", "post")])
     doctor_frame(demo_hub)

@@ -9,15 +9,11 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-import pygit2
-import pytest
-
 from gnp import frames, lineage, roster
 from gnp.engine import boundary, run_frame
 from gnp.hub import Hub
 from gnp.local import LocalRepo
 from gnp.replay import replay
-from gnp.workers import stand_in, work
 from tests.hubtools import agent, incr, send
 
 TROUBLE = [
@@ -123,71 +119,6 @@ def test_a_boundary_holds_later_deltas_for_the_next_frame(hub: Hub) -> None:
     assert hub.state().document("stats.json") == {"count": 11}
 
 
-def test_a_worker_without_a_key_is_reported_not_silent(hub: Hub) -> None:
-    outcome = work(hub, roster.member({"id": "ghost", "command": ["true"]}))
-    assert outcome.status == "failed" and outcome.delta_id is None
-    assert "gnp keygen ghost --hub HUB" in (outcome.error or "")
-    assert outcome.error.count("no key") == 1  # type: ignore[union-attr]
-
-
-def test_a_stand_in_fallback_changes_nothing_and_says_why(hub: Hub) -> None:
-    send(hub, "alice", incr())
-    run_frame(hub)
-    outcome = stand_in(hub, "alice", "worker task crashed: out of memory")
-    assert outcome.status == "fallback"
-    report = run_frame(hub)
-    assert [(v["outcome"], v["reason"]) for v in report.verdicts] == [
-        ("fallback", "worker task crashed: out of memory")
-    ]
-    assert hub.state().document("stats.json") == {"count": 1}
-
-
-def test_a_callable_imports_from_where_the_frame_runs(
-    demo_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    agents = tmp_path / "my_agents"
-    agents.mkdir()
-    (agents / "__init__.py").write_text("")
-    (agents / "bump.py").write_text(
-        "import json\n"
-        "def visits(wt):\n"
-        "    p = wt / 'stats.json'\n"
-        "    d = json.loads(p.read_text())\n"
-        "    d['visits'] += 7\n"
-        "    p.write_text(json.dumps(d))\n"
-        "    print('bumped')\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    outcome = work(demo_hub, roster.member({"id": "counter", "call": "my_agents.bump:visits"}))
-    assert (outcome.status, outcome.output.strip()) == ("ok", "bumped")
-    run_frame(demo_hub)
-    assert demo_hub.state().document("stats.json")["visits"] == 7
-
-
-def doctor_frame(hub: Hub) -> None:
-    """Replace the last frame on main with one whose stats.json says 99 posts, as a
-    corrupted or hand-edited history would."""
-    repo = hub.repo
-    recorded = hub.main()
-    blob = repo.create_blob(b'{\n  "comments": 0,\n  "posts": 99,\n  "visits": 0\n}\n')
-    builder = repo.TreeBuilder(recorded.tree)
-    builder.insert("stats.json", blob, pygit2.GIT_FILEMODE_BLOB)
-    sig = recorded.author
-    doctored = repo.create_commit(
-        None, sig, sig, recorded.message, builder.write(), [recorded.parents[0].id]
-    )
-    repo.references["refs/heads/main"].set_target(doctored)
-
-
-def test_replay_names_the_files_and_paths_that_differ(demo_hub: Hub) -> None:
-    frames.run(demo_hub, roster.parse([agent("poster-1", "post")]))
-    doctor_frame(demo_hub)
-    report = replay(demo_hub, 1)
-    assert not report.identical
-    assert report.differences == ["stats.json"]
-    assert report.paths == ["stats.json#/posts"]
-
-
 def test_sigterm_stops_running_workers_and_each_leaves_a_fallback(
     demo_hub: Hub, tmp_path: Path
 ) -> None:
@@ -224,15 +155,6 @@ def test_sigterm_stops_running_workers_and_each_leaves_a_fallback(
         (w, "fallback", "stopped: the process running it was told to stop")
         for w in ("poster-1", "poster-2")
     ]
-
-
-def test_a_json_module_where_the_frame_runs_does_not_shadow_the_standard_library(
-    demo_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "json.py").write_text("raise ImportError('this is not the json module')\n")
-    monkeypatch.chdir(tmp_path)
-    outcome = work(demo_hub, roster.member({"id": "poster-1", "call": "gnp.demo:post"}))
-    assert (outcome.status, outcome.error) == ("ok", None)
 
 
 def test_a_worker_whose_output_is_markup_is_shown_as_text(demo_hub: Hub) -> None:

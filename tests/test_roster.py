@@ -54,20 +54,3 @@ def test_bad_rosters_are_refused_with_the_reason(entries: object, message: str) 
         parse(entries)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
-
-
-def test_a_summary_in_markdown_escapes_what_workers_wrote() -> None:
-    from gnp.engine import FrameReport
-    from gnp.summary import markdown, summarize
-    from gnp.workers import WorkerOutcome
-
-    report = FrameReport(
-        3,
-        "b" * 40,
-        "c" * 40,
-        [{"outcome": "fallback", "worker": "w", "delta": "d" * 64, "reason": "a | b\nc"}],
-    )
-    text = markdown(summarize(report, [WorkerOutcome("w", "fallback", None, 1, "x|y", 0.5)]))
-    assert "# frame 3: 0 applied, 0 rejected, 0 conflict, 1 fallback, 0 duplicate" in text
-    assert "| fallback | w | `dddddddddddd` | a \\| b c |" in text
-    assert "| w | fallback | 0.50 | x\\|y |" in text

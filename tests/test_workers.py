@@ -1,0 +1,73 @@
+"""One roster worker's outcome: a delta, a fallback, nothing, or a report (gnp.workers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gnp import roster
+from gnp.engine import run_frame
+from gnp.hub import Hub
+from gnp.workers import SUMMARY_OUTPUT, stand_in, work
+from tests.hubtools import incr, send
+
+
+def test_a_worker_without_a_key_is_reported_not_silent(hub: Hub) -> None:
+    outcome = work(hub, roster.member({"id": "ghost", "command": ["true"]}))
+    assert outcome.status == "failed" and outcome.delta_id is None
+    assert "gnp keygen ghost --hub HUB" in (outcome.error or "")
+    assert outcome.error.count("no key") == 1  # type: ignore[union-attr]
+
+
+def test_a_stand_in_fallback_changes_nothing_and_says_why(hub: Hub) -> None:
+    send(hub, "alice", incr())
+    run_frame(hub)
+    outcome = stand_in(hub, "alice", "worker task crashed: out of memory")
+    assert outcome.status == "fallback"
+    report = run_frame(hub)
+    assert [(v["outcome"], v["reason"]) for v in report.verdicts] == [
+        ("fallback", "worker task crashed: out of memory")
+    ]
+    assert hub.state().document("stats.json") == {"count": 1}
+
+
+def test_a_callable_imports_from_where_the_frame_runs(
+    demo_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = tmp_path / "my_agents"
+    agents.mkdir()
+    (agents / "__init__.py").write_text("")
+    (agents / "bump.py").write_text(
+        "import json\n"
+        "def visits(wt):\n"
+        "    p = wt / 'stats.json'\n"
+        "    d = json.loads(p.read_text())\n"
+        "    d['visits'] += 7\n"
+        "    p.write_text(json.dumps(d))\n"
+        "    print('bumped')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    outcome = work(demo_hub, roster.member({"id": "counter", "call": "my_agents.bump:visits"}))
+    assert (outcome.status, outcome.output.strip()) == ("ok", "bumped")
+    run_frame(demo_hub)
+    assert demo_hub.state().document("stats.json")["visits"] == 7
+
+
+def test_a_json_module_where_the_frame_runs_does_not_shadow_the_standard_library(
+    demo_hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "json.py").write_text("raise ImportError('this is not the json module')\n")
+    monkeypatch.chdir(tmp_path)
+    outcome = work(demo_hub, roster.member({"id": "poster-1", "call": "gnp.demo:post"}))
+    assert (outcome.status, outcome.error) == ("ok", None)
+
+
+def test_a_summary_keeps_only_the_tail_of_what_a_worker_printed(hub: Hub) -> None:
+    send(hub, "alice", incr())
+    noisy = "x" * (SUMMARY_OUTPUT * 3) + "the end"
+    command = ["sh", "-c", f"printf '{noisy}'; exit 1"]
+    outcome = work(hub, roster.member({"id": "alice", "command": command}))
+    assert outcome.status == "fallback" and outcome.output.endswith("the end")
+    kept = outcome.to_json()["output"]
+    assert len(kept) == SUMMARY_OUTPUT and kept.endswith("the end")
