@@ -2,11 +2,13 @@
 
 ``run`` gives the worker a worktree of main, runs the command there, diffs the state
 files against the base (:mod:`gnp.diff`), signs one delta, commits it on the worker's
-own branch, pushes it to the worker's own inbox ref, and removes the worktree. A command
-that fails, times out, cannot start or leaves a state file that is not JSON produces a
-``fallback`` delta that records why and changes nothing. The delta is committed on the
-branch before it is pushed, so a worker killed in between leaves it for the janitor to
-push, never lost.
+own branch, pushes it to the worker's own inbox ref, and removes the worktree. Edits
+count whether the work leaves them in the worktree or commits them. A command that
+fails, times out, cannot start, is stopped (the process running it was told to stop) or
+leaves a state file that is not JSON produces a ``fallback`` delta that records why and
+changes nothing; a timeout or a stop kills everything the command started. The delta
+is committed on the branch before it is pushed, so a worker killed in between leaves it
+for the janitor to push, never lost.
 """
 
 from __future__ import annotations
