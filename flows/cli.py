@@ -239,7 +239,5 @@ def _say(text: str) -> None:
 
 
 def main() -> None:
+    """The ``gnp`` command: gnp's commands, with the ones above registered on its app."""
     gnp_main()
-
-
-__all__ = ["err", "main"]
