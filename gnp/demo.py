@@ -17,13 +17,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pygit2
-
-from . import canonical, keys, trees
+from . import canonical, keys
 from .delta import compose
 from .hub import Hub, State
-from .inbox import submit
-from .layout import delta_path, ref_name
+from .inbox import delta_commit, submit
+from .layout import ref_name
 from .ops import Op
 from .registry import declare, register
 
@@ -155,9 +153,7 @@ def outside_deltas(hub: Hub) -> str:
     body["ops"][0]["value"] = 1000  # edited in transit; the signature no longer holds
     body["worker"] = FORGER
     forged = canonical.encode(body)
-    who = pygit2.Signature(FORGER, f"{FORGER}@gnp.invalid")
-    tree = trees.edit(hub.repo, hub.main().tree, {delta_path(FORGER, cron.id): forged})
-    commit = hub.repo.create_commit(None, who, who, "+1000\n", tree, [hub.main().id])
+    commit = delta_commit(hub.repo, hub.main(), FORGER, cron.id, forged)
     hub.create_inbox_ref(ref_name(FORGER, cron.id), commit)
     return cron.id
 

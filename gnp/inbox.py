@@ -34,16 +34,21 @@ class Item:
     target: pygit2.Oid
 
 
+def delta_commit(
+    repo: pygit2.Repository, base: pygit2.Commit, worker: str, delta_id: str, data: bytes
+) -> pygit2.Oid:
+    """The commit that carries a delta file: ``base`` (main) plus exactly that one file,
+    built in the object database. The engine admits no other shape."""
+    tree = trees.edit(repo, base.tree, {delta_path(worker, delta_id): data})
+    sig = pygit2.Signature(worker, f"{worker}@gnp.invalid")
+    message = f"gnp delta {delta_id[:12]} from {worker}\n"
+    return repo.create_commit(None, sig, sig, message, tree, [base.id])
+
+
 def submit(hub: Hub, delta: Delta) -> str:
     """Leave ``delta`` (signed) in the hub's inbox; return its id. Idempotent."""
-    repo = hub.repo
     hub.refresh()
-    base = hub.main()
-    path = delta_path(delta.worker, delta.id)
-    tree = trees.edit(repo, base.tree, {path: delta.encode()})
-    sig = pygit2.Signature(delta.worker, f"{delta.worker}@gnp.invalid")
-    message = f"gnp delta {delta.id[:12]} from {delta.worker}\n"
-    commit = repo.create_commit(None, sig, sig, message, tree, [base.id])
+    commit = delta_commit(hub.repo, hub.main(), delta.worker, delta.id, delta.encode())
     hub.create_inbox_ref(ref_name(delta.worker, delta.id), commit)
     return delta.id
 

@@ -33,7 +33,8 @@ from .diff import diff_file
 from .document import ABSENT
 from .errors import GnpError, Refused, UsageError
 from .hub import Hub
-from .layout import delta_path, ref_name
+from .inbox import delta_commit
+from .layout import ref_name
 from .limits import check_file
 from .local import LocalRepo
 from .ops import Op
@@ -79,11 +80,7 @@ def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
 
 def commit_on_branch(local: LocalRepo, wt: Worktree, delta: Delta) -> pygit2.Oid:
     """Commit the signed delta on the worker's own branch: from here on it is not lost."""
-    path = delta_path(delta.worker, delta.id)
-    tree = trees.edit(local.repo, wt.base.tree, {path: delta.encode()})
-    sig = pygit2.Signature(delta.worker, f"{delta.worker}@gnp.invalid")
-    message = f"gnp delta {delta.id[:12]} from {delta.worker}\n"
-    commit = local.repo.create_commit(None, sig, sig, message, tree, [wt.base.id])
+    commit = delta_commit(local.repo, wt.base, delta.worker, delta.id, delta.encode())
     local.repo.lookup_reference(wt.branch).set_target(commit)
     return commit
 
