@@ -22,7 +22,7 @@ from gnp.lineage import check_writable
 from gnp.roster import Member, parse
 from gnp.summary import headline, summarize
 from gnp.workers import WorkerOutcome, stand_in
-from gnp.worktree import STOPPING, install_traps
+from gnp.worktree import stopping_on_interrupt
 from tasks.artifact import publish
 from tasks.inbox import collect
 from tasks.lineage import record
@@ -80,19 +80,13 @@ def frame(
 def fan_out(
     hub: str, members: list[Member], max_workers: int, worktrees: str | None
 ) -> list[WorkerOutcome]:
-    install_traps()  # from this thread: signal handlers can only be set here
-    STOPPING.clear()
     pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, max_workers))
-    with pool as runner:
+    with pool as runner, stopping_on_interrupt():
         futures = [
             runner.submit(run_worker, {"hub": hub, "entry": m.to_json(), "worktrees": worktrees})
             for m in members
         ]
-        try:
-            return [gather(hub, m, f) for m, f in zip(members, futures, strict=True)]
-        except BaseException:  # told to stop: running work stops, leaves fallbacks
-            STOPPING.set()
-            raise
+        return [gather(hub, m, f) for m, f in zip(members, futures, strict=True)]
 
 
 def gather(hub: str, member: Member, future: PrefectFuture[dict[str, Any]]) -> WorkerOutcome:

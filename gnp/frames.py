@@ -18,7 +18,7 @@ from .replay import frame_record
 from .roster import Member
 from .summary import summarize
 from .workers import WorkerOutcome, stand_in, work
-from .worktree import STOPPING, install_traps
+from .worktree import stopping_on_interrupt
 
 
 def lineage_root(hub: Hub, where: str | None = None) -> str:
@@ -65,22 +65,16 @@ def run_workers(
     """Each worker in its own worktree, at most ``max_workers`` at once, on threads."""
     if not members:
         return []
-    install_traps()  # from this thread: signal handlers can only be set here
-    STOPPING.clear()
     where = hub.url or str(hub.path)
-    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool, stopping_on_interrupt():
         # One Hub per worker: a pygit2 repository is not to be shared between threads.
         futures = [pool.submit(work, Hub.open(where), m, root=root) for m in members]
         outcomes = []
-        try:
-            for m, future in zip(members, futures, strict=True):
-                try:
-                    outcomes.append(future.result())
-                except Exception as exc:  # work() reports failures; this is a last resort
-                    outcomes.append(stand_in(hub, m.id, f"{type(exc).__name__}: {exc}"))
-        except BaseException:  # told to stop: running work stops, leaves fallbacks, cleans up
-            STOPPING.set()
-            raise
+        for m, future in zip(members, futures, strict=True):
+            try:
+                outcomes.append(future.result())
+            except Exception as exc:  # work() reports failures; this is a last resort
+                outcomes.append(stand_in(hub, m.id, f"{type(exc).__name__}: {exc}"))
         return outcomes
 
 

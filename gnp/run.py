@@ -39,7 +39,7 @@ from .limits import check_file
 from .local import LocalRepo
 from .ops import Op
 from .signing import SigningKey
-from .worktree import STOPPING, Worktree, worktree
+from .worktree import STOPPING, Worktree, proc_stat, worktree
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,13 +270,9 @@ def _session(sid: int) -> list[int]:
     found = []
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) == sid:
                 continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    fields = f.read().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue  # it ended meanwhile
-            if len(fields) > 3 and int(fields[3]) == sid and int(entry.name) != sid:
+            fields = proc_stat(int(entry.name))  # None: it ended meanwhile
+            if fields is not None and int(fields[3]) == sid:
                 found.append(int(entry.name))
     return found

@@ -56,13 +56,20 @@ def default_root() -> Path:
     return Path(tempfile.gettempdir()) / f"gnp-{os.getuid()}"
 
 
-def process_start(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (tells a reused pid from the original), if known."""
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of Linux's /proc/<pid>/stat after the command name (the state is
+    field 0), or None if there is no such process or no /proc."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (tells a reused pid from the original), if known."""
+    fields = proc_stat(pid)
+    return None if fields is None else fields[19]
 
 
 def alive(owner: dict[str, Any]) -> bool:
@@ -221,6 +228,21 @@ STOPPING = threading.Event()
 def _on_sigterm(signum: int, frame: object) -> None:
     STOPPING.set()
     raise SystemExit(128 + signum)  # unwinds through every `with worktree(...)`
+
+
+@contextlib.contextmanager
+def stopping_on_interrupt() -> Iterator[None]:
+    """Around waiting, in the main thread, for work running on other threads: set the
+    traps from here (signal handlers can only be set here) and, if this thread is
+    interrupted (SIGTERM, Ctrl-C), tell the work to stop, so that it stops its commands
+    and leaves fallbacks instead of running on to its timeouts."""
+    install_traps()
+    STOPPING.clear()
+    try:
+        yield
+    except BaseException:
+        STOPPING.set()
+        raise
 
 
 def install_traps() -> None:
