@@ -62,7 +62,8 @@ def frame(
     """
     started = time.perf_counter()
     members = parse(roster)
-    check_writable(lineage_root(Hub.open(hub), lineage))  # never a frame without lineage
+    opened = Hub.open(hub)
+    check_writable(lineage_root(opened, lineage))  # never a frame without lineage
     outcomes = fan_out(hub, members, max_workers, worktrees) if members else []
     report = merge(hub, collect(hub))
     seconds = time.perf_counter() - started
@@ -71,7 +72,7 @@ def frame(
     if report.frame is not None:
         where = record(hub, report.frame, lineage, run_id, seconds)
     summary = summarize(report, outcomes, lineage=where, flow_run_id=run_id, seconds=seconds)
-    publish(summary, artifact_key(hub))
+    publish(summary, artifact_key(opened))
     _rename(run_id, report.frame)
     get_run_logger().info(headline(summary))
     return summary
@@ -103,9 +104,9 @@ def gather(hub: str, member: Member, future: PrefectFuture[dict[str, Any]]) -> W
     return stand_in(opened, member.id, reason)
 
 
-def artifact_key(hub: str) -> str:
+def artifact_key(hub: Hub) -> str:
     """One artifact key per hub (lowercase letters, digits and dashes, as Prefect asks)."""
-    return f"gnp-frame-{Hub.open(hub).state().hub_id[:12].lower()}"
+    return f"gnp-frame-{hub.state().hub_id[:12].lower()}"
 
 
 def _rename(run_id: str | None, number: int | None) -> None:
