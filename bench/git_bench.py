@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/git_bench.py [--only submit,frame,worktree] [--repeat N]
 
-* submit: one delta into the hub's inbox, by ``gnp.submit`` in-process and by the
-  ``gnp submit`` command, vs the naive git CLI cycle in a clone (pull, edit a state file,
-  commit, push), on state of 1,000 and 10,000 files.
+* submit: one delta into the hub's inbox, by ``gnp.submit`` in-process, by the ``gnp
+  submit`` command alone and through a running ``gnp relay``, vs the naive git CLI cycle
+  in a clone (pull, edit a state file, commit, push), on state of 1,000 and 10,000 files.
 * frame: the engine's cost for the same 100 deltas on state of 100 vs 100,000 files.
 * worktree: a worker's worktree lifecycle (create, commit, remove) by gnp vs
   ``git worktree add`` + commit + ``git worktree remove`` on 10,000 files.
@@ -30,6 +30,7 @@ from gnp.hub import Hub
 from gnp.inbox import snapshot, submit
 from gnp.local import LocalRepo
 from gnp.registry import register
+from gnp.relay import connect
 from gnp.run import commit_on_branch
 from gnp.worktree import worktree
 
@@ -71,20 +72,50 @@ def timed(fn: Callable[[], object], repeat: int) -> float:
 
 
 def bench_submit(root: Path, repeat: int) -> None:
+    installed = _installed_command(root)
     print("\n## submit latency: one delta into the inbox (median ms)\n")
     print(
-        "| state files | gnp.submit (library) | gnp submit (command) | naive git cycle | "
-        "naive / library | naive / command |"
+        "`command`: `gnp submit` alone (in-process); `relayed`: with `gnp relay` running, "
+        "from this repository's editable install; `relayed, installed`: the same from a "
+        "regular install of the wheel.\n"
     )
-    print("|---:|---:|---:|---:|---:|---:|")
-    for n in (1_000, 10_000):
-        lib, cmd, git = _submit_row(root, n, repeat)
-        print(
-            f"| {n:,} | {lib:.1f} | {cmd:.1f} | {git:.1f} | {git / lib:.1f}x | {git / cmd:.1f}x |"
-        )
+    print(
+        "| state files | library | command | relayed | relayed, installed | naive git cycle "
+        "| naive / library | naive / command | naive / relayed | naive / relayed, installed |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    relay = subprocess.Popen([GNP, "relay"], stderr=subprocess.DEVNULL)
+    while (conn := connect()) is None:
+        assert relay.poll() is None, "gnp relay did not start"
+        time.sleep(0.05)
+    conn.close()
+    try:
+        for n in (1_000, 10_000):
+            lib, cmd, relayed, inst, git = _submit_row(root, n, repeat, installed)
+            print(
+                f"| {n:,} | {lib:.1f} | {cmd:.1f} | {relayed:.1f} | {inst:.1f} | {git:.1f} "
+                f"| {git / lib:.1f}x | {git / cmd:.1f}x | {git / relayed:.1f}x "
+                f"| {git / inst:.1f}x |"
+            )
+    finally:
+        relay.terminate()
+        relay.wait()
 
 
-def _submit_row(root: Path, n: int, repeat: int) -> tuple[float, ...]:
+def _installed_command(root: Path) -> str:
+    """``gnp`` from a regular (not editable) install of this repository's wheel, in a
+    venv of its own: what a user's command loads at start-up. It has no dependencies
+    installed, which the relayed path does not need."""
+    wheels, venv = root / "wheels", root / "installed"
+    repo = Path(__file__).resolve().parent.parent
+    sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(repo))
+    sh(sys.executable, "-m", "venv", str(venv))
+    wheel = next(wheels.glob("gnp-*.whl"))
+    sh(str(venv / "bin/python"), "-m", "pip", "install", "-q", "--no-deps", str(wheel))
+    return str(venv / "bin/gnp")
+
+
+def _submit_row(root: Path, n: int, repeat: int, installed: str) -> tuple[float, ...]:
     hub = make_hub(root, n, f"submit-{n}.git")
     key = keys.load(hub.state().hub_id, "w")
     op = Op("incr", "hot/f000.json", "/n", 1)
@@ -93,13 +124,23 @@ def _submit_row(root: Path, n: int, repeat: int) -> tuple[float, ...]:
     def library() -> None:
         submit(hub, key.sign(compose("w", [op], frame=hub.state().frame)))
 
-    def command() -> None:
-        subprocess.run(
-            [GNP, "submit", "--hub", str(hub.path), "--worker", "w"],
-            input=request,
-            check=True,
-            capture_output=True,
-        )
+    def command(gnp: str, env: dict[str, str] | None = None) -> Callable[[], None]:
+        def run() -> None:
+            subprocess.run(
+                [gnp, "submit", "--hub", str(hub.path), "--worker", "w"],
+                input=request,
+                check=True,
+                capture_output=True,
+                env=env,
+            )
+
+        return run
+
+    # The in-process command: the same GNP_HOME's keys, through a name with no relay.
+    alone = root / "alone"
+    if not alone.exists():
+        alone.mkdir()
+        os.symlink(os.path.join(os.environ["GNP_HOME"], "keys"), alone / "keys")
 
     plain = root / f"plain-{n}.git"
     sh("git", "clone", "-q", "--bare", str(hub.path), str(plain))
@@ -117,7 +158,20 @@ def _submit_row(root: Path, n: int, repeat: int) -> tuple[float, ...]:
         sh("git", "commit", "-qam", "incr", cwd=clone)
         sh("git", "push", "-q", cwd=clone)
 
-    return tuple(timed(f, repeat) * 1000 for f in (library, command, naive))
+    variants = (
+        library,
+        command(GNP, {**os.environ, "GNP_HOME": str(alone)}),
+        command(GNP),
+        command(installed),
+        naive,
+    )
+    samples: list[list[float]] = [[] for _ in variants]
+    for _ in range(repeat):  # alternate, so that drift in the machine hits all alike
+        for fn, times in zip(variants, samples, strict=True):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return tuple(statistics.median(times) * 1000 for times in samples)
 
 
 def bench_frame(root: Path, repeat: int) -> None:

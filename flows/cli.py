@@ -104,8 +104,11 @@ def _fail_if_unreported(summary: dict[str, Any]) -> None:
 def _flow_run(call: Any) -> Any:
     """Run a flow; whatever goes wrong outside gnp (Prefect unreachable, say) is one
     line here, and the whole story is in the flow run's logs."""
+    from flows.runs import started_here
+
     try:
-        return call()
+        with started_here():
+            return call()
     except GnpError:
         raise
     except Exception as exc:
@@ -158,8 +161,10 @@ def demo() -> None:
     out.print(f"[bold]gnp demo[/] in {escape(str(folder))}")
     _prefect()
     from flows.demo import run as run_demo
+    from flows.runs import started_here
 
-    result = run_demo(folder, progress=lambda text: out.print(f"[dim]>[/] {escape(text)}"))
+    with started_here():
+        result = run_demo(folder, progress=lambda text: out.print(f"[dim]>[/] {escape(text)}"))
     for summary in result.summaries:
         out.print(f"\n[bold]{escape(headline(summary))}[/]")
         for v in summary["verdicts"]:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import GnpError, Refused, UsageError
+from .errors import GnpError, UsageError, explain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -127,6 +127,15 @@ def run(
 
 
 @app.command()
+def relay() -> None:
+    """Keep a resident submitter: this user's later 'gnp submit' calls hand it their
+    delta and take milliseconds, not the command's start-up. Ctrl-C stops it."""
+    from .relay_server import serve
+
+    serve(log=lambda line: err.print(f"gnp: {line}", markup=False, highlight=False, soft_wrap=True))
+
+
+@app.command()
 def janitor(hub: HubOption) -> None:
     """Remove what dead workers and crashed engines left behind; print what was removed."""
     from .hub import Hub
@@ -208,10 +217,8 @@ def _read(path: str) -> bytes:
 def main() -> None:
     try:
         code = app(standalone_mode=False)
-    except Refused as exc:
-        _fail(f"refused ({exc.code}): {exc}", 1)
     except GnpError as exc:
-        _fail(str(exc), 1)
+        _fail(explain(exc), 1)
     except Exception as exc:
         # click's usage errors (typer vendors click, so match by shape, not by class)
         exit_code = getattr(exc, "exit_code", None)

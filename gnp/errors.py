@@ -72,3 +72,10 @@ class PatchTestFailed(OpFailed):
     """A ``test`` operation whose value does not match the document."""
 
     code = "test-failed"
+
+
+def explain(exc: GnpError) -> str:
+    """The one line a command prints for ``exc`` (after ``gnp: ``)."""
+    if isinstance(exc, Refused):
+        return f"refused ({exc.code}): {exc}"
+    return str(exc)

@@ -166,3 +166,25 @@ def test_which_frames_a_replay_covers(hub: Hub) -> None:
     ]:
         with pytest.raises(UsageError, match=message):
             frames_to_replay(where, *bad)
+
+
+def test_runs_started_by_gnp_send_no_heartbeats_unless_chosen() -> None:
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from flows.runs import started_here
+
+    @flow
+    def heartbeat_seen() -> int | None:  # what the engine reads as a run starts
+        return get_current_settings().flows.heartbeat_frequency
+
+    default = heartbeat_seen()
+    assert default is not None  # Prefect's default sends them
+    with started_here():
+        assert heartbeat_seen() is None
+    assert heartbeat_seen() == default
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), started_here():
+        assert heartbeat_seen() == 60  # chosen by the user: kept
