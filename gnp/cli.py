@@ -8,7 +8,6 @@ are one line on stderr and a non-zero exit.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import GnpError, UsageError, explain
+from .errors import GnpError, explain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,11 +89,9 @@ def submit(
 ) -> None:
     """Submit one delta: a JSON list of ops, or {"ops": [...], "authority": N, "author": "..."}."""
     from .hub import Hub
-    from .submit import submit_json
+    from .submit import read_request, submit_json
 
-    data = sys.stdin.buffer.read() if source == "-" else _read(source)
-    delta_id = submit_json(Hub.open(hub), worker, data)
-    print(delta_id)
+    print(submit_json(Hub.open(hub), worker, read_request(source)))
 
 
 LineageOption = Annotated[
@@ -205,13 +202,6 @@ def _summary_table(table: pd.DataFrame) -> str:
     )
     view["main after"] = view["main after"].str[:10]
     return str(view.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
-
-
-def _read(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def main() -> None:

@@ -207,7 +207,8 @@ def test_a_relay_that_does_not_answer_is_reported_not_retried(hub: Hub, gnp_home
     assert snapshot(hub) == []  # not submitted a second time in-process
 
 
-def test_a_relayed_submit_loads_neither_git_nor_crypto(hub: Hub, running: Relay) -> None:
+def loaded_by_submit(hub: Hub) -> str:
+    """The exit status of a plain ``gnp submit`` and which heavy modules it loaded."""
     probe = (
         "import sys\n"
         "from flows.entry import main\n"
@@ -215,15 +216,24 @@ def test_a_relayed_submit_loads_neither_git_nor_crypto(hub: Hub, running: Relay)
         "try:\n"
         "    main()\n"
         "except SystemExit as exit:\n"
-        "    heavy = ('pygit2', 'cryptography', 'typer', 'rich', 'prefect', 'gnp.hub')\n"
-        "    print(exit.code, [name for name in heavy if name in sys.modules])\n"
+        "    heavy = ('pygit2', 'cryptography', 'typer', 'rich', 'prefect')\n"
+        "    print(exit.code, *[name for name in heavy if name in sys.modules])\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], input=INCR, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1] == "0 []"
-    assert len(snapshot(hub)) == 1
+    return done.stdout.splitlines()[-1]
+
+
+def test_a_plain_submit_loads_only_what_it_needs(hub: Hub, tmp_path: Path) -> None:
+    assert loaded_by_submit(hub) == "0 pygit2 cryptography"  # in-process: no CLI libraries
+    running = Relay(tmp_path / "relay.log")
+    try:
+        assert loaded_by_submit(hub) == "0"  # relayed: the standard library only
+    finally:
+        running.stop()
+    assert len(snapshot(hub)) == 2
 
 
 def test_answer_resolves_paths_against_the_callers_folder(hub: Hub, tmp_path: Path) -> None:
