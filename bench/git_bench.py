@@ -77,13 +77,15 @@ def bench_submit(root: Path, repeat: int) -> None:
     print(
         "`command`: `gnp submit` alone (in-process); `relayed`: with `gnp relay` running, "
         "from this repository's editable install; `relayed, installed`: the same from a "
-        "regular install of the wheel.\n"
+        "regular install of the wheel; `python -c pass`: that install's interpreter "
+        "starting and doing nothing, the floor of any command written in Python.\n"
     )
     print(
-        "| state files | library | command | relayed | relayed, installed | naive git cycle "
-        "| naive / library | naive / command | naive / relayed | naive / relayed, installed |"
+        "| state files | library | command | relayed | relayed, installed | python -c pass "
+        "| naive git cycle | naive / library | naive / command | naive / relayed "
+        "| naive / relayed, installed |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     relay = subprocess.Popen([GNP, "relay"], stderr=subprocess.DEVNULL)
     while (conn := connect()) is None:
         assert relay.poll() is None, "gnp relay did not start"
@@ -91,9 +93,10 @@ def bench_submit(root: Path, repeat: int) -> None:
     conn.close()
     try:
         for n in (1_000, 10_000):
-            lib, cmd, relayed, inst, git = _submit_row(root, n, repeat, installed)
+            lib, cmd, relayed, inst, floor, git = _submit_row(root, n, repeat, installed)
             print(
-                f"| {n:,} | {lib:.1f} | {cmd:.1f} | {relayed:.1f} | {inst:.1f} | {git:.1f} "
+                f"| {n:,} | {lib:.1f} | {cmd:.1f} | {relayed:.1f} | {inst:.1f} | {floor:.1f} "
+                f"| {git:.1f} "
                 f"| {git / lib:.1f}x | {git / cmd:.1f}x | {git / relayed:.1f}x "
                 f"| {git / inst:.1f}x |"
             )
@@ -163,6 +166,7 @@ def _submit_row(root: Path, n: int, repeat: int, installed: str) -> tuple[float,
         command(GNP, {**os.environ, "GNP_HOME": str(alone)}),
         command(GNP),
         command(installed),
+        lambda: sh(str(Path(installed).with_name("python")), "-c", "pass"),
         naive,
     )
     samples: list[list[float]] = [[] for _ in variants]

@@ -34,11 +34,16 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machin
 def _prefect() -> None:
     """Settings for Prefect, each only if the user has not chosen: run logs go to the
     Prefect server (and its UI), not the terminal, where the summary says it all and an
-    error is one line; no telemetry; time for the embedded server's cold start."""
+    error is one line; no telemetry; time for the embedded server's cold start; task
+    runs recorded in batches (flows.runs.FRAME_SERVER)."""
     if "PREFECT_LOGGING_LEVEL" not in os.environ:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from flows.runs import FRAME_SERVER
+
+    for name, value in FRAME_SERVER.items():  # for the embedded server, if one starts
+        os.environ.setdefault(name, value)
     from prefect.settings import get_current_settings
 
     if not get_current_settings().api.url:

@@ -7,12 +7,25 @@ average. Heartbeats serve one purpose, an automation that marks a deployment's r
 Crashed when they go silent, which Prefect's documentation has users set up, together
 with ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY``. So a run started here sends none, unless
 that setting was chosen (by environment, profile or ``prefect.toml``).
+
+A Prefect server records each task run's states as they arrive, one database write at
+a time; a frame fans out a task per worker, so :data:`FRAME_SERVER` has the server
+record them in batches. ``gnp`` sets it for the embedded server it starts, and the
+README recommends it for a server of one's own.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+
+# Task runs written 100 at a time, at least every second: about 2.5x less server CPU per
+# task run (bench/README.md). A flush interval under a second makes the recorder spin.
+FRAME_SERVER = {
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+}
 
 
 @contextlib.contextmanager

@@ -48,6 +48,8 @@ class _Request(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         if not _same_user(self.connection):
+            refusal = f"this relay serves only uid {os.getuid()}; nothing was submitted"
+            self.wfile.write(relay.answer_line({"error": refusal}))
             return
         line = self.rfile.readline(relay.MAX_HEADER + 1)
         if not line.endswith(b"\n"):

@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from flows.runs import FRAME_SERVER
+
 STARTUP_SECONDS = 180  # a cold start takes 10-20 s here, more on a loaded machine
 
 
@@ -41,6 +43,7 @@ class PrefectServer:
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
             PREFECT_SERVER_UI_ENABLED="false",
             PREFECT_LOGGING_LEVEL="WARNING",
+            **FRAME_SERVER,
         )
 
     def start(self) -> str:
