@@ -14,11 +14,7 @@ import sys
 def main() -> None:
     args = sys.argv[1:]
     if args[:1] == ["submit"]:
-        from gnp import relay
-
-        status = relay.submit_command(args[1:])
-        if status is None:
-            status = _submit_here(args[1:])
+        status = _submit(args[1:])
         if status is not None:
             sys.exit(status)
     from flows.cli import main as command_line
@@ -26,20 +22,26 @@ def main() -> None:
     command_line()
 
 
-def _submit_here(args: list[str]) -> int | None:
-    """A plain ``gnp submit`` in this process, as flows.cli would run it."""
-    from gnp.relay import parse_submit
+def _submit(args: list[str]) -> int | None:
+    """A plain ``gnp submit``: through this user's relay if one runs, else in this
+    process; None for any other form, which the full command line handles."""
+    from gnp import relay
 
-    parsed = parse_submit(args)
+    parsed = relay.parse_submit(args)
     if parsed is None:
         return None
     from gnp.errors import GnpError, explain
-    from gnp.hub import Hub
-    from gnp.submit import read_request, submit_json
 
     hub, worker, source = parsed
     try:
-        print(submit_json(Hub.open(hub), worker, read_request(source)))
+        data = relay.read_source(source)
+        status = relay.hand_over(hub, worker, data)
+        if status is not None:
+            return status
+        from gnp.hub import Hub
+        from gnp.submit import submit_json
+
+        print(submit_json(Hub.open(hub), worker, data))
     except GnpError as exc:
         print(f"gnp: {explain(exc)}", file=sys.stderr)
         return 1

@@ -11,9 +11,9 @@ the git shell and the command line.
 
 from __future__ import annotations
 
-import importlib
-import sys
-import types
+import importlib as _importlib
+import sys as _sys
+import types as _types
 
 # Not ``typing.TYPE_CHECKING``: importing typing costs a relayed ``gnp submit`` a fifth
 # of its time. Type checkers treat any constant of this name as true.
@@ -91,23 +91,27 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module 'gnp' has no attribute {name!r}")
     if not home:
-        return importlib.import_module(f"{__name__}.{name}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+        return _importlib.import_module(f"{__name__}.{name}")
+    value = getattr(_importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value
     return value
 
 
-class _Package(types.ModuleType):
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})
+
+
+class _Package(_types.ModuleType):
     """Keeps ``gnp.admit`` and ``gnp.reduce`` the functions: importing the submodules of
     those names would otherwise bind the modules over them."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _HOME.get(name, "") != "":
+        if isinstance(value, _types.ModuleType) and _HOME.get(name, "") != "":
             return
         super().__setattr__(name, value)
 
 
-sys.modules[__name__].__class__ = _Package
+_sys.modules[__name__].__class__ = _Package
 
 
 __version__ = "0.1.0"

@@ -89,9 +89,10 @@ def submit(
 ) -> None:
     """Submit one delta: a JSON list of ops, or {"ops": [...], "authority": N, "author": "..."}."""
     from .hub import Hub
-    from .submit import read_request, submit_json
+    from .relay import read_source
+    from .submit import submit_json
 
-    print(submit_json(Hub.open(hub), worker, read_request(source)))
+    print(submit_json(Hub.open(hub), worker, read_source(source)))
 
 
 LineageOption = Annotated[
@@ -222,5 +223,5 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"gnp: {message}", markup=False, highlight=False, soft_wrap=True)
+    err.print(f"gnp: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
     sys.exit(code)

@@ -9,10 +9,13 @@ the keys of the same ``GNP_HOME``), so it grants nothing the caller did not have
 socket is mode 0600 inside the caller's own home, and the relay answers only peers of
 its own uid.
 
-Nothing is lost or doubled by it. When no relay answers the connection, the command
-submits in-process, as if there were none. Once a request has been sent it is never
-sent again: if the relay goes away before answering, the command says the delta may or
-may not be in the inbox, since a second submission would be a second delta.
+Nothing is lost or doubled by it. The command reads its request first; when no relay of
+its own user takes the connection, or the request cannot be sent whole, it submits
+in-process, as if there were none (a relay submits nothing it has not read whole).
+Once a request has been sent it is never sent again: if the relay goes away before
+answering, the command says the delta may or may not be in the inbox, since a second
+submission would be a second delta. The command checks the relay's uid too, so a
+socket planted in a shared ``GNP_HOME`` learns nothing.
 
 Wire format, one request per connection: a JSON header line ``{"hub", "cwd",
 "worker", "size"}``, then ``size`` bytes of the request as the user wrote it; the
@@ -26,10 +29,18 @@ from __future__ import annotations
 import json
 import os
 import socket
+import struct
 import sys
 
+from .errors import UsageError
+
 SOCKET_NAME = "relay.sock"
+LOCK_NAME = "relay.lock"
 MAX_HEADER = 64 * 1024
+# A request is a delta of at most the hub's byte limit; this only bounds what a relay
+# reads before the hub's own limit can be checked. Larger ones are submitted in-process,
+# which refuses them with that limit.
+MAX_REQUEST = 64 * 1024 * 1024
 # How long a command waits for an answer; a submit to a remote hub includes a push.
 ANSWER_TIMEOUT = 300.0
 
@@ -73,25 +84,45 @@ def parse_submit(args: list[str]) -> tuple[str, str, str] | None:
     return options["--hub"], options["--worker"], sources[0] if sources else "-"
 
 
+def peer_uid(conn: socket.socket) -> int | None:
+    """The uid of the process at the other end of a Unix socket (None where the system
+    does not say: not Linux)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    uid: int = struct.unpack("3i", creds)[1]
+    return uid
+
+
 def connect(path: str | None = None) -> socket.socket | None:
-    """A connection to the relay, or None if no relay takes connections."""
+    """A connection to a relay of this user, or None if there is none."""
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(path or socket_path())
+        uid = peer_uid(conn)
     except OSError:
         # no socket, one a dead relay left, or a GNP_HOME too deep for a socket's name
         conn.close()
         return None
+    if uid is not None and uid != os.getuid():
+        conn.close()  # whoever listens there is not this user: tell it nothing
+        return None
     return conn
 
 
-def request(conn: socket.socket, hub: str, worker: str, data: bytes) -> dict[str, object]:
-    """Send one request on ``conn`` and return the relay's answer; closes ``conn``."""
-    header = {"hub": hub, "cwd": os.getcwd(), "worker": worker, "size": len(data)}
+def request(
+    conn: socket.socket, hub: str, cwd: str, worker: str, data: bytes
+) -> dict[str, object] | None:
+    """Send one request on ``conn`` and return the relay's answer, or None if the request
+    did not reach the relay whole (so it cannot have been submitted). Closes ``conn``."""
+    header = {"hub": hub, "cwd": cwd, "worker": worker, "size": len(data)}
     with conn:
+        conn.settimeout(ANSWER_TIMEOUT)
         try:
-            conn.settimeout(ANSWER_TIMEOUT)
             conn.sendall(json.dumps(header).encode() + b"\n" + data)
+        except OSError:
+            return None
+        try:
             answer = _read_line(conn)
         except OSError:
             answer = None
@@ -136,36 +167,39 @@ def _read_line(conn: socket.socket) -> bytes | None:
 
 
 def read_source(source: str) -> bytes:
-    """The request's bytes from a file, or stdin for ``-``; OSError if unreadable."""
+    """The request's bytes from a file, or from stdin for ``-``."""
     if source == "-":
         return sys.stdin.buffer.read()
-    with open(source, "rb") as f:
-        return f.read()
+    try:
+        with open(source, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {source}: {exc.strerror}") from None
 
 
-def submit_command(args: list[str]) -> int | None:
-    """``gnp submit`` through a running relay: the exit status, or None when the command
-    should run in-process (no relay, or arguments it leaves to the full command line).
-
-    It connects before reading the request, so that stdin is still unread whenever it
-    returns None."""
-    parsed = parse_submit(args)
-    if parsed is None:
-        return None
+def hand_over(hub: str, worker: str, data: bytes) -> int | None:
+    """Submit through this user's relay and print what it answers, as ``gnp submit``
+    does: the exit status, or None if the request did not reach a relay (no relay, one
+    of another user, a request too large to relay, or no folder to resolve a relative
+    hub against), and the caller should submit it in-process."""
+    if len(data) > MAX_REQUEST:
+        return None  # the in-process submit refuses it with the hub's own limit
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the folder was deleted: only an absolute hub means anything
+        if not os.path.isabs(hub):
+            return None
+        cwd = "/"
     conn = connect()
     if conn is None:
         return None
-    hub, worker, source = parsed
     try:
-        data = read_source(source)
-    except OSError:
-        conn.close()
-        return None  # the in-process command says what is wrong with the file
-    try:
-        answer = request(conn, hub, worker, data)
+        answer = request(conn, hub, cwd, worker, data)
     except RelayLost as exc:
         print(f"gnp: {exc}", file=sys.stderr)
         return 1
+    if answer is None:
+        return None
     if isinstance(answer.get("id"), str):
         print(answer["id"])
         return 0

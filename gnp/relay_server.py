@@ -9,11 +9,10 @@ taking connections, finishes the requests it has, and removes its socket.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
-import socket
 import socketserver
-import struct
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -24,11 +23,11 @@ from .errors import GnpError, UsageError, explain
 from .hub import Hub, is_url
 from .submit import submit_json
 
-# A request is a delta of at most the hub's byte limit; this only bounds what is read
-# before the hub's own limit can be checked.
-MAX_REQUEST = 64 * 1024 * 1024
 # Longest path a Unix socket can be bound to (sun_path is 108 bytes with its NUL).
 MAX_SOCKET_PATH = 107
+# A caller sends its request as soon as it connects; one that stalls is dropped, so
+# that a stop is never held up by it.
+READ_TIMEOUT = 5.0
 
 
 def answer(hub: str, cwd: str, worker: str, data: bytes) -> dict[str, object]:
@@ -45,23 +44,28 @@ def answer(hub: str, cwd: str, worker: str, data: bytes) -> dict[str, object]:
 
 class _Request(socketserver.StreamRequestHandler):
     server: Relay
+    timeout = READ_TIMEOUT
 
     def handle(self) -> None:
-        if not _same_user(self.connection):
+        if relay.peer_uid(self.connection) not in (None, os.getuid()):
             refusal = f"this relay serves only uid {os.getuid()}; nothing was submitted"
             self.wfile.write(relay.answer_line({"error": refusal}))
             return
-        line = self.rfile.readline(relay.MAX_HEADER + 1)
-        if not line.endswith(b"\n"):
-            return  # a caller that gave up before sending its request
         try:
-            hub, cwd, worker, size = _fields(relay.read_header(line))
-        except ValueError as exc:
-            self.wfile.write(relay.answer_line({"error": f"bad relay request: {exc}"}))
+            line = self.rfile.readline(relay.MAX_HEADER + 1)
+            if not line.endswith(b"\n"):
+                return  # a caller that gave up before sending its request
+            try:
+                hub, cwd, worker, size = _fields(relay.read_header(line))
+            except ValueError as exc:
+                self.wfile.write(relay.answer_line({"error": f"bad relay request: {exc}"}))
+                return
+            data = self.rfile.read(size)
+        except TimeoutError:
             return
-        data = self.rfile.read(size)
         if len(data) != size:
-            return
+            return  # not whole: submit nothing, the caller submits it itself
+        self.connection.settimeout(None)  # the submit may push to a remote hub
         reply = answer(hub, cwd, worker, data)
         self.server.log(
             f"submitted {reply['id']} for {worker}"
@@ -75,18 +79,9 @@ def _fields(header: dict[str, object]) -> tuple[str, str, str, int]:
     hub, cwd, worker, size = (header.get(k) for k in ("hub", "cwd", "worker", "size"))
     if not (isinstance(hub, str) and isinstance(cwd, str) and isinstance(worker, str)):
         raise ValueError("hub, cwd and worker must be strings")
-    if not isinstance(size, int) or not 0 <= size <= MAX_REQUEST:
-        raise ValueError(f"size must be a whole number of bytes up to {MAX_REQUEST}")
+    if not isinstance(size, int) or not 0 <= size <= relay.MAX_REQUEST:
+        raise ValueError(f"size must be a whole number of bytes up to {relay.MAX_REQUEST}")
     return hub, cwd, worker, size
-
-
-def _same_user(conn: socket.socket) -> bool:
-    """True if the peer runs as this process's uid (the socket's mode says so too)."""
-    if not hasattr(socket, "SO_PEERCRED"):
-        return True  # not Linux: the socket's mode 0600 is the check
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    uid: int = struct.unpack("3i", creds)[1]
-    return uid == os.getuid()
 
 
 class Relay(socketserver.ThreadingUnixStreamServer):
@@ -122,12 +117,30 @@ def _bound(path: str, log: Callable[[str], None]) -> Iterator[Relay]:
         )
     folder = os.path.dirname(path)
     os.makedirs(folder, mode=0o700, exist_ok=True)
-    running = relay.connect(path)
-    if running is not None:
-        running.close()
-        raise UsageError(f"a relay is already running on {path}")
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # left by a relay that was killed
+    with _held(os.path.join(folder, relay.LOCK_NAME), path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # left by a relay that was killed: the lock says none runs
+        with _listening(path, log) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def _held(lock_path: str, path: str) -> Iterator[None]:
+    """The relay's lock, held for its lifetime: one relay per socket, even when two
+    start at the same moment."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"a relay is already running on {path}") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _listening(path: str, log: Callable[[str], None]) -> Iterator[Relay]:
     old = os.umask(0o177)  # the socket is born 0600: no moment when others may connect
     try:
         server = Relay(path, log)

@@ -7,13 +7,11 @@ only the frame can decide (a failing ``test``, a conflict) is decided there.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 from . import canonical, keys
 from .delta import Delta, check_limits, compose
-from .errors import Malformed, TooLarge, UsageError
+from .errors import Malformed, TooLarge
 from .hub import Hub
 from .inbox import submit
 from .ops import Op
@@ -65,12 +63,3 @@ def build(hub: Hub, worker: str, data: bytes) -> Delta:
 def submit_json(hub: Hub, worker: str, data: bytes) -> str:
     return submit(hub, build(hub, worker, data))
 
-
-def read_request(source: str) -> bytes:
-    """The request's bytes from a file, or from stdin for ``-``."""
-    if source == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(source).read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {source}: {exc.strerror}") from None

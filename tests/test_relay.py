@@ -20,7 +20,7 @@ from gnp.engine import run_frame
 from gnp.hub import Hub
 from gnp.inbox import snapshot
 from gnp.registry import register
-from gnp.relay_server import _same_user, answer
+from gnp.relay_server import answer
 from tests.hubtools import state
 
 GNP = str(Path(sys.executable).with_name("gnp"))
@@ -247,10 +247,10 @@ def test_answer_resolves_paths_against_the_callers_folder(hub: Hub, tmp_path: Pa
     assert "/elsewhere" not in str(url["error"])
 
 
-def test_the_relay_answers_only_its_own_user() -> None:
+def test_a_relay_and_its_caller_see_each_others_uid() -> None:
     left, right = socket.socketpair(socket.AF_UNIX)
     with left, right:
-        assert _same_user(left)
+        assert relay.peer_uid(left) == os.getuid()
 
 
 def test_importing_a_submodule_keeps_gnp_reduce_the_function() -> None:
@@ -258,7 +258,93 @@ def test_importing_a_submodule_keeps_gnp_reduce_the_function() -> None:
     import gnp.admit
     import gnp.reduce
 
+    assert {"Delta", "reduce", "canonical"} <= set(dir(gnp))
     assert callable(gnp.reduce) and gnp.reduce.__module__ == "gnp.reduce"
     assert callable(gnp.admit) and gnp.admit.__module__ == "gnp.admit"
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         _ = gnp.nothing  # type: ignore[attr-defined]
+
+
+def test_two_relays_started_at_once_leave_one_running(hub: Hub, tmp_path: Path) -> None:
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    procs = [
+        subprocess.Popen([GNP, "relay"], stderr=log.open("w"), stdout=subprocess.DEVNULL)
+        for log in logs
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while all(p.poll() is None for p in procs):
+            assert time.monotonic() < deadline, "neither relay gave way"
+            time.sleep(0.05)
+        loser = next(i for i, p in enumerate(procs) if p.poll() is not None)
+        assert procs[loser].returncode == 1
+        assert "a relay is already running" in logs[loser].read_text()
+        done = gnp("submit", "--hub", str(hub.path), "--worker", "alice", stdin=INCR)
+        assert done.returncode == 0, done.stderr
+        assert "submitted " in logs[1 - loser].read_text()  # the one left serves
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(timeout=30)
+
+
+def test_a_request_too_large_to_relay_is_refused_as_in_process(
+    hub: Hub, running: Relay, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * (relay.MAX_REQUEST + 1))
+    done = gnp("submit", "--hub", str(hub.path), "--worker", "alice", str(big))
+    assert done.returncode == 1
+    assert done.stderr.startswith("gnp: refused (too-large): request is ")
+    assert "submitted" not in running.output() and "refused a request" not in running.output()
+
+
+def test_a_submit_from_a_deleted_folder_still_goes_through(
+    hub: Hub, running: Relay, tmp_path: Path
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); "
+    script += "from flows.entry import main; "
+    script += f"sys.argv = ['gnp', 'submit', '--hub', {str(hub.path)!r}, '--worker', 'alice']; "
+    script += "main()"
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=INCR, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"submitted {done.stdout.strip()}" in running.output()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to listen as another user")
+def test_a_socket_of_another_user_is_told_nothing(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="gnp-shared-"))
+    try:
+        shared.chmod(0o777)  # a GNP_HOME others can write to, as a shared folder is
+        monkeypatch.setenv("GNP_HOME", str(shared))
+        register(hub, "bob")
+        heard = shared / "heard"
+        impostor = (
+            "import os, socket, sys\n"
+            "os.setuid(65534)\n"
+            "s = socket.socket(socket.AF_UNIX)\n"
+            f"s.bind({relay.socket_path()!r}); s.listen()\n"
+            "print('ready', flush=True)\n"
+            "conn, _ = s.accept()\n"
+            f"open({str(heard)!r}, 'wb').write(conn.recv(65536))\n"
+        )
+        fake = subprocess.Popen([sys.executable, "-c", impostor], stdout=subprocess.PIPE, text=True)
+        assert fake.stdout is not None and fake.stdout.readline() == "ready\n"
+        done = gnp("submit", "--hub", str(hub.path), "--worker", "bob", stdin=INCR)
+        assert fake.wait(timeout=30) == 0
+        assert done.returncode == 0, done.stderr  # submitted in-process instead
+        assert heard.read_bytes() == b""  # the impostor got a connection, and nothing else
+        assert len(snapshot(hub)) == 1
+    finally:
+        import shutil
+
+        shutil.rmtree(shared, ignore_errors=True)
