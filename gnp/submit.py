@@ -62,4 +62,3 @@ def build(hub: Hub, worker: str, data: bytes) -> Delta:
 
 def submit_json(hub: Hub, worker: str, data: bytes) -> str:
     return submit(hub, build(hub, worker, data))
-
