@@ -135,7 +135,7 @@ def _sweep_locks(repo_path: Path, age: float, report: Sweep) -> None:
         return
     now = time.time()
     for lock in repo_path.rglob("*.lock"):
-        if lock.name == "gnp-worktree.lock":
+        if lock.name in ("gnp-worktree.lock", "gnp-fetch.lock"):
             continue  # an flock: the kernel releases it when its holder dies
         with contextlib.suppress(OSError):
             if now - lock.stat().st_mtime > age:

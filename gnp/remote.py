@@ -16,7 +16,13 @@ on GitHub, a branch protection rule that admits only the engine's identity.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
@@ -37,9 +43,7 @@ class RemoteHub(Hub):
     def open_url(cls, url: str) -> RemoteHub:
         path = mirror_path(url)
         if not (path / "HEAD").exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            repo = pygit2.init_repository(str(path), bare=True, initial_head="main")
-            repo.remotes.create(REMOTE, url)
+            _create_mirror(path, url)
         hub = cls(path, pygit2.Repository(str(path)))
         hub.url = url
         hub.refresh()
@@ -49,10 +53,11 @@ class RemoteHub(Hub):
 
     def refresh(self) -> None:
         try:
-            self.repo.remotes[REMOTE].fetch(
-                ["+refs/heads/main:refs/heads/main", f"+{INBOX_REFS}*:{INBOX_REFS}*"],
-                prune=pygit2.enums.FetchPrune.PRUNE,
-            )
+            with _fetching(self.path):  # concurrent fetches would fight over ref locks
+                self.repo.remotes[REMOTE].fetch(
+                    ["+refs/heads/main:refs/heads/main", f"+{INBOX_REFS}*:{INBOX_REFS}*"],
+                    prune=pygit2.enums.FetchPrune.PRUNE,
+                )
         except pygit2.GitError as exc:
             raise UsageError(f"cannot reach the hub {self.url}: {exc}") from None
 
@@ -99,3 +104,27 @@ class RemoteHub(Hub):
 
 def mirror_path(url: str) -> Path:
     return keys.home() / "mirrors" / f"{hashlib.sha256(url.encode()).hexdigest()[:24]}.git"
+
+
+def _create_mirror(path: Path, url: str) -> None:
+    """Made aside and renamed into place: concurrent first uses make one mirror."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
+    repo.remotes.create(REMOTE, url)
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another process or thread made it first
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _fetching(path: Path) -> Iterator[None]:
+    """One fetch at a time into a mirror, across processes and threads (an flock is
+    per open file, so two threads of one process exclude each other too)."""
+    with open(path / "gnp-fetch.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

@@ -163,3 +163,25 @@ def test_a_frame_of_workers_on_a_url_hub_merges_them_all_in_their_frame(
     unsettled += [v for v in summary["verdicts"] if v["outcome"] != "applied"]
     assert summary["frame"] == 1 and summary["counts"]["applied"] == 6, unsettled
     assert snapshot(hub) == []
+
+
+def test_first_submits_to_a_url_hub_at_once_all_land(hub: Hub, tmp_path: Path) -> None:
+    """Many processes meeting a URL hub for the first time make one mirror between them,
+    and their fetches into it take turns."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_cli import cli as gnp
+
+    url = f"file://{hub.path.resolve()}"
+    register(hub, "alice")
+    ops = '[{"op": "incr", "file": "stats.json", "path": "/count", "value": 1}]'
+
+    def submit(_: int) -> subprocess.CompletedProcess[str]:
+        return gnp("submit", "--hub", url, "--worker", "alice", stdin=ops)
+
+    with ThreadPoolExecutor(12) as pool:
+        done = list(pool.map(submit, range(12)))
+    assert [d.stderr for d in done if d.returncode != 0] == []
+    assert len(snapshot(hub)) == 12
+    run_frame(hub)
+    assert hub.state().document("stats.json") == {"count": 12}
