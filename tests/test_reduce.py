@@ -357,3 +357,40 @@ def test_no_verdict_describes_a_discarded_round() -> None:
     assert by_id[amy1.id].outcome is Outcome.REJECTED
     assert by_id[bob.id].outcome is Outcome.APPLIED
     assert (by_id[amy2.id].outcome, by_id[amy2.id].winner) == (Outcome.CONFLICT, bob.id)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: a winner that fails only because another failed winner knocked out "
+    "a delta it needed keeps that round's rejection when the frame is decided again",
+)
+def test_a_failed_winner_is_not_rejected_for_a_round_that_was_discarded() -> None:
+    """Found by test_a_delta_with_a_failing_test_changes_nothing. Round one: F (whose
+    test never holds) loses to A (authority 1, add /a); C (incr, which would create the
+    file) loses to B (add /b to the missing file). B fails, and so does A, because C did
+    not run. Both were winners, so both are excluded with those verdicts, and A stays
+    rejected although, once B is out, C creates the file and A applies, as it does in
+    the same frame without F."""
+    utc, nonce = "2026-11-29T00:00:00.000000Z", "0" * 32
+
+    def make(worker: str, authority: int, *ops: Op) -> Delta:
+        return compose(worker, list(ops), frame=0, authority=authority, utc=utc, nonce=nonce)
+
+    agents = "dir/agents.json"
+    others = [
+        make("alice", 0, Op("incr", "stats.json", "/incr/a", 0)),
+        make("dave", 0, Op("incr", agents, "/incr/a", 0)),
+        make("dave", 1, Op("add", agents, "/a", None)),
+        make("alice", 0, Op("incr", "stats.json", "/incr/a", 0), Op("add", agents, "/b", None)),
+    ]
+    failing = make(
+        "alice",
+        0,
+        Op("incr", "stats.json", "/incr/a", 0),
+        Op("incr", agents, "/incr/a", 0),
+        Op("test", "never.json", "", 1),
+    )
+    without = reduce(3, others, _reader({}))
+    with_it = reduce(3, [*others, failing], _reader({}))
+    assert without.documents[agents] == {"a": None, "incr": {"a": 0}}
+    assert with_it.documents[agents] == without.documents[agents]
