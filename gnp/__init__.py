@@ -15,8 +15,8 @@ import importlib as _importlib
 import sys as _sys
 import types as _types
 
-# Not ``typing.TYPE_CHECKING``: importing typing costs a relayed ``gnp submit`` a fifth
-# of its time. Type checkers treat any constant of this name as true.
+# Not ``typing.TYPE_CHECKING``: importing typing costs a relayed ``gnp submit`` about
+# 4 ms of its 45. Type checkers treat any constant of this name as true.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
