@@ -130,7 +130,10 @@ def relay() -> None:
     delta and take milliseconds, not the command's start-up. Ctrl-C stops it."""
     from .relay_server import serve
 
-    serve(log=lambda line: err.print(f"gnp: {line}", markup=False, highlight=False, soft_wrap=True))
+    def log(line: str) -> None:
+        err.print(f"gnp: {line}", markup=False, highlight=False, emoji=False, soft_wrap=True)
+
+    serve(log=log)
 
 
 @app.command()
