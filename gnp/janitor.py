@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pygit2
 
-from . import keys, trees
+from . import keys, locks, trees
 from .errors import GnpError
 from .hub import Hub
 from .inbox import remove, snapshot
@@ -135,7 +135,7 @@ def _sweep_locks(repo_path: Path, age: float, report: Sweep) -> None:
         return
     now = time.time()
     for lock in repo_path.rglob("*.lock"):
-        if lock.name in ("gnp-worktree.lock", "gnp-fetch.lock"):
+        if lock.name in locks.NAMES:
             continue  # an flock: the kernel releases it when its holder dies
         with contextlib.suppress(OSError):
             if now - lock.stat().st_mtime > age:

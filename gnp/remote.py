@@ -16,18 +16,15 @@ on GitHub, a branch protection rule that admits only the engine's identity.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pygit2
 
-from . import keys
+from . import keys, locks
 from .errors import GnpError, UsageError
 from .hub import Hub
 from .layout import INBOX_REFS, MAIN, PROTOCOL_FILE
@@ -53,7 +50,7 @@ class RemoteHub(Hub):
 
     def refresh(self) -> None:
         try:
-            with _fetching(self.path):  # concurrent fetches would fight over ref locks
+            with locks.held(self.path / locks.FETCH):  # fetches would fight over ref locks
                 self.repo.remotes[REMOTE].fetch(
                     ["+refs/heads/main:refs/heads/main", f"+{INBOX_REFS}*:{INBOX_REFS}*"],
                     prune=pygit2.enums.FetchPrune.PRUNE,
@@ -116,15 +113,3 @@ def _create_mirror(path: Path, url: str) -> None:
         os.rename(tmp, path)
     except OSError:  # another process or thread made it first
         shutil.rmtree(tmp, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _fetching(path: Path) -> Iterator[None]:
-    """One fetch at a time into a mirror, across processes and threads (an flock is
-    per open file, so two threads of one process exclude each other too)."""
-    with open(path / "gnp-fetch.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

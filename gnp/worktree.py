@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -37,6 +36,7 @@ from typing import Any, TypeVar
 
 import pygit2
 
+from . import locks
 from .local import LocalRepo
 
 BRANCH_PREFIX = "refs/heads/gnp/"
@@ -92,12 +92,8 @@ def alive(owner: dict[str, Any]) -> bool:
 @contextlib.contextmanager
 def repo_lock(repo_path: Path) -> Iterator[None]:
     """Serialize worktree bookkeeping on one repository across processes and threads."""
-    with _thread_lock, open(repo_path / "gnp-worktree.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with _thread_lock, locks.held(repo_path / locks.WORKTREES):
+        yield
 
 
 _thread_lock = threading.RLock()
