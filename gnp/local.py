@@ -14,6 +14,7 @@ be if the ref already holds another delta.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
@@ -42,18 +43,8 @@ class LocalRepo:
     def for_hub(cls, hub: Hub) -> LocalRepo:
         path = keys.home() / "repos" / f"{hub.state().hub_id}.git"
         if not (path / "HEAD").exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")  # per thread, too
-            repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
-            hub_objects = Path(hub.repo.path) / "objects"
-            (tmp / "objects" / "info" / "alternates").write_text(f"{hub_objects.resolve()}\n")
-            repo.remotes.create(REMOTE, hub.url or str(Path(hub.repo.path).resolve()))
-            try:
-                os.rename(tmp, path)  # atomic: concurrent first uses make one repository
-            except OSError:
-                import shutil
-
-                shutil.rmtree(tmp, ignore_errors=True)
+            hub_objects = (Path(hub.repo.path) / "objects").resolve()
+            make_bare(path, hub.url or str(Path(hub.repo.path).resolve()), hub_objects)
         return cls(hub, pygit2.Repository(str(path)))
 
     def fetch_main(self) -> pygit2.Commit:
@@ -116,3 +107,19 @@ def _copy_missing(src: pygit2.Repository, dst: pygit2.Repository, oid: pygit2.Oi
                 _copy_missing(src, dst, entry.id)
     kind, data = src.odb.read(oid)
     dst.odb.write(kind, data)
+
+
+def make_bare(path: Path, url: str, alternates: Path | None = None) -> None:
+    """A bare repository at ``path`` whose remote ``hub`` is ``url`` (borrowing the
+    objects at ``alternates``). Made aside and renamed into place, so that concurrent
+    first uses, by processes or threads, make one repository between them."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
+    if alternates is not None:
+        (tmp / "objects" / "info" / "alternates").write_text(f"{alternates}\n")
+    repo.remotes.create(REMOTE, url)
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another made it first
+        shutil.rmtree(tmp, ignore_errors=True)

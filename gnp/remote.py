@@ -17,9 +17,6 @@ on GitHub, a branch protection rule that admits only the engine's identity.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import pygit2
@@ -28,10 +25,10 @@ from . import keys, locks
 from .errors import GnpError, UsageError
 from .hub import Hub
 from .layout import INBOX_REFS, MAIN, PROTOCOL_FILE
+from .local import REMOTE, make_bare
 from .push import push
 from .trees import read
 
-REMOTE = "hub"
 OUTGOING = "refs/gnp-outgoing/"
 
 
@@ -40,7 +37,7 @@ class RemoteHub(Hub):
     def open_url(cls, url: str) -> RemoteHub:
         path = mirror_path(url)
         if not (path / "HEAD").exists():
-            _create_mirror(path, url)
+            make_bare(path, url)
         hub = cls(path, pygit2.Repository(str(path)))
         hub.url = url
         hub.refresh()
@@ -101,15 +98,3 @@ class RemoteHub(Hub):
 
 def mirror_path(url: str) -> Path:
     return keys.home() / "mirrors" / f"{hashlib.sha256(url.encode()).hexdigest()[:24]}.git"
-
-
-def _create_mirror(path: Path, url: str) -> None:
-    """Made aside and renamed into place: concurrent first uses make one mirror."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
-    repo.remotes.create(REMOTE, url)
-    try:
-        os.rename(tmp, path)
-    except OSError:  # another process or thread made it first
-        shutil.rmtree(tmp, ignore_errors=True)
