@@ -12,12 +12,13 @@ import secrets
 from pathlib import Path
 
 from .errors import UsageError
+from .home import folder
 from .limits import check_worker
 from .signing import SigningKey
 
 
 def home() -> Path:
-    return Path(os.environ.get("GNP_HOME") or Path.home() / ".gnp")
+    return Path(folder())
 
 
 def key_path(hub_id: str, worker: str) -> Path:

@@ -33,6 +33,7 @@ import struct
 import sys
 
 from .errors import UsageError
+from .home import folder
 
 SOCKET_NAME = "relay.sock"
 LOCK_NAME = "relay.lock"
@@ -49,12 +50,8 @@ class RelayLost(Exception):
     """The relay took the request but did not answer it."""
 
 
-def home() -> str:
-    return os.environ.get("GNP_HOME") or os.path.join(os.path.expanduser("~"), ".gnp")
-
-
 def socket_path() -> str:
-    return os.path.join(home(), SOCKET_NAME)
+    return os.path.join(folder(), SOCKET_NAME)
 
 
 def parse_submit(args: list[str]) -> tuple[str, str, str] | None:
