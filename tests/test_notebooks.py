@@ -147,16 +147,18 @@ def test_run_frame_runs_the_demo_roster_on_a_given_hub(
     assert sorted(stored["status"]) == ["applied"] * 4 + ["fallback"]
 
 
-def test_run_frame_makes_a_demo_hub_when_given_none(
-    prefect_api: str,
-    kernel: KernelManager,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(temp))  # the kernel's temporary folders go here
+@pytest.fixture
+def temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The kernel's TMPDIR: where a notebook given no hub makes its demo hub."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    return folder
 
+
+def test_run_frame_makes_a_demo_hub_when_given_none(
+    prefect_api: str, kernel: KernelManager, temp: Path
+) -> None:
     nb = execute("run_frame.ipynb", kernel, hub_path=None)
 
     [hub_path] = temp.glob("gnp-notebook-*/hub.git")
@@ -167,15 +169,8 @@ def test_run_frame_makes_a_demo_hub_when_given_none(
 
 
 def test_postmortem_of_the_demo_s_second_frame(
-    prefect_api: str,
-    kernel: KernelManager,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    prefect_api: str, kernel: KernelManager, temp: Path
 ) -> None:
-    temp = tmp_path / "tmp"
-    temp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(temp))  # the demo hub goes here
-
     nb = execute("postmortem.ipynb", kernel, hub_path=None, frame=2)
 
     [hub_path] = temp.glob("gnp-postmortem-*/hub.git")
