@@ -41,8 +41,9 @@ if TYPE_CHECKING:
     from .limits import DEFAULT_LIMITS, Limits
     from .ops import Op
     from .order import key, ordered
-    from .reduce import FrameResult, Outcome, Verdict, reduce
+    from .reduce import FrameResult, reduce
     from .signing import Keyring, SigningKey, parse_public_key, public_key_text, verify
+    from .verdict import Outcome, Verdict
 
 # Names are loaded on first use, so that a command that needs one small module (``gnp
 # submit`` handing its request to a relay) does not pay for the whole core and its
@@ -75,8 +76,8 @@ _HOME = {
     "key": "order",
     "ordered": "order",
     "FrameResult": "reduce",
-    "Outcome": "reduce",
-    "Verdict": "reduce",
+    "Outcome": "verdict",
+    "Verdict": "verdict",
     "reduce": "reduce",
     "Keyring": "signing",
     "SigningKey": "signing",

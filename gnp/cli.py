@@ -199,7 +199,7 @@ def _text(value: object) -> str:
 
 
 def _summary_table(table: pd.DataFrame) -> str:
-    from .reduce import REPORTED
+    from .verdict import REPORTED
 
     view = table[["frame", "deltas", *REPORTED, "result_commit", "frame_seconds"]].rename(
         columns={"result_commit": "main after", "frame_seconds": "seconds"}

@@ -30,8 +30,8 @@ from .errors import GnpError, Refused
 from .hub import Hub, State, engine_signature
 from .inbox import Item, remove, snapshot, take
 from .layout import frame_dir, parse_ref
-from .reduce import REPORTED
 from .settle import Arrival, Settlement, settle
+from .verdict import REPORTED
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from . import canonical
 from .delta import decode
 from .errors import Refused, UsageError
-from .reduce import REPORTED
+from .verdict import REPORTED
 
 SCHEMA_VERSION = 1
 SCHEMA = pa.schema(

@@ -24,8 +24,9 @@ from .document import ABSENT, Reader
 from .errors import Malformed, Refused
 from .layout import FRAME_FILE, frame_dir, ledger_path, parse_ref
 from .limits import Limits
-from .reduce import REPORTED, FrameResult, Outcome, reduce
+from .reduce import FrameResult, reduce
 from .signing import Keyring
+from .verdict import REPORTED, Outcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .engine import FrameReport
-from .reduce import REPORTED
+from .verdict import REPORTED
 from .workers import WorkerOutcome
 
 VERDICTS = REPORTED

@@ -3,12 +3,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import count
 from typing import Any
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gnp import ABSENT, FrameResult, Op, Outcome, Workspace, canonical, compose, fallback, reduce
+from gnp import (
+    ABSENT,
+    FrameResult,
+    Op,
+    Outcome,
+    Workspace,
+    canonical,
+    compose,
+    fallback,
+    reduce,
+    rounds,
+)
 from gnp.conflicts import footprints
 from gnp.delta import Delta
 from gnp.pointer import is_prefix
@@ -263,6 +275,23 @@ def test_a_delta_with_a_failing_test_changes_nothing(
     verdict = next(v for v in with_it.verdicts if v.delta == failing.id)
     assert verdict.outcome in (Outcome.REJECTED, Outcome.CONFLICT)
     assert _snapshot(with_it)[0] == _snapshot(without)[0]
+    assert [f for f in _fates(with_it) if f[0] != failing.id] == _fates(without)
+
+
+@settings(max_examples=200)
+@given(documents, frames)
+def test_removing_a_rejected_delta_changes_nothing_for_the_others(
+    doc: Any, frame: list[Delta]
+) -> None:
+    result = reduce(3, frame, _reader(doc))
+    for gone in [v.delta for v in result.verdicts if v.outcome is Outcome.REJECTED]:
+        again = reduce(3, [x for x in frame if x.id != gone], _reader(doc))
+        assert _snapshot(again)[0] == _snapshot(result)[0]
+        assert _fates(again) == [f for f in _fates(result) if f[0] != gone]
+
+
+def _fates(result: FrameResult) -> list[tuple[str, Outcome, str | None]]:
+    return [(v.delta, v.outcome, v.winner) for v in result.verdicts]
 
 
 def _naive_clash(a: Delta, b: Delta, doc: Any) -> bool:
@@ -359,18 +388,14 @@ def test_no_verdict_describes_a_discarded_round() -> None:
     assert (by_id[amy2.id].outcome, by_id[amy2.id].winner) == (Outcome.CONFLICT, bob.id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a winner that fails only because another failed winner knocked out "
-    "a delta it needed keeps that round's rejection when the frame is decided again",
-)
-def test_a_failed_winner_is_not_rejected_for_a_round_that_was_discarded() -> None:
+def test_a_winner_left_out_is_tried_again_once_the_frame_settles() -> None:
     """Found by test_a_delta_with_a_failing_test_changes_nothing. Round one: F (whose
-    test never holds) loses to A (authority 1, add /a); C (incr, which would create the
-    file) loses to B (add /b to the missing file). B fails, and so does A, because C did
-    not run. Both were winners, so both are excluded with those verdicts, and A stays
-    rejected although, once B is out, C creates the file and A applies, as it does in
-    the same frame without F."""
+    test never holds) loses to A (authority 1, add /a), and C (an incr that would create
+    the file) loses to B (add /b). A and B both fail, the file being missing, and each
+    had beaten someone, so both are left out and the frame decided again: F fails, C
+    creates the file. A failed only for want of C: tried again once the frame settles,
+    it applies, as it does in the same frame without F, and every other delta fares as
+    it does without F."""
     utc, nonce = "2026-11-29T00:00:00.000000Z", "0" * 32
 
     def make(worker: str, authority: int, *ops: Op) -> Delta:
@@ -393,4 +418,31 @@ def test_a_failed_winner_is_not_rejected_for_a_round_that_was_discarded() -> Non
     without = reduce(3, others, _reader({}))
     with_it = reduce(3, [*others, failing], _reader({}))
     assert without.documents[agents] == {"a": None, "incr": {"a": 0}}
-    assert with_it.documents[agents] == without.documents[agents]
+    assert with_it.documents == without.documents
+    assert [v for v in with_it.verdicts if v.delta != failing.id] == list(without.verdicts)
+
+
+def test_a_delta_left_out_is_judged_against_the_frame_as_it_stands() -> None:
+    """Round one: boss beats admin at /y and mod beats intern at /x, and both winners'
+    tests fail, so both are left out. Round two: admin applies and intern loses to it.
+    Tried again, mod would now lose to admin, and that is its verdict."""
+    boss = d("boss", o("test", "/y", 99), o("replace", "/y", 1), authority=3)
+    admin = d("admin", o("replace", "/y", 2), o("replace", "/x", 2), authority=2)
+    mod = d("mod", o("test", "/x", 99), o("replace", "/x", 3), authority=1)
+    intern = d("intern", o("replace", "/x", 4))
+    result = run(boss, admin, mod, intern, s={"x": 0, "y": 0})
+    assert result.documents["s.json"] == {"x": 2, "y": 2}
+    assert outcomes(result) == ["rejected", "applied", "conflict", "conflict"]
+    assert result.verdicts[0].code == "test-failed"
+    assert result.verdicts[2].winner == result.verdicts[3].winner == admin.id
+
+
+@settings(max_examples=300)
+@given(documents, frames)
+def test_a_delta_left_out_fares_as_a_try_would_find(doc: Any, frame: list[Delta]) -> None:
+    """Most deltas left out are judged without trying them again (rounds._foregone):
+    trying every one of them must give the same bytes and the same verdicts."""
+    judged = reduce(3, frame, _reader(doc))
+    with mock.patch.object(rounds, "_foregone", lambda *args: None):
+        tried = reduce(3, frame, _reader(doc))
+    assert _snapshot(judged) == _snapshot(tried)
