@@ -114,6 +114,8 @@ def run(
     from .run import run as run_worker
 
     result = run_worker(Hub.open(hub), worker, command, timeout=timeout, authority=authority)
+    if result.note:
+        err.print(f"gnp: warning: {result.note}", markup=False)
     if result.status == "unchanged":
         err.print("gnp: the command changed no state file; nothing submitted", markup=False)
         return

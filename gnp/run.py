@@ -8,7 +8,9 @@ fails, times out, cannot start, is stopped (the process running it was told to s
 leaves a state file that is not JSON produces a ``fallback`` delta that records why and
 changes nothing; a timeout or a stop kills everything the command started. The delta
 is committed on the branch before it is pushed, so a worker killed in between leaves it
-for the janitor to push, never lost.
+for the janitor to push, never lost. A worktree that cannot be removed once its delta is
+delivered is reported in the result's note, not raised: a run that looks failed gets run
+again, and its work would be submitted twice.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,7 +41,7 @@ from .limits import check_file
 from .local import LocalRepo
 from .ops import Op
 from .signing import SigningKey
-from .worktree import STOPPING, Worktree, proc_stat, worktree
+from .worktree import STOPPING, Worktree, create, proc_stat
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class RunResult:
     error: str | None = None
     ops: int = 0
     output: str = ""  # the command's stdout and stderr, when captured (the last 64 KiB)
+    note: str | None = None  # what went wrong after the run was done (its cleanup)
 
 
 def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
@@ -126,29 +129,64 @@ def run(
     state = hub.state()
     key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
     local = LocalRepo.for_hub(hub)
-    with worktree(local, worker, root=root) as wt:
-        base_state = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
-        exit_code, error, output = _execute(command, wt, hub, timeout, env, capture)
-        ops: list[Op] = []
-        if error is None:
-            try:
-                ops = edits(wt, base_state.types)
-            except Refused as exc:
-                error = str(exc)
-        if error is not None:
-            delta = fallback(worker, error, frame=base_state.frame)
-            return _submit(local, wt, key, delta, "fallback", exit_code, error, output)
-        if not ops:
-            return RunResult(None, "unchanged", exit_code, output=output)
-        delta = compose(worker, ops, frame=base_state.frame, authority=authority)
+    wt = create(local, worker, root=root)
+    try:
+        result = _work(hub, wt, key, command, timeout, authority, env, capture)
+    except BaseException:
+        wt.remove()
+        raise
+    return _cleaned_up(wt, result)
+
+
+def _work(
+    hub: Hub,
+    wt: Worktree,
+    key: SigningKey,
+    command: Sequence[str],
+    timeout: float | None,
+    authority: int,
+    env: Mapping[str, str] | None,
+    capture: bool,
+) -> RunResult:
+    """The run itself, in ``wt``: the work, its edits, the delta, its delivery."""
+    worker, local = wt.worker, wt.local
+    base_state = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
+    exit_code, error, output = _execute(command, wt, hub, timeout, env, capture)
+    ops: list[Op] = []
+    if error is None:
         try:
-            check_limits(delta, base_state.limits)
+            ops = edits(wt, base_state.types)
         except Refused as exc:
-            delta = fallback(
-                worker, f"the edits are too large for one delta: {exc}", frame=base_state.frame
-            )
-            return _submit(local, wt, key, delta, "fallback", exit_code, str(exc), output)
-        return _submit(local, wt, key, delta, "ok", exit_code, None, output)
+            error = str(exc)
+    if error is not None:
+        delta = fallback(worker, error, frame=base_state.frame)
+        return _submit(local, wt, key, delta, "fallback", exit_code, error, output)
+    if not ops:
+        return RunResult(None, "unchanged", exit_code, output=output)
+    delta = compose(worker, ops, frame=base_state.frame, authority=authority)
+    try:
+        check_limits(delta, base_state.limits)
+    except Refused as exc:
+        delta = fallback(
+            worker, f"the edits are too large for one delta: {exc}", frame=base_state.frame
+        )
+        return _submit(local, wt, key, delta, "fallback", exit_code, str(exc), output)
+    return _submit(local, wt, key, delta, "ok", exit_code, None, output)
+
+
+def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:
+    """Remove the worktree of a finished run. Its failure must not become the run's: the
+    delta is in the inbox already, and a run reported as failed gets run again, which
+    would submit the same work twice. What is left is the janitor's to remove."""
+    try:
+        wt.remove()
+    except Exception as exc:
+        return replace(
+            result,
+            note=f"the worktree {wt.path} was not removed ({type(exc).__name__}: {exc}); "
+            "'gnp janitor --hub HUB' removes it once this process has exited",
+        )
+    return result
 
 
 def _submit(

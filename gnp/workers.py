@@ -68,7 +68,7 @@ def work(hub: Hub, member: Member, *, root: Path | None = None) -> WorkerOutcome
         result.status,
         result.delta_id,
         result.exit_code,
-        result.error,
+        result.error or result.note,  # a note: the work is delivered, but say what went wrong
         time.perf_counter() - started,
         result.output,
     )

@@ -10,6 +10,7 @@ from gnp import roster
 from gnp.engine import run_frame
 from gnp.hub import Hub
 from gnp.workers import SUMMARY_OUTPUT, stand_in, work
+from gnp.worktree import Worktree
 from tests.hubtools import incr, send
 
 
@@ -71,3 +72,30 @@ def test_a_summary_keeps_only_the_tail_of_what_a_worker_printed(hub: Hub) -> Non
     assert outcome.status == "fallback" and outcome.output.endswith("the end")
     kept = outcome.to_json()["output"]
     assert len(kept) == SUMMARY_OUTPUT and kept.endswith("the end")
+
+
+def test_a_worktree_that_cannot_be_removed_after_delivery_does_not_fail_the_work(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reported as failed, the work would be run again and its delta submitted twice."""
+    send(hub, "alice", incr())
+    run_frame(hub)
+    remove = Worktree.remove
+    left: list[Worktree] = []
+
+    def refuse_once(wt: Worktree) -> None:
+        if not left:
+            left.append(wt)
+            raise OSError("device busy")
+        remove(wt)
+
+    monkeypatch.setattr(Worktree, "remove", refuse_once)
+    command = ["sh", "-c", "echo '{\"count\": 5}' > stats.json"]
+    outcome = work(hub, roster.member({"id": "alice", "command": command}))
+    assert outcome.status == "ok" and outcome.delta_id is not None
+    assert "was not removed (OSError: device busy)" in (outcome.error or "")
+    assert "gnp janitor" in (outcome.error or "")
+    report = run_frame(hub)
+    assert [(v["worker"], v["outcome"]) for v in report.verdicts] == [("alice", "applied")]
+    assert hub.state().document("stats.json") == {"count": 5}
+    remove(left[0])  # what the janitor would do once the process has exited
