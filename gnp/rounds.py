@@ -4,16 +4,16 @@ winners, and leave out a winner whose failure made another lose for nothing.
 Theory of operation: a round decides the conflicts among the candidates not left out,
 by priority, then applies the winners in key order, each all or nothing. A winner that
 fails after beating someone is left out and the frame decided again, until no loss is
-for nothing (:func:`_stable`). A winner left out may have failed only for want of a
-delta that lost to another such winner, so each is then tried again against the frame
-as it stands (:func:`decide`). Hence a delta that always fails changes nothing for
-anyone else, and no verdict describes a round that was discarded.
+for nothing (:func:`_stable`).
 
-Most need no new round to be tried again. Winners of different workers commute:
-anything one could do to another's locations, creating a file or object it writes
-beneath included, is a conflict. So a delta with no earlier delta of its own worker on
-its files, that fails on the base documents, fails whenever it wins; and one that an
-applied winner outranks loses to it. A frame without such failures takes one round.
+Winners of different workers commute (anything one could do to another's locations is
+a conflict), so some deltas can be seen to fail wherever they win, from the base
+documents alone (:class:`_Doom`). Such a delta can never apply, and leaving it out is
+the same as its never having come; so those are left out first, on their own, and a
+delta that always fails changes nothing for anyone else. Any other winner left out may
+have failed only for want of a delta that lost to another such winner, so each is
+tried again against the frame as it stands (:func:`decide`). No verdict describes a
+round that was discarded. A frame without failing winners takes one round.
 """
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ from collections.abc import Container
 from dataclasses import dataclass
 
 from . import pointer
-from .conflicts import Clash, Footprint, Index, footprints
+from .conflicts import READ, Clash, Footprint, Index, footprints
 from .delta import Delta
 from .document import ABSENT, Reader, UndoLog, Workspace
 from .errors import Refused
 from .order import priority
+from .pointer import is_prefix
 from .verdict import Outcome, Verdict, rejected
+
+# Additive operations whose result depends on what other workers' add there: a sum can
+# overflow where the operation alone would not. Appends and unions fail on types only.
+NUMERIC = frozenset(("incr", "max", "min"))
 
 
 @dataclass(slots=True)
@@ -70,16 +75,22 @@ def _stable(
     prints: dict[str, list[Footprint]],
     workspace: Workspace,
     out: dict[str, Verdict],
+    doom: _Doom,
 ) -> tuple[Round, dict[str, Verdict]]:
     """Rounds until no winner that failed had beaten anyone: such a winner is left out
-    and the frame decided again. Returns the last round, applied, and who is left out."""
+    and the frame decided again. Returns the last round, applied, and who is left out.
+
+    Winners that would fail wherever they won go first, on their own: leaving out a
+    delta that can never apply is the same as its never having come, whereas another
+    failure may have been caused by theirs."""
     out = dict(out)
     while True:
         round_ = _round(candidates, prints, workspace, out)
         needless = {v.winner for v in round_.losses.values() if v.winner} & round_.failed.keys()
         if not needless:
             return round_, out
-        out.update({i: round_.failed[i] for i in needless})
+        doomed = {i for i in needless if doom.verdict(i) is not None}
+        out.update({i: round_.failed[i] for i in doomed or needless})
         round_.undo(workspace)
 
 
@@ -90,21 +101,17 @@ def decide(
     winners left out of it with their verdicts. ``candidates`` are in key order.
 
     A winner left out may have failed only because another winner that failed had
-    beaten a delta it needed (an earlier delta of its own worker, say). So each is tried
-    again, in priority order, against the frame as it now stands: one that applies is
-    let back in (each at most once, so this ends). One that stays out gets what became
-    of it in that try, never a reason from a round that was discarded.
-
-    Most never need the try: a delta whose operations fail on the base documents, with
-    no earlier delta of its own worker on its files, fails whenever it wins, since every
-    other winner commutes with it; and one that a winner which applied outranks loses.
+    beaten a delta it needed. So each is tried again, in priority order, against the
+    frame as it now stands: one that applies is let back in (each at most once, so this
+    ends). One that stays out gets what became of it in that try, never a reason from a
+    round that was discarded. A doomed delta (:class:`_Doom`) needs no try, nor does
+    one that a winner which applied outranks: it would lose to that winner.
     """
     prints = {d.id: _footprints(d, workspace) for d in candidates}
-    final, out = _stable(candidates, prints, workspace, {})
+    doom = _Doom(candidates, prints, base)
+    final, out = _stable(candidates, prints, workspace, {}, doom)
     if not out:
         return final, out
-    alone = Workspace(base)
-    own = _after_own(candidates)
     readmitted: set[str] = set()
     while True:
         held = True  # the workspace holds `final`
@@ -115,16 +122,15 @@ def decide(
                     for fp in prints[delta.id]:
                         index.add(fp, delta.worker, delta)
                 continue
-            known = None if delta.id in own else _foregone(delta, prints, index, final, alone)
+            known = _foregone(delta, prints, index, final, doom)
             if known is not None:
                 out[delta.id] = known
                 continue
             if held:
                 final.undo(workspace)
                 held = False
-            trial, left = _stable(
-                candidates, prints, workspace, {i: v for i, v in out.items() if i != delta.id}
-            )
+            others = {i: v for i, v in out.items() if i != delta.id}
+            trial, left = _stable(candidates, prints, workspace, others, doom)
             if delta.id not in left and trial.applied(delta.id) and delta.id not in readmitted:
                 readmitted.add(delta.id)
                 final, out = trial, left
@@ -142,37 +148,76 @@ def decide(
 
 
 def _foregone(
-    delta: Delta,
-    prints: dict[str, list[Footprint]],
-    index: Index,
-    final: Round,
-    alone: Workspace,
+    delta: Delta, prints: dict[str, list[Footprint]], index: Index, final: Round, doom: _Doom
 ) -> Verdict | None:
     """What a try would make of ``delta``, when that is known without one."""
     for fp in prints[delta.id]:
         clash = index.clash(fp, delta.worker)
         if clash is not None:  # it would lose, unless the winner fails and is left out
             return None if clash.winner.id in final.failed else _lost(delta, clash)
-    try:
-        log = alone.apply(delta.ops)
-    except Refused as exc:
-        return rejected(delta, exc.code, str(exc))
-    alone.undo(log)
-    return None  # it applies on the base documents: only a try can tell
+    return doom.verdict(delta.id)
 
 
-def _after_own(candidates: list[Delta]) -> set[str]:
-    """Candidates that follow an earlier candidate of their own worker on a common file:
-    the one channel by which a delta that does not conflict with another affects it."""
-    files: dict[str, set[str]] = {}
-    after: set[str] = set()
-    for delta in candidates:  # in key order
-        mine = files.setdefault(delta.worker, set())
-        touched = {op.file for op in delta.ops}
-        if touched & mine:
-            after.add(delta.id)
-        mine |= touched
-    return after
+class _Doom:
+    """Which deltas would fail wherever they won, and with what reason.
+
+    Winners of different workers commute: whatever one could do to a location that
+    another reads or writes, creating a file or object beneath it included, is a
+    conflict (:mod:`gnp.conflicts`). So where a delta wins, what its operations find in a
+    file is the base document, changed only by earlier deltas of its own worker, and by
+    other workers' additive operations on the very locations of its own additive ones
+    (which commute, but a sum can overflow). A delta whose operations fail on the base
+    documents, with no numeric operation up to the one that fails, and no earlier delta
+    of its worker changing a location at, above or below one it touches, therefore
+    fails wherever it wins, for the same reason.
+    """
+
+    def __init__(
+        self, candidates: list[Delta], prints: dict[str, list[Footprint]], base: Reader
+    ) -> None:
+        self._alone = Workspace(base)
+        self._deltas = {d.id: d for d in candidates}
+        self._prints = prints
+        # delta -> what the earlier deltas of its worker change, in key order
+        self._before: dict[str, list[Footprint]] = {}
+        seen: dict[str, list[Footprint]] = {}
+        for delta in candidates:
+            mine = seen.setdefault(delta.worker, [])
+            self._before[delta.id] = list(mine)
+            mine.extend(fp for fp in prints[delta.id] if fp.access != READ)
+        self._known: dict[str, Verdict | None] = {}
+
+    def verdict(self, delta_id: str) -> Verdict | None:
+        """The rejection of a doomed delta; None for any other."""
+        if delta_id not in self._known:
+            self._known[delta_id] = self._judge(self._deltas[delta_id])
+        return self._known[delta_id]
+
+    def _judge(self, delta: Delta) -> Verdict | None:
+        if self._after_own(delta):
+            return None
+        logs: list[UndoLog] = []
+        numeric = False  # whether an incr, max or min came first: others' could overflow it
+        try:
+            for op in delta.ops:
+                numeric = numeric or op.op in NUMERIC
+                try:
+                    logs.append(self._alone.apply((op,)))
+                except Refused as exc:
+                    return None if numeric else rejected(delta, exc.code, str(exc))
+            return None  # it applies on the base documents
+        finally:
+            for log in reversed(logs):
+                self._alone.undo(log)
+
+    def _after_own(self, delta: Delta) -> bool:
+        """Whether an earlier delta of its worker changes what it touches, or above it."""
+        return any(
+            mine.file == theirs.file
+            and (is_prefix(mine.tokens, theirs.tokens) or is_prefix(theirs.tokens, mine.tokens))
+            for mine in self._prints[delta.id]
+            for theirs in self._before[delta.id]
+        )
 
 
 def _conflicts(

@@ -446,3 +446,34 @@ def test_a_delta_left_out_fares_as_a_try_would_find(doc: Any, frame: list[Delta]
     with mock.patch.object(rounds, "_foregone", lambda *args: None):
         tried = reduce(3, frame, _reader(doc))
     assert _snapshot(judged) == _snapshot(tried)
+
+
+def test_a_winner_that_fails_wherever_it_wins_is_left_out_as_if_it_never_came() -> None:
+    """F beats Z, then fails. Z's worker has two more deltas, each needing the one
+    before (D2 tests what Z wrote, D1 what D2 wrote), and each was beaten for want of
+    it. Tried again one at a time, neither would apply; F is left out first, on its
+    own, so the frame is decided as it is without F."""
+    z = d("w", o("replace", "/t", 1), o("replace", "/s", 1))
+    d2 = d("w", o("test", "/s", 1), o("replace", "/r", 1), o("replace", "/q", 1))
+    d1 = d("w", o("test", "/r", 1), o("replace", "/p", 1), authority=2)
+    x = d("x", o("replace", "/p", 2), o("replace", "/q", 2), authority=1)
+    y = d("y", o("replace", "/q", 3))
+    f = d("f", o("replace", "/t", 9), o("test", "/never", 1), authority=3)
+    doc = {"t": 0, "s": 0, "r": 0, "q": 0, "p": 0}
+    without = run(z, d2, d1, x, y, s=doc)
+    with_f = run(z, d2, d1, x, y, f, s=doc)
+    assert with_f.documents == without.documents == {"s.json": dict.fromkeys(doc, 1)}
+    assert _fates(with_f)[:-1] == _fates(without)
+    assert with_f.verdicts[-1].outcome is Outcome.REJECTED
+
+
+def test_a_sum_that_overflows_alone_is_tried_again_not_judged() -> None:
+    """D's incr overflows on the base, but not after E's: numbers are not judged from
+    the base documents alone."""
+    f = d("f", o("replace", "/m", 1), o("test", "/t", 5), authority=2)
+    e = d("e", o("incr", "/n", -1e308), o("replace", "/m", 0))
+    big = d("big", o("incr", "/n", 1e308), o("replace", "/x", 1), authority=1)
+    low = d("low", o("replace", "/x", 2))
+    result = run(f, e, big, low, s={"n": 1e308, "m": 0, "x": 0, "t": 0})
+    assert outcomes(result) == ["rejected", "applied", "applied", "conflict"]
+    assert result.documents["s.json"] == {"n": 1e308, "m": 0, "x": 1, "t": 0}
