@@ -1,11 +1,14 @@
 """What winners that fail cost a frame: N plain deltas plus K stale compare-and-swaps.
 
     .venv/bin/python bench/left_out_bench.py [--deltas 10000] [--left-out 0 10 100 1000]
+                                             [--own]
 
 Each stale compare-and-swap (authority 1: ``test`` a value that is not there, then
 ``replace`` it) beats a lower-priority writer of the same key and then fails, so it is
-left out, the frame decided again, and then judged against the settled frame (rule 4,
-:mod:`gnp.rounds`). Prints seconds per reduce (best of ``--repeat``) for each K.
+left out and the frame decided again (rule 4, :mod:`gnp.rounds`). Such a delta is
+doomed (it fails wherever it wins) and is judged without a new round. With ``--own``,
+its worker first sent another delta that touches the same object, so it is not doomed
+and each costs a try. Prints seconds per reduce (best of ``--repeat``) for each K.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ from gnp import ABSENT, Op, canonical, compose, reduce
 from gnp.delta import Delta
 
 
-def frame(n: int, k: int) -> tuple[list[Delta], dict[str, Any]]:
-    base = {"s.json": {"n": 0, "x": {str(i): 0 for i in range(k)}}}
+def frame(n: int, k: int, own: bool) -> tuple[list[Delta], dict[str, Any]]:
+    base = {"s.json": {"n": 0, "x": {str(i): {"v": 0} for i in range(k)}}}
     deltas = [
         compose(
             f"w{i % 50}",
@@ -35,7 +38,10 @@ def frame(n: int, k: int) -> tuple[list[Delta], dict[str, Any]]:
         for i in range(n)
     ]
     for i in range(k):
-        stale = [Op("test", "s.json", f"/x/{i}", 5), Op("replace", "s.json", f"/x/{i}", 1)]
+        if own:
+            earlier = [Op("add", "s.json", f"/x/{i}/w", 1)]
+            deltas.append(compose(f"cas{i}", earlier, frame=0, utc=f"2026-11-29T00:00:59.{i:06d}Z"))
+        stale = [Op("test", "s.json", f"/x/{i}", {"v": 5}), Op("replace", "s.json", f"/x/{i}/v", 1)]
         deltas.append(
             compose(
                 f"cas{i}", stale, frame=0, authority=1, utc=f"2026-11-29T00:01:{i / 1e6:09.6f}Z"
@@ -44,7 +50,7 @@ def frame(n: int, k: int) -> tuple[list[Delta], dict[str, Any]]:
         deltas.append(
             compose(
                 f"low{i}",
-                [Op("replace", "s.json", f"/x/{i}", 2)],
+                [Op("replace", "s.json", f"/x/{i}/v", 2)],
                 frame=0,
                 utc=f"2026-11-29T00:02:{i / 1e6:09.6f}Z",
             )
@@ -57,17 +63,19 @@ def main() -> None:
     parser.add_argument("--deltas", type=int, default=10_000)
     parser.add_argument("--left-out", type=int, nargs="+", default=[0, 10, 100, 1000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--own", action="store_true", help="an earlier delta of each CAS's worker")
     args = parser.parse_args()
     print("| left out (K) | deltas | seconds | verdicts |\n|---:|---:|---:|---|")
     for k in args.left_out:
-        deltas, base = frame(args.deltas, k)
+        deltas, base = frame(args.deltas, k, args.own)
         best = float("inf")
         for _ in range(args.repeat):
             started = time.perf_counter()
             result = reduce(1, deltas, lambda f: canonical.copy(base.get(f, ABSENT)))
             best = min(best, time.perf_counter() - started)
         counts = Counter(v.outcome.value for v in result.verdicts)
-        assert counts["rejected"] == k and counts["applied"] == args.deltas + k, counts
+        applied = args.deltas + k * (2 if args.own else 1)
+        assert counts["rejected"] == k and counts["applied"] == applied, counts
         print(f"| {k:,} | {len(deltas):,} | {best:.2f} | {dict(counts)} |", flush=True)
 
 

@@ -12,9 +12,10 @@ Theory of operation, the rules that make a frame safe to run, rerun and replay:
 4. Atomicity. Winners apply in key order, each all or nothing; one whose operation
    fails (a ``test`` that does not hold, a missing path) is ``rejected`` with the reason
    and changes nothing. If a rejected delta had beaten another in a conflict, that
-   loss was for nothing: the frame is rolled back and decided again without it. A delta
-   that always fails therefore changes nothing for anyone else, and one that failed
-   for want of another is tried again once the frame settles (see :mod:`gnp.rounds`).
+   loss was for nothing: the frame is rolled back and decided again without it, first
+   without the winners seen to fail wherever they win, as if they never came; one
+   that failed for want of another is tried again once the frame settles (see
+   :mod:`gnp.rounds`).
 5. Fallback deltas record a failed worker and change nothing.
 
 The result holds only the documents of files that applied deltas touched.

@@ -6,19 +6,22 @@ by priority, then applies the winners in key order, each all or nothing. A winne
 fails after beating someone is left out and the frame decided again, until no loss is
 for nothing (:func:`_stable`).
 
-Winners of different workers commute (anything one could do to another's locations is
-a conflict), so some deltas can be seen to fail wherever they win, from the base
-documents alone (:class:`_Doom`). Such a delta can never apply, and leaving it out is
-the same as its never having come; so those are left out first, on their own, and a
-delta that always fails changes nothing for anyone else. Any other winner left out may
-have failed only for want of a delta that lost to another such winner, so each is
-tried again against the frame as it stands (:func:`decide`). No verdict describes a
-round that was discarded. A frame without failing winners takes one round.
+Winners of different workers commute, save that sums can overflow: anything one could
+do to another's locations is a conflict. So some deltas can be seen, from the base
+documents alone, to fail wherever they win (:class:`_Doom`). Such a delta can never
+apply, and leaving it out is the same as its never having come; so those are left out
+first, on their own. Any other winner left out may have failed only for want of a
+delta that lost to another such winner, so each is then tried again against the frame
+as it stands (:func:`decide`). No verdict describes a round that was discarded.
+
+Cost: a frame without failing winners takes one round. A doomed delta, or one that a
+winner which applied outranks, is judged without a new round; any other delta left
+out costs a round or two to try, and letting one back in starts the tries again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from . import pointer
@@ -44,6 +47,7 @@ class Round:
     logs: list[UndoLog]  # what the winners that applied changed, in key order
 
     def applied(self, delta: str) -> bool:
+        """Whether ``delta``, which was not left out of this round, applied in it."""
         return delta not in self.losses and delta not in self.failed
 
     def undo(self, workspace: Workspace) -> None:
@@ -89,7 +93,7 @@ def _stable(
         needless = {v.winner for v in round_.losses.values() if v.winner} & round_.failed.keys()
         if not needless:
             return round_, out
-        doomed = {i for i in needless if doom.verdict(i) is not None}
+        doomed = {i for i in needless if doom.doomed(i)}
         out.update({i: round_.failed[i] for i in doomed or needless})
         round_.undo(workspace)
 
@@ -104,53 +108,63 @@ def decide(
     beaten a delta it needed. So each is tried again, in priority order, against the
     frame as it now stands: one that applies is let back in (each at most once, so this
     ends). One that stays out gets what became of it in that try, never a reason from a
-    round that was discarded. A doomed delta (:class:`_Doom`) needs no try, nor does
-    one that a winner which applied outranks: it would lose to that winner.
+    round that was discarded. Most need no try (:func:`_foregone`).
     """
     prints = {d.id: _footprints(d, workspace) for d in candidates}
     doom = _Doom(candidates, prints, base)
     final, out = _stable(candidates, prints, workspace, {}, doom)
-    if not out:
-        return final, out
     readmitted: set[str] = set()
-    while True:
-        held = True  # the workspace holds `final`
-        index = Index()  # the winners of `final`, up to the priority of the delta tried
-        for delta in sorted(candidates, key=priority):
-            if delta.id not in out:
-                if delta.id not in final.losses:
-                    for fp in prints[delta.id]:
-                        index.add(fp, delta.worker, delta)
-                continue
-            known = _foregone(delta, prints, index, final, doom)
-            if known is not None:
-                out[delta.id] = known
-                continue
-            if held:
-                final.undo(workspace)
-                held = False
-            others = {i: v for i, v in out.items() if i != delta.id}
+    while out:
+        untold = _known_verdicts(candidates, prints, out, final, doom)
+        if not untold:
+            break
+        final.undo(workspace)
+        for delta_id in untold:
+            others = {i: v for i, v in out.items() if i != delta_id}
             trial, left = _stable(candidates, prints, workspace, others, doom)
-            if delta.id not in left and trial.applied(delta.id) and delta.id not in readmitted:
-                readmitted.add(delta.id)
+            if delta_id not in left and trial.applied(delta_id) and delta_id not in readmitted:
+                readmitted.add(delta_id)
                 final, out = trial, left
                 break
-            out[delta.id] = (
-                left.get(delta.id)
-                or trial.failed.get(delta.id)
-                or trial.losses.get(delta.id, out[delta.id])
+            out[delta_id] = (
+                left.get(delta_id)
+                or trial.failed.get(delta_id)
+                or trial.losses.get(delta_id, out[delta_id])
             )
             trial.undo(workspace)
         else:
-            if not held:
-                final = _round(candidates, prints, workspace, out)
-            return final, out
+            # The same ids are left out as in `final`, so this round is `final` again.
+            return _round(candidates, prints, workspace, out), out
+    return final, out
+
+
+def _known_verdicts(
+    candidates: list[Delta],
+    prints: dict[str, list[Footprint]],
+    out: dict[str, Verdict],
+    final: Round,
+    doom: _Doom,
+) -> list[str]:
+    """Give each delta left out of ``final`` the verdict a try would, where that is known
+    without one; return the others, in priority order."""
+    untold: list[str] = []
+
+    def judge(delta: Delta, index: Index) -> None:
+        known = _foregone(delta, prints, index, final, doom)
+        if known is None:
+            untold.append(delta.id)
+        else:
+            out[delta.id] = known
+
+    _conflicts(candidates, prints, out, judge)  # the decision of `final` once more
+    return untold
 
 
 def _foregone(
     delta: Delta, prints: dict[str, list[Footprint]], index: Index, final: Round, doom: _Doom
 ) -> Verdict | None:
-    """What a try would make of ``delta``, when that is known without one."""
+    """What a try would make of ``delta``, when that is known without one. ``index``
+    holds the winners of ``final`` that outrank it, as the try's decision would."""
     for fp in prints[delta.id]:
         clash = index.clash(fp, delta.worker)
         if clash is not None:  # it would lose, unless the winner fails and is left out
@@ -163,13 +177,14 @@ class _Doom:
 
     Winners of different workers commute: whatever one could do to a location that
     another reads or writes, creating a file or object beneath it included, is a
-    conflict (:mod:`gnp.conflicts`). So where a delta wins, what its operations find in a
-    file is the base document, changed only by earlier deltas of its own worker, and by
-    other workers' additive operations on the very locations of its own additive ones
-    (which commute, but a sum can overflow). A delta whose operations fail on the base
-    documents, with no numeric operation up to the one that fails, and no earlier delta
-    of its worker changing a location at, above or below one it touches, therefore
-    fails wherever it wins, for the same reason.
+    conflict (:mod:`gnp.conflicts`). So where a delta wins, what its operations find is
+    the base documents, changed only by earlier deltas of its own worker, and by other
+    workers' additive operations on the very locations of its own additive ones (which
+    commute, but a sum can overflow). A delta that no earlier delta of its worker
+    touches (at, above or below its locations), and whose operations fail on the base
+    documents at one that is not numeric, therefore fails wherever it wins: it is
+    doomed. Its reason is the same there too, unless a numeric operation came before
+    the one that failed, which could overflow first.
     """
 
     def __init__(
@@ -185,27 +200,36 @@ class _Doom:
             mine = seen.setdefault(delta.worker, [])
             self._before[delta.id] = list(mine)
             mine.extend(fp for fp in prints[delta.id] if fp.access != READ)
-        self._known: dict[str, Verdict | None] = {}
+        self._known: dict[str, tuple[Verdict | None, bool]] = {}
+
+    def doomed(self, delta_id: str) -> bool:
+        return self._judged(delta_id)[0] is not None
 
     def verdict(self, delta_id: str) -> Verdict | None:
-        """The rejection of a doomed delta; None for any other."""
+        """The verdict of a doomed delta, when its reason is certain; None otherwise."""
+        verdict, certain = self._judged(delta_id)
+        return verdict if certain else None
+
+    def _judged(self, delta_id: str) -> tuple[Verdict | None, bool]:
         if delta_id not in self._known:
             self._known[delta_id] = self._judge(self._deltas[delta_id])
         return self._known[delta_id]
 
-    def _judge(self, delta: Delta) -> Verdict | None:
+    def _judge(self, delta: Delta) -> tuple[Verdict | None, bool]:
         if self._after_own(delta):
-            return None
+            return None, False
         logs: list[UndoLog] = []
-        numeric = False  # whether an incr, max or min came first: others' could overflow it
+        numeric = False  # whether an incr, max or min came before
         try:
             for op in delta.ops:
-                numeric = numeric or op.op in NUMERIC
                 try:
                     logs.append(self._alone.apply((op,)))
                 except Refused as exc:
-                    return None if numeric else rejected(delta, exc.code, str(exc))
-            return None  # it applies on the base documents
+                    if op.op in NUMERIC:
+                        return None, False
+                    return rejected(delta, exc.code, str(exc)), not numeric
+                numeric = numeric or op.op in NUMERIC
+            return None, False  # it applies on the base documents
         finally:
             for log in reversed(logs):
                 self._alone.undo(log)
@@ -221,13 +245,19 @@ class _Doom:
 
 
 def _conflicts(
-    candidates: list[Delta], prints: dict[str, list[Footprint]], out: Container[str]
+    candidates: list[Delta],
+    prints: dict[str, list[Footprint]],
+    out: Container[str],
+    judge: Callable[[Delta, Index], None] | None = None,
 ) -> dict[str, Verdict]:
-    """Conflict losers among the candidates not left out: {loser id: verdict}."""
+    """Conflict losers among the candidates not left out: {loser id: verdict}. ``judge``
+    is shown each delta left out, with the winners that outrank it."""
     index = Index()
     losses: dict[str, Verdict] = {}
     for delta in sorted(candidates, key=priority):
         if delta.id in out:
+            if judge is not None:
+                judge(delta, index)
             continue
         clash: Clash | None = None
         for fp in prints[delta.id]:
