@@ -107,7 +107,7 @@ def decide(
     A winner left out may have failed only because another winner that failed had
     beaten a delta it needed. So each is tried again, in priority order, against the
     frame as it now stands: one that applies is let back in (each at most once, so this
-    ends). One that stays out gets what became of it in that try, never a reason from a
+    ends). One that stays out gets what became of it in that try, not a reason from a
     round that was discarded. Most need no try (:func:`_foregone`).
     """
     prints = {d.id: _footprints(d, workspace) for d in candidates}
@@ -126,6 +126,8 @@ def decide(
                 readmitted.add(delta_id)
                 final, out = trial, left
                 break
+            # A delta let back in once already (so that this ends) and left out again
+            # keeps the verdict it was left out with, even if it would now apply.
             out[delta_id] = (
                 left.get(delta_id)
                 or trial.failed.get(delta_id)
