@@ -53,6 +53,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--work", type=float, default=0.0, help="seconds each worker waits")
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="runs log only warnings (default: as `gnp frame`, INFO to the server, none shown)",
+    )
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="gnp-prefect-bench-"))
@@ -61,6 +66,11 @@ def main() -> None:
     # machine's disk, a folder that churns through thousands of worktrees slows down.
     print(f"starting a Prefect server on loopback ({SERVER.url})", flush=True)
     SERVER.start()
+    # The server was started quiet; the runs log as `gnp frame`'s do (flows/cli.py),
+    # unless --quiet: Prefect reads this when it is first imported, in run().
+    if not args.quiet:
+        os.environ.pop("PREFECT_LOGGING_LEVEL", None)
+        os.environ["PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"] = "CRITICAL"
     try:
         run(folder, args.workers, args.threads, args.repeat, args.work)
     finally:
@@ -142,6 +152,9 @@ def run(folder: Path, workers: int, threads: int, repeat: int, work: float) -> N
         median = statistics.median(values)
         print(f"| {name} | {median:.2f} | {min(values):.2f} | {median / base:.2f} |")
     print("\nevery round:", {name: [round(v, 2) for v in values] for name, values in rows.items()})
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # the runs' last logs, while the server is still there
 
 
 if __name__ == "__main__":
