@@ -21,7 +21,7 @@ out costs a round or two to try, and letting one back in starts the tries again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 from . import pointer
@@ -29,6 +29,7 @@ from .conflicts import READ, Clash, Footprint, Index, footprints
 from .delta import Delta
 from .document import ABSENT, Reader, UndoLog, Workspace
 from .errors import Refused
+from .ops import Op
 from .order import priority
 from .pointer import is_prefix
 from .verdict import Outcome, Verdict, rejected
@@ -179,14 +180,15 @@ class _Doom:
 
     Winners of different workers commute: whatever one could do to a location that
     another reads or writes, creating a file or object beneath it included, is a
-    conflict (:mod:`gnp.conflicts`). So where a delta wins, what its operations find is
-    the base documents, changed only by earlier deltas of its own worker, and by other
-    workers' additive operations on the very locations of its own additive ones (which
-    commute, but a sum can overflow). A delta that no earlier delta of its worker
-    touches (at, above or below its locations), and whose operations fail on the base
-    documents at one that is not numeric, therefore fails wherever it wins: it is
-    doomed. Its reason is the same there too, unless a numeric operation came before
-    the one that failed, which could overflow first.
+    conflict (:mod:`gnp.conflicts`). So where a delta wins, what its operations find in a
+    file is the base document, changed only by earlier deltas of its own worker, and by
+    other workers' additive operations on the very locations of its own additive ones
+    (which commute, but a sum can overflow). Hence a delta is doomed, failing wherever it
+    wins, if its operations on some file that no earlier delta of its worker touches (at,
+    above or below its locations) fail on the base document at a non-numeric one. Its
+    reason is then the one it fails with on the base documents, provided no earlier
+    delta of its worker touches any of its locations and no numeric operation comes
+    before the one that fails, which could overflow first.
     """
 
     def __init__(
@@ -218,32 +220,48 @@ class _Doom:
         return self._known[delta_id]
 
     def _judge(self, delta: Delta) -> tuple[Verdict | None, bool]:
-        if self._after_own(delta):
-            return None, False
+        failure = self._fails_alone(delta.ops)
+        if failure is None:
+            return None, False  # it applies on the base documents
+        index, exc = failure
+        verdict = rejected(delta, exc.code, str(exc))
+        touched = self._touched_by_own(delta)
+        if not touched and all(op.op not in NUMERIC for op in delta.ops[: index + 1]):
+            return verdict, True
+        # Doomed all the same if its operations on one file that no earlier delta of its
+        # worker touches fail there at a non-numeric one: wherever it wins, that file is
+        # as in the base, save for sums, which could only make it fail sooner.
+        for file in sorted({op.file for op in delta.ops} - touched):
+            ops = [op for op in delta.ops if op.file == file]
+            there = self._fails_alone(ops)
+            if there is not None and ops[there[0]].op not in NUMERIC:
+                return verdict, False
+        return None, False
+
+    def _fails_alone(self, ops: Sequence[Op]) -> tuple[int, Refused] | None:
+        """Where ``ops`` first fail on the base documents (index and error), if they do."""
         logs: list[UndoLog] = []
-        numeric = False  # whether an incr, max or min came before
         try:
-            for op in delta.ops:
+            for index, op in enumerate(ops):
                 try:
                     logs.append(self._alone.apply((op,)))
                 except Refused as exc:
-                    if op.op in NUMERIC:
-                        return None, False
-                    return rejected(delta, exc.code, str(exc)), not numeric
-                numeric = numeric or op.op in NUMERIC
-            return None, False  # it applies on the base documents
+                    return index, exc
+            return None
         finally:
             for log in reversed(logs):
                 self._alone.undo(log)
 
-    def _after_own(self, delta: Delta) -> bool:
-        """Whether an earlier delta of its worker changes what it touches, or above it."""
-        return any(
-            mine.file == theirs.file
-            and (is_prefix(mine.tokens, theirs.tokens) or is_prefix(theirs.tokens, mine.tokens))
+    def _touched_by_own(self, delta: Delta) -> set[str]:
+        """The files where an earlier delta of its worker changes what it touches, or
+        above or below it."""
+        return {
+            mine.file
             for mine in self._prints[delta.id]
             for theirs in self._before[delta.id]
-        )
+            if mine.file == theirs.file
+            and (is_prefix(mine.tokens, theirs.tokens) or is_prefix(theirs.tokens, mine.tokens))
+        }
 
 
 def _conflicts(
