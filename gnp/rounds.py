@@ -12,11 +12,14 @@ documents alone, to fail wherever they win (:class:`_Doom`). Such a delta can ne
 apply, and leaving it out is the same as its never having come; so those are left out
 first, on their own. Any other winner left out may have failed only for want of a
 delta that lost to another such winner, so each is then tried again against the frame
-as it stands (:func:`decide`). No verdict describes a round that was discarded.
+as it stands (:func:`decide`), and gets the verdict of that try. Known limit: two deltas
+of one worker that need each other, both left out for a winner that fails in some
+frames only, are tried one at a time, and neither comes back.
 
-Cost: a frame without failing winners takes one round. A doomed delta, or one that a
-winner which applied outranks, is judged without a new round; any other delta left
-out costs a round or two to try, and letting one back in starts the tries again.
+Cost: a frame without failing winners takes one round. A delta left out is mostly
+judged without a new round (:func:`_foregone`); any other costs a round or two to try,
+and letting one back in starts the tries again. Doomed winners that each hide the next
+(one beats another, which would beat a third...) cost a round each.
 """
 
 from __future__ import annotations
@@ -184,10 +187,10 @@ class _Doom:
     file is the base document, changed only by earlier deltas of its own worker, and by
     other workers' additive operations on the very locations of its own additive ones
     (which commute, but a sum can overflow). Hence a delta is doomed, failing wherever it
-    wins, if its operations on some file that no earlier delta of its worker touches (at,
+    wins, if its operations on some file that no earlier delta of its worker changes (at,
     above or below its locations) fail on the base document at a non-numeric one. Its
     reason is then the one it fails with on the base documents, provided no earlier
-    delta of its worker touches any of its locations and no numeric operation comes
+    delta of its worker changes any of its files so and no numeric operation comes
     before the one that fails, which could overflow first.
     """
 
@@ -197,13 +200,14 @@ class _Doom:
         self._alone = Workspace(base)
         self._deltas = {d.id: d for d in candidates}
         self._prints = prints
-        # delta -> what the earlier deltas of its worker change, in key order
-        self._before: dict[str, list[Footprint]] = {}
-        seen: dict[str, list[Footprint]] = {}
+        # Per worker, what its deltas change, in key order; per delta, how many of its
+        # worker's deltas came before it.
+        self._changes: dict[str, list[list[Footprint]]] = {}
+        self._place: dict[str, int] = {}
         for delta in candidates:
-            mine = seen.setdefault(delta.worker, [])
-            self._before[delta.id] = list(mine)
-            mine.extend(fp for fp in prints[delta.id] if fp.access != READ)
+            mine = self._changes.setdefault(delta.worker, [])
+            self._place[delta.id] = len(mine)
+            mine.append([fp for fp in prints[delta.id] if fp.access != READ])
         self._known: dict[str, tuple[Verdict | None, bool]] = {}
 
     def doomed(self, delta_id: str) -> bool:
@@ -255,10 +259,11 @@ class _Doom:
     def _touched_by_own(self, delta: Delta) -> set[str]:
         """The files where an earlier delta of its worker changes what it touches, or
         above or below it."""
+        earlier = self._changes[delta.worker][: self._place[delta.id]]
         return {
             mine.file
             for mine in self._prints[delta.id]
-            for theirs in self._before[delta.id]
+            for theirs in (fp for changes in earlier for fp in changes)
             if mine.file == theirs.file
             and (is_prefix(mine.tokens, theirs.tokens) or is_prefix(theirs.tokens, mine.tokens))
         }

@@ -279,10 +279,13 @@ def test_a_delta_with_a_failing_test_changes_nothing(
 
 
 @settings(max_examples=200)
-@given(documents, frames)
+@given(documents, st.lists(deltas(), max_size=8, unique_by=lambda x: x.worker))
 def test_removing_a_rejected_delta_changes_nothing_for_the_others(
     doc: Any, frame: list[Delta]
 ) -> None:
+    """One delta per worker. With several, two of one worker that need each other can be
+    left out for a winner that fails only in some frames (not doomed), and tried again
+    one at a time, neither comes back: a known limit of rule 4 (gnp.rounds)."""
     result = reduce(3, frame, _reader(doc))
     for gone in [v.delta for v in result.verdicts if v.outcome is Outcome.REJECTED]:
         again = reduce(3, [x for x in frame if x.id != gone], _reader(doc))
