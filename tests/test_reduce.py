@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from itertools import count
 from typing import Any
@@ -23,6 +24,7 @@ from gnp import (
 )
 from gnp.conflicts import footprints
 from gnp.delta import Delta
+from gnp.order import key
 from gnp.pointer import is_prefix
 from tests.strategies import FILES, additive_frames, deltas, documents, frames
 
@@ -480,3 +482,27 @@ def test_a_sum_that_overflows_alone_is_tried_again_not_judged() -> None:
     result = run(f, e, big, low, s={"n": 1e308, "m": 0, "x": 0, "t": 0})
     assert outcomes(result) == ["rejected", "applied", "applied", "conflict"]
     assert result.documents["s.json"] == {"n": 1e308, "m": 0, "x": 1, "t": 0}
+
+
+@settings(max_examples=200)
+@given(documents, frames, st.randoms(use_true_random=False))
+def test_a_doomed_delta_fails_wherever_it_wins(
+    doc: Any, frame: list[Delta], rnd: random.Random
+) -> None:
+    """rounds._Doom's claim, checked directly: in rounds with random deltas left out,
+    every doomed delta that wins fails, for the reason _Doom gives when it is certain."""
+    base = _reader(doc)
+    candidates = sorted({x.id: x for x in frame}.values(), key=key)
+    workspace = Workspace(base)
+    prints = {x.id: rounds._footprints(x, workspace) for x in candidates}
+    doom = rounds._Doom(candidates, prints, base)
+    for _ in range(4):
+        out = {x.id for x in candidates if rnd.random() < 0.3}
+        round_ = rounds._round(candidates, prints, workspace, out)
+        for x in candidates:
+            if x.id in out or x.id in round_.losses or not doom.doomed(x.id):
+                continue
+            assert x.id in round_.failed
+            certain = doom.verdict(x.id)
+            assert certain is None or certain == round_.failed[x.id]
+        round_.undo(workspace)
