@@ -32,14 +32,16 @@ from .conflicts import READ, Clash, Footprint, Index, footprints
 from .delta import Delta
 from .document import ABSENT, Reader, UndoLog, Workspace
 from .errors import Refused
-from .ops import Op
+from .ops import OPS, Kind, Op
 from .order import priority
 from .pointer import is_prefix
 from .verdict import Outcome, Verdict, rejected
 
 # Additive operations whose result depends on what other workers' add there: a sum can
 # overflow where the operation alone would not. Appends and unions fail on types only.
-NUMERIC = frozenset(("incr", "max", "min"))
+NUMERIC = frozenset(
+    name for name, spec in OPS.items() if spec.kind is Kind.ADDITIVE and spec.value_type == "number"
+)
 
 
 @dataclass(slots=True)
@@ -197,18 +199,23 @@ class _Doom:
     def __init__(
         self, candidates: list[Delta], prints: dict[str, list[Footprint]], base: Reader
     ) -> None:
+        # Built on first use: a frame in which no loss is for nothing never asks.
         self._alone = Workspace(base)
-        self._deltas = {d.id: d for d in candidates}
+        self._candidates = candidates
         self._prints = prints
+        self._deltas: dict[str, Delta] = {}
         # Per worker, what its deltas change, in key order; per delta, how many of its
         # worker's deltas came before it.
         self._changes: dict[str, list[list[Footprint]]] = {}
         self._place: dict[str, int] = {}
-        for delta in candidates:
+        self._known: dict[str, tuple[Verdict | None, bool]] = {}
+
+    def _index(self) -> None:
+        for delta in self._candidates:
+            self._deltas[delta.id] = delta
             mine = self._changes.setdefault(delta.worker, [])
             self._place[delta.id] = len(mine)
-            mine.append([fp for fp in prints[delta.id] if fp.access != READ])
-        self._known: dict[str, tuple[Verdict | None, bool]] = {}
+            mine.append([fp for fp in self._prints[delta.id] if fp.access != READ])
 
     def doomed(self, delta_id: str) -> bool:
         return self._judged(delta_id)[0] is not None
@@ -220,6 +227,8 @@ class _Doom:
 
     def _judged(self, delta_id: str) -> tuple[Verdict | None, bool]:
         if delta_id not in self._known:
+            if not self._deltas:
+                self._index()
             self._known[delta_id] = self._judge(self._deltas[delta_id])
         return self._known[delta_id]
 
@@ -233,7 +242,7 @@ class _Doom:
         if not touched and all(op.op not in NUMERIC for op in delta.ops[: index + 1]):
             return verdict, True
         # Doomed all the same if its operations on one file that no earlier delta of its
-        # worker touches fail there at a non-numeric one: wherever it wins, that file is
+        # worker changes fail there at a non-numeric one: wherever it wins, that file is
         # as in the base, save for sums, which could only make it fail sooner.
         for file in sorted({op.file for op in delta.ops} - touched):
             ops = [op for op in delta.ops if op.file == file]
