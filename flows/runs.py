@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prefect.settings import Settings
 
 # Task runs written 100 at a time, at least every second: about 2.5x less server CPU per
 # task run (bench/README.md). A flush interval under a second makes the recorder spin.
@@ -28,16 +32,26 @@ FRAME_SERVER = {
 }
 
 
+# The settings a run started here sees, derived from the settings in force: building
+# them validates every setting again (about 80 ms), so a process running frame after
+# frame (the demo, a notebook) builds them once. Keyed by identity: settings in force
+# are replaced, never changed in place.
+_derived: tuple[Settings, Settings] | None = None
+
+
 @contextlib.contextmanager
 def started_here() -> Iterator[None]:
-    from prefect.settings import (
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
-        get_current_settings,
-        temporary_settings,
-    )
+    from prefect.context import SettingsContext, get_settings_context
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
-    if "heartbeat_frequency" in get_current_settings().flows.model_fields_set:
+    global _derived
+    context = get_settings_context()
+    if "heartbeat_frequency" in context.settings.flows.model_fields_set:
         yield
         return
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    derived = _derived
+    if derived is None or derived[0] is not context.settings:
+        quiet = context.settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+        derived = _derived = (context.settings, quiet)
+    with SettingsContext(profile=context.profile, settings=derived[1]):
         yield

@@ -171,6 +171,7 @@ def test_which_frames_a_replay_covers(hub: Hub) -> None:
 def test_runs_started_by_gnp_send_no_heartbeats_unless_chosen() -> None:
     from prefect.settings import (
         PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        PREFECT_TASKS_DEFAULT_RETRIES,
         get_current_settings,
         temporary_settings,
     )
@@ -185,6 +186,16 @@ def test_runs_started_by_gnp_send_no_heartbeats_unless_chosen() -> None:
     assert default is not None  # Prefect's default sends them
     with started_here():
         assert heartbeat_seen() is None
+    with started_here():  # built once, then reused
+        assert heartbeat_seen() is None
     assert heartbeat_seen() == default
+
+    @flow
+    def retries_seen() -> int:
+        return get_current_settings().tasks.default_retries
+
+    with temporary_settings(updates={PREFECT_TASKS_DEFAULT_RETRIES: 2}), started_here():
+        assert heartbeat_seen() is None  # derived from the settings in force, not reused
+        assert retries_seen() == 2
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 60}), started_here():
         assert heartbeat_seen() == 60  # chosen by the user: kept
