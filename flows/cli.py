@@ -7,9 +7,12 @@ second to import, and ``gnp submit`` must stay quick.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -78,7 +81,8 @@ def frame(
     _prefect()
     from flows.frame import frame as frame_flow
 
-    summary = _flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
+    with _progress(len(entries or ())):
+        summary = _flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
     if as_json:
         print(canonical.encode_pretty(summary).decode())
         _fail_if_unreported(summary)
@@ -96,6 +100,30 @@ def frame(
     if summary["lineage"]:
         _say(f"lineage: {summary['lineage']}")
     _fail_if_unreported(summary)
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[None]:
+    """Each worker's outcome on stderr as it finishes: a frame of agents can take minutes,
+    and the summary comes only at its end."""
+    from tasks.worker import OUTCOMES
+
+    class Shown(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.done = 0
+
+        def emit(self, record: logging.LogRecord) -> None:  # one at a time: handle() locks
+            self.done += 1
+            line = f"[{self.done}/{total}] {record.getMessage()}"
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    shown = Shown()
+    OUTCOMES.addHandler(shown)
+    try:
+        yield
+    finally:
+        OUTCOMES.removeHandler(shown)
 
 
 def _fail_if_unreported(summary: dict[str, Any]) -> None:

@@ -131,6 +131,12 @@ def test_the_command_line_runs_frames_and_replays_as_flows(demo_hub: Hub, tmp_pa
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["frame"] == 1 and summary["counts"]["fallback"] == 1
+    progress = [line for line in done.stderr.splitlines() if line.startswith("[")]
+    assert sorted(line.split()[0] for line in progress) == ["[1/2]", "[2/2]"]  # as each ended
+    assert sorted(line.split()[1:3] for line in progress) == [
+        ["flaky", "fallback"],
+        ["poster-1", "ok"],
+    ]
     shown = cli("frame", "--hub", hub, "--roster", str(roster))
     assert "frame 2: 1 applied" in shown.stdout and "RuntimeError" in shown.stdout
     replayed = cli("replay", "--hub", hub, "--json")
