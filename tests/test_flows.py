@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,22 @@ def test_a_frame_of_zero_workers_merges_the_inbox_and_an_empty_one_says_so(hub: 
     assert empty["frame"] is None and empty["lineage"] is None
     assert flow_run(empty["flow_run_id"]).name == "frame-2-empty"
     assert hub.state().frame == 1
+
+
+def test_a_run_named_for_a_frame_another_engine_took_is_renamed(demo_hub: Hub) -> None:
+    """The run is named when it starts, for the frame it expects; an engine elsewhere
+    merges that frame meanwhile, so this run's merge makes the next one."""
+    hub = str(demo_hub.path)
+    send(demo_hub, "cron", incr("stats.json", "/visits", 10))
+    elsewhere = (
+        "import os; from gnp.engine import run_frame; from gnp.hub import Hub; "
+        "run_frame(Hub.open(os.environ['GNP_HUB']))"
+    )
+    racer = {"id": "poster-2", "command": [sys.executable, "-c", elsewhere]}
+    summary = frame(hub, [racer, agent("poster-1", "post")], max_workers=1)
+    assert demo_hub.state().document("stats.json")["visits"] == 10  # merged by the racer
+    assert summary["frame"] == 2 and summary["counts"]["applied"] == 1
+    assert flow_run(summary["flow_run_id"]).name == "frame-2"
 
 
 @task(cache_policy=NO_CACHE)
