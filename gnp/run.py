@@ -218,10 +218,10 @@ def _execute(
         **(extra_env or {}),
         "GNP_WORKTREE": str(wt.path),
         "GNP_WORKER": wt.worker,
-        "GNP_HUB": hub.url or str(hub.path),
+        "GNP_HUB": hub.url or os.path.abspath(hub.path),  # the command runs elsewhere
     }
     with tempfile.TemporaryFile() if capture else contextlib.nullcontext() as log:
-        exit_code, error = _wait(command, wt, env, timeout, log)
+        exit_code, error = _wait(_from_here(command), wt, env, timeout, log)
         output = ""
         if log is not None:
             log.seek(max(0, log.seek(0, os.SEEK_END) - _KEEP_OUTPUT))
@@ -233,6 +233,16 @@ def _execute(
 
 
 _KEEP_OUTPUT = 64 * 1024
+
+
+def _from_here(command: Sequence[str]) -> list[str]:
+    """The command runs in the worktree, but a relative path to its program
+    (``./agent.sh``, ``bin/agent``) was written where gnp was run: resolve it there.
+    A bare name is looked up on PATH as usual; arguments are the command's own."""
+    program = command[0] if command else ""
+    if os.sep in program and not os.path.isabs(program):
+        return [os.path.abspath(program), *command[1:]]
+    return list(command)
 
 
 def _wait(

@@ -170,6 +170,22 @@ def test_branches_use_the_worker_id_exactly(local: LocalRepo) -> None:
     assert isinstance(local.repo, pygit2.Repository)
 
 
+def test_a_relative_program_and_hub_mean_from_where_gnp_runs(
+    hub: Hub, local: LocalRepo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command runs in its worktree, elsewhere: ./agent.sh and a hub given as a
+    relative path still name what they named where gnp was run."""
+    from gnp.run import run
+
+    agent = tmp_path / "agent.sh"
+    agent.write_text('#!/bin/sh\ntest -d "$GNP_HUB" || exit 3\necho \'{"n": 1}\' > n.json\n')
+    agent.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    relative = Hub.open(os.path.relpath(hub.path, tmp_path))
+    result = run(relative, "w", ["./agent.sh"])
+    assert (result.status, result.error) == ("ok", None)
+
+
 def test_two_workers_editing_a_declared_counter_both_count(hub: Hub, local: LocalRepo) -> None:
     # The read-modify-write race with real edits: both read 5 and write 6.
     from gnp import Op
