@@ -34,29 +34,52 @@ RosterOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
 
 
-def _prefect() -> None:
+@contextlib.contextmanager
+def _prefect() -> Iterator[None]:
     """Settings for Prefect, each only if the user has not chosen: run logs go to the
     Prefect server (and its UI), not the terminal, where the summary says it all and an
-    error is one line; no telemetry; time for the embedded server's cold start; task
-    runs recorded in batches (flows.runs.FRAME_SERVER)."""
+    error is one line; no telemetry; time for a server's cold start; task runs recorded
+    in batches (flows.runs.FRAME_SERVER). With no server configured, one is started for
+    the command, out of reach of the terminal's Ctrl-C (flows.server)."""
     if "PREFECT_LOGGING_LEVEL" not in os.environ:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.runs import FRAME_SERVER
 
-    for name, value in FRAME_SERVER.items():  # for the embedded server, if one starts
+    for name, value in FRAME_SERVER.items():  # for the server, if one starts
         os.environ.setdefault(name, value)
-    from prefect.settings import get_current_settings
+    from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-    if not get_current_settings().api.url:
-        err.print(
-            "starting Prefect's embedded server (10-20 s the first time; "
-            "set PREFECT_API_URL to use a running one)",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        yield  # a server of the user's, or none allowed: Prefect says what is wrong
+        return
+    err.print(
+        "starting a Prefect server for this command (10-20 s; "
+        "set PREFECT_API_URL to use a running one)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    from flows.server import local_server
+
+    timeout = settings.server.ephemeral.startup_timeout_seconds
+    env = settings.to_environment_variables(exclude_unset=True)
+    with local_server(env, timeout) as url, temporary_settings({PREFECT_API_URL: url}):
+        try:
+            yield
+        finally:
+            _flush()  # the runs' last logs and events, while the server is there
+
+
+def _flush() -> None:
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with contextlib.suppress(Exception):  # best effort: the frame itself is done
+        APILogWorker.drain_all(timeout=10)
+        EventsWorker.drain_all(timeout=10)
 
 
 @app.command()
@@ -78,10 +101,9 @@ def frame(
     # before Prefect starts.
     check_writable(lineage_root(Hub.open(hub), lineage))
     entries = [m.to_json() for m in load(roster)] if roster else None
-    _prefect()
-    from flows.frame import frame as frame_flow
+    with _prefect(), _progress(len(entries or ())):
+        from flows.frame import frame as frame_flow
 
-    with _progress(len(entries or ())):
         summary = _flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
     if as_json:
         print(canonical.encode_pretty(summary).decode())
@@ -159,15 +181,13 @@ def replay(
 ) -> None:
     """Re-derive frame N (or a range; all by default) from its parent and its archive, as
     a Prefect flow run; exit 0 iff every one matches what main recorded."""
-    from gnp.hub import Hub
-
-    Hub.open(hub)
-    _prefect()
-    from flows.replay import frames_to_replay
-    from flows.replay import replay as replay_flow
+    from gnp.replay import frames_to_replay
 
     frames_to_replay(hub, frame, first, last)  # a bad range is one line, before Prefect
-    reports = _flow_run(lambda: replay_flow(hub, frame, first, last, fail_on_mismatch=False))
+    with _prefect():
+        from flows.replay import replay as replay_flow
+
+        reports = _flow_run(lambda: replay_flow(hub, frame, first, last, fail_on_mismatch=False))
     if as_json:
         print(canonical.encode_pretty(reports).decode())
     else:
@@ -192,12 +212,12 @@ def demo() -> None:
     folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
     os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
     out.print(f"[bold]gnp demo[/] in {escape(str(folder))}")
-    _prefect()
-    from flows.demo import run as run_demo
-    from flows.runs import started_here
+    with _prefect():
+        from flows.demo import run as run_demo
+        from flows.runs import started_here
 
-    with started_here():
-        result = run_demo(folder, progress=lambda text: out.print(f"[dim]>[/] {escape(text)}"))
+        with started_here():
+            result = run_demo(folder, progress=lambda t: out.print(f"[dim]>[/] {escape(t)}"))
     for summary in result.summaries:
         out.print(f"\n[bold]{escape(headline(summary))}[/]")
         for v in summary["verdicts"]:

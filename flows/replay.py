@@ -11,29 +11,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from gnp.errors import GnpError, UsageError
+from gnp.errors import GnpError
 from gnp.hub import Hub
-from gnp.replay import frame_commits
+from gnp.replay import frame_commits, frames_to_replay
 from tasks.replay import replay_frame
-
-
-def frames_to_replay(hub: str, frame: int | None, first: int | None, last: int | None) -> list[int]:
-    """One frame, a range (either end defaulting to the first or last frame), or all."""
-    if frame is not None and (first is not None or last is not None):
-        raise UsageError("give one frame, or a range (first/last), not both")
-    latest = Hub.open(hub).state().frame
-    if latest < 1:
-        if frame is None and first is None and last is None:
-            return []  # a new hub: nothing to replay yet, and nothing wrong
-        raise UsageError("the hub has no frames yet")
-    if frame is not None:
-        if not 1 <= frame <= latest:
-            raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")
-        return [frame]
-    low, high = first if first is not None else 1, last if last is not None else latest
-    if not 1 <= low <= high <= latest:
-        raise UsageError(f"frames run from 1 to {latest}; cannot replay {low} to {high}")
-    return list(range(low, high + 1))
 
 
 @flow(name="gnp-replay", flow_run_name="replay", persist_result=True)

@@ -224,7 +224,12 @@ def main() -> None:
         if not message:  # no arguments: the help was shown
             sys.exit(exit_code)
         _fail(f"{message} (see 'gnp --help')", exit_code)
+    if code == INTERRUPTED:
+        _fail("interrupted", code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130  # what typer returns for a Ctrl-C (KeyboardInterrupt); gnp never does
 
 
 def _fail(message: str, code: int) -> None:

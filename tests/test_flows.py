@@ -169,7 +169,7 @@ def test_the_command_line_runs_frames_and_replays_as_flows(demo_hub: Hub, tmp_pa
 
 
 def test_which_frames_a_replay_covers(hub: Hub) -> None:
-    from flows.replay import frames_to_replay
+    from gnp.replay import frames_to_replay
 
     where = str(hub.path)
     assert frames_to_replay(where, None, None, None) == []  # a new hub: nothing, not an error
