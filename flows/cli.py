@@ -28,7 +28,8 @@ from gnp.errors import GnpError
 RosterOption = Annotated[
     str | None,
     typer.Option(
-        "--roster", help="A JSON file: the workers to run, [{id, call|command, timeout}]."
+        "--roster",
+        help="A JSON file: the workers to run, [{id, call|command, authority, timeout}].",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]

@@ -36,7 +36,14 @@ def _root() -> None:
     """The Good Neighbor Protocol: many workers, one canonical JSON state in git."""
 
 
-HubOption = Annotated[str, typer.Option("--hub", help="The hub: a path to its bare repository.")]
+HubOption = Annotated[
+    str,
+    typer.Option(
+        "--hub",
+        help="The hub: a path to its bare repository, or a git URL "
+        "(file://, ssh://, https://, user@host:path).",
+    ),
+]
 WorkerOption = Annotated[str, typer.Option("--worker", help="Your worker id.")]
 
 
@@ -98,6 +105,15 @@ def submit(
 LineageOption = Annotated[
     str | None,
     typer.Option("--lineage", help="Where lineage goes: a folder or a pyarrow URI (s3://...)."),
+]
+# The same option on the command that only reads lineage: the place a frame wrote it.
+LineageReadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lineage",
+        help="Where to read lineage from, if a frame wrote it elsewhere (gnp frame "
+        "--lineage): a folder or a pyarrow URI (s3://...).",
+    ),
 ]
 
 
@@ -163,7 +179,7 @@ def lineage(
     per_frame: Annotated[
         bool, typer.Option("--summary", help="One row per frame instead of per delta.")
     ] = False,
-    where: LineageOption = None,
+    where: LineageReadOption = None,
 ) -> None:
     """Show lineage rows: what became of every delta, frame by frame."""
     from . import lineage as lineage_store

@@ -112,3 +112,20 @@ def test_usage_errors_name_the_fix(tmp_path: Path) -> None:
     ops = '[{"op": "incr", "file": "a.json", "path": "/n", "value": 1}]'
     nokey = cli("submit", "--hub", hub, "--worker", "zed", stdin=ops)
     assert "create one with 'gnp keygen zed --hub HUB'" in nokey.stderr
+
+
+def test_option_help_says_what_the_readme_says() -> None:
+    import typer
+
+    from flows.cli import app
+
+    helps: dict[tuple[str, str], str] = {}
+    for name, command in typer.main.get_command(app).commands.items():  # type: ignore[attr-defined]
+        for param in command.params:
+            if param.param_type_name == "option":  # typer vendors click: match by shape
+                helps[name, param.opts[0]] = param.help or ""
+    hubs = [help for (_, option), help in helps.items() if option == "--hub"]
+    assert len(hubs) >= 8 and all("git URL" in help for help in hubs)
+    assert "goes" in helps["frame", "--lineage"]
+    assert "read" in helps["lineage", "--lineage"] and "goes" not in helps["lineage", "--lineage"]
+    assert "{id, call|command, authority, timeout}" in helps["frame", "--roster"]
