@@ -131,12 +131,12 @@ def run(
 
     result = run_worker(Hub.open(hub), worker, command, timeout=timeout, authority=authority)
     if result.note:
-        err.print(f"gnp: warning: {result.note}", markup=False)
+        _tell(f"warning: {result.note}")
     if result.status == "unchanged":
-        err.print("gnp: the command changed no state file; nothing submitted", markup=False)
+        _tell("the command changed no state file; nothing submitted")
         return
     if result.status == "fallback":
-        err.print(f"gnp: {result.error}; submitted a fallback delta", markup=False)
+        _tell(f"{result.error}; submitted a fallback delta")
         print(result.delta_id)
         raise typer.Exit(1)
     print(result.delta_id)
@@ -148,10 +148,7 @@ def relay() -> None:
     delta and take milliseconds, not the command's start-up. Ctrl-C stops it."""
     from .relay_server import serve
 
-    def log(line: str) -> None:
-        err.print(f"gnp: {line}", markup=False, highlight=False, emoji=False, soft_wrap=True)
-
-    serve(log=log)
+    serve(log=_tell)
 
 
 @app.command()
@@ -244,5 +241,11 @@ def main() -> None:
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"gnp: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
+    _tell(message)
     sys.exit(code)
+
+
+def _tell(message: str) -> None:
+    """One line on stderr however long: the README promises one-line messages, and rich
+    would wrap them at 80 columns when stderr is not a terminal."""
+    err.print(f"gnp: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)

@@ -129,3 +129,16 @@ def test_option_help_says_what_the_readme_says() -> None:
     assert "goes" in helps["frame", "--lineage"]
     assert "read" in helps["lineage", "--lineage"] and "goes" not in helps["lineage", "--lineage"]
     assert "{id, call|command, authority, timeout}" in helps["frame", "--roster"]
+
+
+def test_run_messages_are_one_line_when_stderr_is_a_pipe(tmp_path: Path) -> None:
+    hub = str(tmp_path / "hub.git")
+    cli("init", hub)
+    cli("keygen", "alice", "--hub", hub)
+    env = {"GNP_WORKTREES": str(tmp_path / "wt"), "COLUMNS": "80"}
+    broken = "echo '{not json' > stats.json"
+    done = cli("run", "--hub", hub, "--worker", "alice", "--", "sh", "-c", broken, env=env)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("gnp: stats.json is not valid JSON") and len(line) > 80
+    assert line.endswith("; submitted a fallback delta")
