@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import GnpError, explain
+from .errors import GnpError, UsageError, explain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -183,7 +183,13 @@ def lineage(
     from .frames import lineage_root
     from .hub import Hub
 
-    table = lineage_store.read(lineage_root(Hub.open(hub), where), frame=frame)
+    opened = Hub.open(hub)
+    latest = opened.state().frame
+    if frame is not None and not 1 <= frame <= latest:  # else "no lineage yet" would mislead
+        if latest < 1:
+            raise UsageError("the hub has no frames yet")
+        raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")
+    table = lineage_store.read(lineage_root(opened, where), frame=frame)
     if per_frame:
         table = lineage_store.summary(table)
     if as_json:

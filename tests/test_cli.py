@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gnp.hub import Hub
+
 GNP = str(Path(sys.executable).with_name("gnp"))  # the installed entry point
 
 
@@ -142,3 +144,20 @@ def test_run_messages_are_one_line_when_stderr_is_a_pipe(tmp_path: Path) -> None
     [line] = done.stderr.splitlines()
     assert line.startswith("gnp: stats.json is not valid JSON") and len(line) > 80
     assert line.endswith("; submitted a fallback delta")
+
+
+def test_lineage_of_a_frame_the_hub_never_ran_is_an_error(hub: Hub) -> None:
+    from gnp.engine import run_frame
+    from tests.hubtools import incr, send
+
+    where = str(hub.path)
+    early = cli("lineage", "--hub", where, "--frame", "1")
+    assert (early.returncode, early.stderr) == (1, "gnp: the hub has no frames yet\n")
+    for _ in range(2):
+        send(hub, "alice", incr())
+        run_frame(hub)  # frames without lineage rows: only a frame flow writes them
+    beyond = cli("lineage", "--hub", where, "--frame", "9")
+    assert beyond.returncode == 1 and beyond.stdout == ""
+    assert beyond.stderr == "gnp: frames run from 1 to 2; there is no frame 9\n"
+    known = cli("lineage", "--hub", where, "--frame", "2")
+    assert (known.returncode, known.stdout.strip()) == (0, "no lineage yet for frame 2")
