@@ -161,3 +161,31 @@ def test_lineage_of_a_frame_the_hub_never_ran_is_an_error(hub: Hub) -> None:
     assert beyond.stderr == "gnp: frames run from 1 to 2; there is no frame 9\n"
     known = cli("lineage", "--hub", where, "--frame", "2")
     assert (known.returncode, known.stdout.strip()) == (0, "no lineage yet for frame 2")
+
+
+def test_submit_from_a_terminal_says_it_reads_stdin_and_a_pipe_stays_quiet(hub: Hub) -> None:
+    import os
+    import pty
+
+    from tests.conftest import worker_key
+
+    worker_key(hub, "alice")
+    ops = '[{"op": "incr", "file": "stats.json", "path": "/n", "value": 1}]'
+    piped = cli("submit", "--hub", str(hub.path), "--worker", "alice", stdin=ops)
+    assert piped.returncode == 0 and piped.stderr == ""
+    terminal, stdin = pty.openpty()
+    try:
+        typed = subprocess.Popen(
+            [GNP, "submit", "--hub", str(hub.path), "--worker", "alice"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(terminal, ops.encode() + b"\n\x04")  # what a user types, then Ctrl-D
+        out, err = typed.communicate(timeout=60)
+    finally:
+        os.close(stdin)
+        os.close(terminal)
+    assert typed.returncode == 0 and len(out.strip()) == 64
+    assert err == "gnp: reading ops from stdin (end with Ctrl-D)\n"
