@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shlex
 import shutil
 import sys
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ from gnp.errors import GnpError
 RosterOption = Annotated[
     str | None,
     typer.Option(
-        "--roster", help="A JSON file: the workers to run, [{id, call|command, timeout}]."
+        "--roster",
+        help="A JSON file: the workers to run, [{id, call|command, authority, timeout}].",
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
@@ -271,6 +273,8 @@ def _closing(result: Any) -> None:
         f"git --git-dir {where} show main:stats.json",
     ):
         _say(f"  {line}")
+    # Left behind on purpose, for the commands above; say so, or it piles up unnoticed.
+    _say(f"\nWhen done, remove the demo's folder: rm -r {shlex.quote(str(result.hub.parent))}")
 
 
 def _replay_line(r: dict[str, Any]) -> str:

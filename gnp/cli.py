@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import GnpError, explain
+from .errors import GnpError, UsageError, explain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,7 +36,14 @@ def _root() -> None:
     """The Good Neighbor Protocol: many workers, one canonical JSON state in git."""
 
 
-HubOption = Annotated[str, typer.Option("--hub", help="The hub: a path to its bare repository.")]
+HubOption = Annotated[
+    str,
+    typer.Option(
+        "--hub",
+        help="The hub: a path to its bare repository, or a git URL "
+        "(file://, ssh://, https://, user@host:path).",
+    ),
+]
 WorkerOption = Annotated[str, typer.Option("--worker", help="Your worker id.")]
 
 
@@ -99,6 +106,15 @@ LineageOption = Annotated[
     str | None,
     typer.Option("--lineage", help="Where lineage goes: a folder or a pyarrow URI (s3://...)."),
 ]
+# The same option on the command that only reads lineage: the place a frame wrote it.
+LineageReadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lineage",
+        help="Where to read lineage from, if a frame wrote it elsewhere (gnp frame "
+        "--lineage): a folder or a pyarrow URI (s3://...).",
+    ),
+]
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -115,12 +131,12 @@ def run(
 
     result = run_worker(Hub.open(hub), worker, command, timeout=timeout, authority=authority)
     if result.note:
-        err.print(f"gnp: warning: {result.note}", markup=False)
+        _tell(f"warning: {result.note}")
     if result.status == "unchanged":
-        err.print("gnp: the command changed no state file; nothing submitted", markup=False)
+        _tell("the command changed no state file; nothing submitted")
         return
     if result.status == "fallback":
-        err.print(f"gnp: {result.error}; submitted a fallback delta", markup=False)
+        _tell(f"{result.error}; submitted a fallback delta")
         print(result.delta_id)
         raise typer.Exit(1)
     print(result.delta_id)
@@ -132,10 +148,7 @@ def relay() -> None:
     delta and take milliseconds, not the command's start-up. Ctrl-C stops it."""
     from .relay_server import serve
 
-    def log(line: str) -> None:
-        err.print(f"gnp: {line}", markup=False, highlight=False, emoji=False, soft_wrap=True)
-
-    serve(log=log)
+    serve(log=_tell)
 
 
 @app.command()
@@ -163,14 +176,20 @@ def lineage(
     per_frame: Annotated[
         bool, typer.Option("--summary", help="One row per frame instead of per delta.")
     ] = False,
-    where: LineageOption = None,
+    where: LineageReadOption = None,
 ) -> None:
     """Show lineage rows: what became of every delta, frame by frame."""
     from . import lineage as lineage_store
     from .frames import lineage_root
     from .hub import Hub
 
-    table = lineage_store.read(lineage_root(Hub.open(hub), where), frame=frame)
+    opened = Hub.open(hub)
+    latest = opened.state().frame
+    if frame is not None and not 1 <= frame <= latest:  # else "no lineage yet" would mislead
+        if latest < 1:
+            raise UsageError("the hub has no frames yet")
+        raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")
+    table = lineage_store.read(lineage_root(opened, where), frame=frame)
     if per_frame:
         table = lineage_store.summary(table)
     if as_json:
@@ -233,5 +252,11 @@ INTERRUPTED = 130  # what typer returns for a Ctrl-C (KeyboardInterrupt); gnp ne
 
 
 def _fail(message: str, code: int) -> None:
-    err.print(f"gnp: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
+    _tell(message)
     sys.exit(code)
+
+
+def _tell(message: str) -> None:
+    """One line on stderr however long: the README promises one-line messages, and rich
+    would wrap them at 80 columns when stderr is not a terminal."""
+    err.print(f"gnp: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)

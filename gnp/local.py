@@ -17,6 +17,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,17 +110,32 @@ def _copy_missing(src: pygit2.Repository, dst: pygit2.Repository, oid: pygit2.Oi
     dst.odb.write(kind, data)
 
 
-def make_bare(path: Path, url: str, alternates: Path | None = None) -> None:
+def make_bare(
+    path: Path,
+    url: str,
+    alternates: Path | None = None,
+    fill: Callable[[Path], None] | None = None,
+) -> bool:
     """A bare repository at ``path`` whose remote ``hub`` is ``url`` (borrowing the
     objects at ``alternates``). Made aside and renamed into place, so that concurrent
-    first uses, by processes or threads, make one repository between them."""
+    first uses, by processes or threads, make one repository between them. ``fill`` runs
+    on it before the rename; if it raises, nothing is left behind. True if this call's
+    repository is the one now in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
-    if alternates is not None:
-        (tmp / "objects" / "info" / "alternates").write_text(f"{alternates}\n")
-    repo.remotes.create(REMOTE, url)
+    try:
+        repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
+        if alternates is not None:
+            (tmp / "objects" / "info" / "alternates").write_text(f"{alternates}\n")
+        repo.remotes.create(REMOTE, url)
+        if fill is not None:
+            fill(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         os.rename(tmp, path)
     except OSError:  # another made it first
         shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    return True

@@ -166,6 +166,8 @@ def _read_line(conn: socket.socket) -> bytes | None:
 def read_source(source: str) -> bytes:
     """The request's bytes from a file, or from stdin for ``-``."""
     if source == "-":
+        if sys.stdin.isatty():  # else a forgotten pipe looks like a hang
+            print("gnp: reading ops from stdin (end with Ctrl-D)", file=sys.stderr, flush=True)
         return sys.stdin.buffer.read()
     try:
         with open(source, "rb") as f:

@@ -36,13 +36,22 @@ class RemoteHub(Hub):
     @classmethod
     def open_url(cls, url: str) -> RemoteHub:
         path = mirror_path(url)
-        if not (path / "HEAD").exists():
-            make_bare(path, url)
-        hub = cls(path, pygit2.Repository(str(path)))
-        hub.url = url
-        hub.refresh()
+        # A mirror's first fetch happens before it is renamed into place: a URL that
+        # cannot be reached leaves no mirror, and one in place has fetched at least once.
+        fetched = not (path / "HEAD").exists() and make_bare(
+            path, url, fill=lambda made: cls._at(made, url).refresh()
+        )
+        hub = cls._at(path, url)
+        if not fetched:
+            hub.refresh()
         if MAIN not in hub.repo.references or read(hub.main().tree, PROTOCOL_FILE) is None:
             raise UsageError(f"{url} is not a gnp hub (no {PROTOCOL_FILE} on its main)")
+        return hub
+
+    @classmethod
+    def _at(cls, path: Path, url: str) -> RemoteHub:
+        hub = cls(path, pygit2.Repository(str(path)))
+        hub.url = url
         return hub
 
     def refresh(self) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from gnp.hub import Hub
+
 GNP = str(Path(sys.executable).with_name("gnp"))  # the installed entry point
 
 
@@ -112,3 +114,78 @@ def test_usage_errors_name_the_fix(tmp_path: Path) -> None:
     ops = '[{"op": "incr", "file": "a.json", "path": "/n", "value": 1}]'
     nokey = cli("submit", "--hub", hub, "--worker", "zed", stdin=ops)
     assert "create one with 'gnp keygen zed --hub HUB'" in nokey.stderr
+
+
+def test_option_help_says_what_the_readme_says() -> None:
+    import typer
+
+    from flows.cli import app
+
+    helps: dict[tuple[str, str], str] = {}
+    for name, command in typer.main.get_command(app).commands.items():  # type: ignore[attr-defined]
+        for param in command.params:
+            if param.param_type_name == "option":  # typer vendors click: match by shape
+                helps[name, param.opts[0]] = param.help or ""
+    hubs = [help for (_, option), help in helps.items() if option == "--hub"]
+    assert len(hubs) >= 8 and all("git URL" in help for help in hubs)
+    assert "goes" in helps["frame", "--lineage"]
+    assert "read" in helps["lineage", "--lineage"] and "goes" not in helps["lineage", "--lineage"]
+    assert "{id, call|command, authority, timeout}" in helps["frame", "--roster"]
+
+
+def test_run_messages_are_one_line_when_stderr_is_a_pipe(tmp_path: Path) -> None:
+    hub = str(tmp_path / "hub.git")
+    cli("init", hub)
+    cli("keygen", "alice", "--hub", hub)
+    env = {"GNP_WORKTREES": str(tmp_path / "wt"), "COLUMNS": "80"}
+    broken = "echo '{not json' > stats.json"
+    done = cli("run", "--hub", hub, "--worker", "alice", "--", "sh", "-c", broken, env=env)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("gnp: stats.json is not valid JSON") and len(line) > 80
+    assert line.endswith("; submitted a fallback delta")
+
+
+def test_lineage_of_a_frame_the_hub_never_ran_is_an_error(hub: Hub) -> None:
+    from gnp.engine import run_frame
+    from tests.hubtools import incr, send
+
+    where = str(hub.path)
+    early = cli("lineage", "--hub", where, "--frame", "1")
+    assert (early.returncode, early.stderr) == (1, "gnp: the hub has no frames yet\n")
+    for _ in range(2):
+        send(hub, "alice", incr())
+        run_frame(hub)  # frames without lineage rows: only a frame flow writes them
+    beyond = cli("lineage", "--hub", where, "--frame", "9")
+    assert beyond.returncode == 1 and beyond.stdout == ""
+    assert beyond.stderr == "gnp: frames run from 1 to 2; there is no frame 9\n"
+    known = cli("lineage", "--hub", where, "--frame", "2")
+    assert (known.returncode, known.stdout.strip()) == (0, "no lineage yet for frame 2")
+
+
+def test_submit_from_a_terminal_says_it_reads_stdin_and_a_pipe_stays_quiet(hub: Hub) -> None:
+    import os
+    import pty
+
+    from tests.conftest import worker_key
+
+    worker_key(hub, "alice")
+    ops = '[{"op": "incr", "file": "stats.json", "path": "/n", "value": 1}]'
+    piped = cli("submit", "--hub", str(hub.path), "--worker", "alice", stdin=ops)
+    assert piped.returncode == 0 and piped.stderr == ""
+    terminal, stdin = pty.openpty()
+    try:
+        typed = subprocess.Popen(
+            [GNP, "submit", "--hub", str(hub.path), "--worker", "alice"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(terminal, ops.encode() + b"\n\x04")  # what a user types, then Ctrl-D
+        out, err = typed.communicate(timeout=60)
+    finally:
+        os.close(stdin)
+        os.close(terminal)
+    assert typed.returncode == 0 and len(out.strip()) == 64
+    assert err == "gnp: reading ops from stdin (end with Ctrl-D)\n"

@@ -38,6 +38,7 @@ def test_the_demo_runs_three_frames_and_every_promise_holds(demo_run: tuple[str,
         "frame 3: replays identically",
         f"lineage: {folder}/hub.git/gnp-lineage",
         f"gnp replay --hub {folder}/hub.git --frame 2",
+        f"remove the demo's folder: rm -r {folder}\n",
     ):
         assert line in shown, line
     assert (folder / "hub.git" / "gnp-lineage" / "frame=3" / "part.parquet").exists()

@@ -185,3 +185,22 @@ def test_first_submits_to_a_url_hub_at_once_all_land(hub: Hub, tmp_path: Path) -
     assert len(snapshot(hub)) == 12
     run_frame(hub)
     assert hub.state().document("stats.json") == {"count": 12}
+
+
+def test_an_unreachable_url_leaves_no_mirror_and_a_used_one_is_kept(
+    hub: Hub, tmp_path: Path
+) -> None:
+    from gnp.remote import mirror_path
+    from tests.test_cli import cli as gnp
+
+    for url in (f"file://{tmp_path}/nope.git", "https://127.0.0.1:9/x.git"):
+        done = gnp("keygen", "dave", "--hub", url)
+        assert done.returncode == 1 and "cannot reach the hub" in done.stderr
+        mirrors = mirror_path(url).parent
+        assert not mirrors.exists() or list(mirrors.iterdir()) == []  # no mirror, no leftover
+    # A mirror that has fetched may hold pushed work: a later failure leaves it alone.
+    url = f"file://{hub.path.resolve()}"
+    remote(hub)
+    hub.path.rename(tmp_path / "moved.git")
+    assert gnp("keygen", "dave", "--hub", url).returncode == 1
+    assert (mirror_path(url) / "HEAD").exists()
