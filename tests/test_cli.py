@@ -189,3 +189,33 @@ def test_submit_from_a_terminal_says_it_reads_stdin_and_a_pipe_stays_quiet(hub: 
         os.close(terminal)
     assert typed.returncode == 0 and len(out.strip()) == 64
     assert err == "gnp: reading ops from stdin (end with Ctrl-D)\n"
+
+
+def test_ctrl_c_during_gnp_run_stops_the_command_and_says_so(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "wt")}
+    hub = str(tmp_path / "hub.git")
+    assert cli("init", hub).returncode == 0
+    assert cli("keygen", "w", "--hub", hub).returncode == 0
+    started = tmp_path / "started"
+    command = [GNP, "run", "--hub", hub, "--worker", "w", "--", "sh", "-c"]
+    work = subprocess.Popen(
+        [*command, f"touch {started}; sleep 60"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.1)
+        os.killpg(work.pid, signal.SIGINT)  # as a terminal's Ctrl-C: its whole group
+        out, err = work.communicate(timeout=60)
+    finally:
+        if work.poll() is None:
+            os.killpg(work.pid, signal.SIGKILL)
+    assert (work.returncode, out, err) == (130, "", "gnp: interrupted\n")
+    assert list((tmp_path / "wt").iterdir()) == []  # its worktree went with it
