@@ -8,6 +8,9 @@ and writes operations that say what changed, in a form that merges safely:
 * a path declared ``append`` (an append-only list that grew) becomes one ``append`` per
   new item;
 * a path declared ``set`` becomes ``union`` of the added members;
+* such a path that did not exist yet (a new file, a new key) is made by those same
+  operations, which create what they need, so two workers creating one counter both
+  count; what else is new beside it is added after;
 * anything else becomes ``test`` of the old value + ``replace`` (or ``add``/``remove``),
   so that if another worker changed the same value in the meantime, the frame reports a
   conflict or a failed test instead of silently keeping one of the two.
@@ -44,7 +47,7 @@ def diff_file(file: str, old: Any, new: Any, types: Types) -> list[Op]:
     if old is ABSENT and new is ABSENT:
         return []
     if old is ABSENT:
-        return [Op("add", file, "", canonical.copy(new))]
+        return _created(file, (), new, types) or [Op("add", file, "", canonical.copy(new))]
     if new is ABSENT:
         return [Op("test", file, "", canonical.copy(old)), Op("remove", file, "")]
     ops: list[Op] = []
@@ -87,9 +90,9 @@ def _diff(
             if key in old:
                 _diff(file, (*tokens, key), old[key], new[key], types, ops)
             else:
-                ops.append(
-                    Op("add", file, pointer.format((*tokens, key)), canonical.copy(new[key]))
-                )
+                at = (*tokens, key)
+                made = _created(file, at, new[key], types)
+                ops.extend(made or [Op("add", file, pointer.format(at), canonical.copy(new[key]))])
         return
     ops.append(Op("test", file, path, canonical.copy(old)))
     ops.append(Op("replace", file, path, canonical.copy(new)))
@@ -114,3 +117,52 @@ def _differing(old: Any, new: Any, at: list[str], out: list[str], limit: int) ->
             _differing(a, b, [*at, str(i)], out, limit)
     else:
         out.append(pointer.format(tuple(at)))
+
+
+def _created(file: str, tokens: pointer.Tokens, new: Any, types: Types) -> list[Op] | None:
+    """Operations that create ``new`` where nothing was, if declared paths lie within it:
+    their merge operations first (which create what they need, and commute with another
+    worker's creating the same counter, list or set), then an ``add`` for each other part.
+    None when no merge operation would come of it: then the caller adds ``new`` whole."""
+    merged: list[Op] = []
+    added: list[Op] = []
+    _create(file, tokens, new, types, merged, added)
+    return merged + added if merged else None
+
+
+def _create(
+    file: str, tokens: pointer.Tokens, new: Any, types: Types, merged: list[Op], added: list[Op]
+) -> bool:
+    """Split the creation of ``new`` into ``merged`` and ``added``; False, appending
+    nothing, if no merge operation lies within it."""
+    path = pointer.format(tokens)
+    kind = declared(types, tokens)
+    if kind == "counter" and is_number(new):
+        merged.append(Op("incr", file, path, new))
+        return True
+    if kind == "append" and type(new) is list and new:
+        merged.extend(Op("append", file, path, canonical.copy(v)) for v in new)
+        return True
+    if kind == "set" and type(new) is list and new and _distinct(new):
+        merged.append(Op("union", file, path, canonical.copy(new)))
+        return True
+    if type(new) is not dict:
+        return False
+    plain: list[str] = []
+    found = False
+    for key in sorted(new):
+        if _create(file, (*tokens, key), new[key], types, merged, added):
+            found = True
+        else:
+            plain.append(key)
+    if found:  # this object is made by the merge operations beneath it; add the rest
+        added.extend(
+            Op("add", file, pointer.format((*tokens, key)), canonical.copy(new[key]))
+            for key in plain
+        )
+    return found
+
+
+def _distinct(items: list[Any]) -> bool:
+    """No member twice: a union would keep only one, and the file would not be as left."""
+    return all(not canonical.equal(a, b) for i, a in enumerate(items) for b in items[:i])

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from hypothesis import given
+from hypothesis import strategies as st
 
 from gnp import ABSENT, Op, Workspace, canonical, pointer
 from gnp.diff import declared, diff_file, differing_paths
@@ -54,6 +55,28 @@ def test_whole_files_created_and_deleted() -> None:
     assert diff_file(F, ABSENT, ABSENT, {}) == []
 
 
+def test_a_declared_path_created_merges_instead_of_adding() -> None:
+    """A counter, list or set that did not exist is made by its merge operation, so two
+    workers creating it both count; the rest of what is new is added after."""
+    types = {"/posts": "counter", "/agents/*/seen": "append", "/tags": "set"}
+    new = {"posts": 2, "title": "x", "agents": {"a": {"seen": [1], "name": "a"}}, "tags": ["t"]}
+    assert diff_file(F, ABSENT, new, types) == [
+        Op("append", F, "/agents/a/seen", 1),
+        Op("incr", F, "/posts", 2),
+        Op("union", F, "/tags", ["t"]),
+        Op("add", F, "/agents/a/name", "a"),
+        Op("add", F, "/title", "x"),
+    ]
+    assert diff_file(F, {"title": "x"}, {"title": "x", "posts": 1}, types) == [
+        Op("incr", F, "/posts", 1)
+    ]
+    # Nothing declared within, or nothing a merge operation could make: added whole.
+    assert diff_file(F, ABSENT, {"posts": "many"}, types) == [Op("add", F, "", {"posts": "many"})]
+    assert diff_file(F, ABSENT, {"tags": ["t", "t"]}, types) == [
+        Op("add", F, "", {"tags": ["t", "t"]})
+    ]
+
+
 def test_a_type_change_is_not_hidden_by_json_equality() -> None:
     assert [o.op for o in diff_file(F, {"a": 1}, {"a": True}, {})] == ["test", "replace"]
 
@@ -63,6 +86,36 @@ def test_applying_the_diff_to_the_old_document_gives_the_new(old: Any, new: Any)
     workspace = Workspace(lambda f: canonical.copy(old))
     workspace.apply(diff_file(F, old, new, {}))
     assert canonical.encode(workspace.document(F)) == canonical.encode(new)
+
+
+TYPES = st.sampled_from(
+    [{"/*": "counter"}, {"/*": "append"}, {"/*": "set"}, {"/*/*": "counter", "/*": "append"}]
+)
+
+
+@given(documents, documents, TYPES)
+def test_what_is_created_under_declared_paths_is_created_exactly(
+    old: Any, new: Any, types: dict[str, str]
+) -> None:
+    """A new file, or new keys in an object, come out as left, merge operations or not
+    (a declared set keeps its members in JSON order, as every union does)."""
+    if type(old) is dict and type(new) is dict:
+        old = {k: v for k, v in old.items() if k not in new}  # only keys the diff adds
+        new = {**old, **new}
+    for before in (ABSENT, old):
+        if before is ABSENT or type(before) is dict:
+            workspace = Workspace(lambda f, b=before: canonical.copy(b))
+            workspace.apply(diff_file(F, before, new, types))
+            assert as_left(workspace.document(F), types) == as_left(new, types)
+
+
+def as_left(document: Any, types: dict[str, str]) -> bytes:
+    if types.get("/*") == "set" and type(document) is dict:
+        document = {
+            k: sorted(v, key=canonical.sort_key) if type(v) is list else v
+            for k, v in document.items()
+        }
+    return canonical.encode(document)
 
 
 def test_differing_paths_point_at_each_difference() -> None:

@@ -218,6 +218,32 @@ def test_two_workers_editing_a_declared_counter_both_count(hub: Hub, local: Loca
     assert hub.state().document("stats.json")["title"] == "w"
 
 
+def test_two_workers_creating_a_declared_counter_both_count(hub: Hub, local: LocalRepo) -> None:
+    """The file, or the key, does not exist yet: each worker's edit creates it. They
+    must count as incr, not collide as two adds (which lost one of them)."""
+    from gnp.engine import run_frame
+    from gnp.registry import declare
+    from gnp.run import run
+
+    declare(hub, "stats.json", "/posts", "counter")
+    declare(hub, "stats.json", "/likes", "counter")
+    worker_key(hub, "v")
+    post = (
+        "python3 -c \"import json, os; p='stats.json'; "
+        "d=json.load(open(p)) if os.path.exists(p) else {}; "
+        "d['posts']=d.get('posts', 0)+1; json.dump(d, open(p,'w'))\""
+    )
+    for worker in ("w", "v"):  # both from a main without stats.json
+        assert run(hub, worker, ["sh", "-c", post]).status == "ok"
+    assert run_frame(hub).count("applied") == 2
+    assert hub.state().document("stats.json") == {"posts": 2}
+    like = post.replace("posts", "likes")  # a key new to a file that exists
+    for worker in ("w", "v"):
+        assert run(hub, worker, ["sh", "-c", like]).status == "ok"
+    assert run_frame(hub).count("applied") == 2
+    assert hub.state().document("stats.json")["likes"] == 2
+
+
 def test_a_failed_push_keeps_the_delta_for_the_janitor(hub: Hub, local: LocalRepo) -> None:
     from gnp import GnpError
     from gnp.engine import run_frame
