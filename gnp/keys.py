@@ -53,6 +53,18 @@ def save(hub_id: str, worker: str, key: SigningKey, *, force: bool = False) -> P
     return path
 
 
+def put_back(path: Path, earlier: bytes | None) -> None:
+    """Undo a :func:`save` at ``path``: the key it replaced, or none."""
+    if earlier is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(earlier)
+    os.replace(tmp, path)
+
+
 def load(hub_id: str, worker: str) -> SigningKey:
     path = key_path(hub_id, worker)
     try:

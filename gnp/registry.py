@@ -24,13 +24,21 @@ def register(hub: Hub, worker: str, *, force: bool = False) -> Path:
     if worker in state.keyring_text and not force:
         raise UsageError(f"{worker} already has a key on this hub; pass --force to replace it")
     key = SigningKey.generate()
+    earlier = keys.key_path(state.hub_id, worker)
+    replaced = earlier.read_bytes() if force and earlier.exists() else None
     path = keys.save(state.hub_id, worker, key, force=force)
     line = public_key_text(key.public_key, worker)
 
     def add_key(base: State) -> dict[str, bytes | None]:
         return {KEYRING_FILE: canonical.encode_pretty({**base.keyring_text, worker: line})}
 
-    hub.commit_on_main(add_key, f"gnp keygen: register {worker}\n\nGnp-Keyring: {worker}\n")
+    try:
+        hub.commit_on_main(add_key, f"gnp keygen: register {worker}\n\nGnp-Keyring: {worker}\n")
+    except BaseException:
+        # Not registered: the keys stay as they were. A new key left behind would make a
+        # retry ask for --force; a replaced one would leave the worker unable to sign.
+        keys.put_back(path, replaced)
+        raise
     return path
 
 

@@ -98,9 +98,16 @@ class RemoteHub(Hub):
     def advance_main(self, base: pygit2.Oid, new: pygit2.Oid, message: str) -> bool:
         if self.main().id != base:
             return False
-        if self._push_commit(new, MAIN) is not None:
-            self.refresh()  # refused: main moved on the hub
-            return False
+        problem = self._push_commit(new, MAIN)
+        if problem is not None:
+            self.refresh()
+            if self.main().id == base:  # refused, and not for a race: retrying cannot help
+                raise GnpError(
+                    f"the hub refused to move main ({problem}); a hub served by git daemon "
+                    "or ssh lets only an engine beside it do that: run this on the hub's "
+                    "host, with --hub set to its path"
+                )
+            return False  # main moved on the hub: the caller recomputes
         self.repo.lookup_reference(MAIN).set_target(new, message)
         return True
 

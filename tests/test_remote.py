@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gnp import keys
 from gnp.engine import run_frame
+from gnp.errors import GnpError
 from gnp.hub import Hub
 from gnp.inbox import snapshot
 from gnp.registry import declare, register
@@ -33,7 +35,8 @@ def test_everything_works_through_a_url(hub: Hub, tmp_path: Path, monkeypatch) -
     assert len(snapshot(hub)) == 1
     assert run(far, "bob", ["sh", "-c", "echo '{\"n\": 5}' > stats.json"]).status == "ok"
     report = run_frame(far)
-    assert report.frame == 1 and report.count("applied") == 1  # bob's edit raced alice's add
+    assert report.frame == 1 and report.count("applied") == 2  # both create the counter
+    assert hub.state().document("stats.json") == {"n": 6}
     assert hub.main().id == far.main().id
     assert snapshot(hub) == []
     assert replay(Hub.open(hub.path), 1).identical and replay(far, 1).identical
@@ -135,8 +138,18 @@ def test_workers_over_git_daemon_and_the_engine_beside_the_hub(
         base = far.main()
         sig = base.author
         sneak = far.repo.create_commit(None, sig, sig, "sneak", base.tree.id, [base.id])
-        assert not far.advance_main(base.id, sneak, "sneak")
+        with pytest.raises(GnpError, match="the hub refused to move main"):
+            far.advance_main(base.id, sneak, "sneak")  # said at once: no retries, no race
         assert hub.main().id == base.id
+        # Registering from afar is refused the same way, and leaves no key behind.
+        with pytest.raises(GnpError, match="run this on the hub's host"):
+            register(far, "carol")
+        assert not keys.key_path(hub.state().hub_id, "carol").exists()
+        alice_key = keys.key_path(hub.state().hub_id, "alice")
+        before = alice_key.read_bytes()
+        with pytest.raises(GnpError, match="refused to move main"):
+            register(far, "alice", force=True)
+        assert alice_key.read_bytes() == before  # still the key the keyring holds
         report = run_frame(hub)  # the engine runs beside the hub
         assert report.count("applied") == 2
         assert hub.state().document("stats.json") == {"count": 1}
