@@ -189,14 +189,24 @@ def lineage(
         if latest < 1:
             raise UsageError("the hub has no frames yet")
         raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")
-    table = lineage_store.read(lineage_root(opened, where), frame=frame)
+    root = lineage_root(opened, where)
+    table = lineage_store.read(root, frame=frame)
     if per_frame:
         table = lineage_store.summary(table)
     if as_json:
         print(lineage_store.to_json(table))
         return
     if table.empty:
-        out.print("no lineage yet" + (f" for frame {frame}" if frame is not None else ""))
+        # Where a frame wrote lineage depends on how it named the hub (a path: inside
+        # the hub; a URL: under $GNP_HOME) or on --lineage: say where this looked.
+        which = f" for frame {frame}" if frame is not None else ""
+        why = (
+            " (frames run with --lineage, or with the hub named another way, keep theirs"
+            " there; the next frame here writes the rows missing here)"
+            if latest
+            else ""
+        )
+        out.print(f"no lineage yet{which} in {root}{why}", markup=False, highlight=False)
         return
     if per_frame:
         out.print(_summary_table(table), markup=False, highlight=False)
