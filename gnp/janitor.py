@@ -5,6 +5,8 @@ Theory of operation: it removes
 * worktrees and ``gnp/`` branches whose owner process is dead (their ownership record
   says which pid, host and process start time), and ``gnp/`` branches and worktree
   entries that no record owns;
+* what is left running of a dead owner's work (its record names the work's session):
+  killed outright, the owner could not stop it, and it would run on unsupervised;
 * inbox refs of deltas already in the ledger (a crashed engine's leftovers);
 * git ``*.lock`` files older than a bound, left by killed processes.
 
@@ -28,7 +30,7 @@ from .hub import Hub
 from .inbox import remove, snapshot
 from .layout import INBOX_DIR, parse_ref, ref_name
 from .local import LocalRepo
-from .worktree import BRANCH_PREFIX, OWNERS, alive, owners, remove_worktree
+from .worktree import BRANCH_PREFIX, OWNERS, alive, owners, remove_worktree, stop_session
 
 STALE_LOCK_SECONDS = 600
 
@@ -73,6 +75,13 @@ def _sweep_local(local: LocalRepo, report: Sweep) -> None:
         if isinstance(branch, str) and not _rescue(local, branch, report):
             owned.update((name, branch))
             continue
+        work = owner.get("work")
+        if isinstance(work, dict) and isinstance(work.get("sid"), int):
+            stopped = stop_session(work["sid"], work.get("start"))
+            if stopped:
+                report.removed.append(
+                    f"{stopped} process(es) of worktree {name}'s work, left running"
+                )
         path = owner.get("path")
         remove_worktree(
             local,
@@ -85,6 +94,8 @@ def _sweep_local(local: LocalRepo, report: Sweep) -> None:
         report.removed.append(
             f"worktree {name} of dead pid {owner.get('pid')}" + (f" at {path}" if path else "")
         )
+        if isinstance(branch, str):
+            owned.add(branch)  # removed with its worktree: not to be reported again below
     for name in worktrees:
         if name not in owned:
             try:

@@ -41,7 +41,7 @@ from .limits import check_file
 from .local import LocalRepo
 from .ops import Op
 from .signing import SigningKey
-from .worktree import STOPPING, Worktree, create, proc_stat
+from .worktree import STOPPING, Worktree, create, note_work, session_members
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +266,8 @@ def _wait(
         return None, f"command not found: {command[0]}"
     except PermissionError:
         return None, f"command not executable: {command[0]}"
+    with contextlib.suppress(OSError, ValueError):  # the janitor's clue; the work goes on
+        note_work(wt, proc.pid)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:  # in short steps, to notice a stop asked of the whole process
@@ -306,21 +308,8 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     session it leads (a shell's background jobs get process groups of their own)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    for pid in _session(proc.pid):
+    for pid in session_members(proc.pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
-
-
-def _session(sid: int) -> list[int]:
-    """The processes of session ``sid`` (Linux's /proc; elsewhere, none found)."""
-    found = []
-    with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit() or int(entry.name) == sid:
-                continue
-            fields = proc_stat(int(entry.name))  # None: it ended meanwhile
-            if fields is not None and int(fields[3]) == sid:
-                found.append(int(entry.name))
-    return found

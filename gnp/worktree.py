@@ -66,6 +66,36 @@ def proc_stat(pid: int) -> list[str] | None:
     return stat.rsplit(")", 1)[1].split()
 
 
+def session_members(sid: int) -> list[int]:
+    """The live processes of session ``sid``, its leader included (Linux's /proc;
+    elsewhere, none found). Zombies are not counted: they have ended, and only wait to be
+    reaped by whoever adopted them."""
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            fields = proc_stat(int(entry.name))  # None: it ended meanwhile
+            if fields is not None and int(fields[3]) == sid and fields[0] not in "ZX":
+                found.append(int(entry.name))
+    return found
+
+
+def stop_session(sid: int, leader_start: str | None) -> int:
+    """Kill what is left of session ``sid``, whose leader started at ``leader_start``;
+    return how many were killed. A process that started before the leader cannot be of
+    that session (its id was reused since), and is spared."""
+    killed = 0
+    for pid in session_members(sid):
+        start = process_start(pid)
+        if leader_start is not None and (start is None or int(start) < int(leader_start)):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+    return killed
+
+
 def process_start(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (tells a reused pid from the original), if known."""
     fields = proc_stat(pid)
@@ -185,6 +215,17 @@ def worktree(local: LocalRepo, worker: str, *, root: Path | None = None) -> Iter
         yield wt
     finally:
         wt.remove()
+
+
+def note_work(wt: Worktree, pid: int) -> None:
+    """Add to the ownership record the session the work runs in (started by ``pid``), so
+    that if this process is killed outright the janitor can stop the work it left
+    running, unsupervised, past any timeout."""
+    record = json.loads(wt.owner_file.read_text())
+    record["work"] = {"sid": pid, "start": process_start(pid)}
+    tmp = wt.owner_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, wt.owner_file)
 
 
 def _write_owner(wt: Worktree) -> None:

@@ -90,6 +90,14 @@ def frame_of(hub_path: str, roster_json: str) -> None:
     frames.run(Hub.open(hub_path), parse(json.loads(roster_json)))
 
 
+def run_work(hub_path: str, worker: str, marker: str) -> None:
+    """Run a worker's command that never ends on its own (to be killed meanwhile)."""
+    from gnp.hub import Hub
+    from gnp.run import run
+
+    run(Hub.open(hub_path), worker, ["sh", "-c", f"touch {marker}; sleep 600; sleep 600"])
+
+
 if __name__ == "__main__":
     name, *args = sys.argv[1:]
     function = globals()[name]

@@ -111,6 +111,43 @@ def test_sigkill_then_janitor_leaves_nothing_and_spares_the_living(
     assert leftovers(local) == []
 
 
+def test_work_left_running_by_a_killed_worker_is_stopped_by_the_janitor(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    """The command runs in a session of its own, so SIGKILL of the process running it
+    leaves it running, unsupervised and past any timeout: the janitor stops it."""
+    import time
+
+    from gnp.worktree import session_members
+
+    env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")}
+    marker = tmp_path / "started"
+    worker = proc("run_work", str(hub.path), "w", str(marker), env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the work never started"
+            time.sleep(0.05)
+        [owner] = owners(local)
+        sid = owner["work"]["sid"]
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+    try:
+        assert session_members(sid)  # still running, its supervisor gone
+        report = sweep(hub)
+        deadline = time.monotonic() + 10  # SIGKILL is sent, and takes effect soon after
+        while session_members(sid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert session_members(sid) == []
+        assert any("process(es) of worktree" in line for line in report.removed)
+        assert len(report.removed) == 2  # the work and the worktree, each said once
+        assert leftovers(local) == []
+    finally:
+        for pid in session_members(sid):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_janitor_pushes_a_committed_but_unpushed_delta(
     hub: Hub, local: LocalRepo, tmp_path: Path
 ) -> None:
