@@ -9,7 +9,7 @@ with the same settings), started in a session of its own, so that an interrupt r
 gnp alone; gnp stops it when the command ends, and on Linux it also ends if gnp is
 killed outright.
 
-Run as ``python -m flows.server PORT``: the server process itself.
+Run as ``python -P -m flows.server PORT PARENT_PID``: the server process itself.
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ def _start(
     while True:
         port = _free_port()
         process = subprocess.Popen(
-            [sys.executable, "-m", "flows.server", str(port)],
+            # -P: not the current folder first on the path, where a project's own
+            # flows/ package would be found instead of ours.
+            [sys.executable, "-P", "-m", "flows.server", str(port), str(os.getpid())],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -121,7 +123,7 @@ def _free_port() -> int:
         return port
 
 
-def _end_with_parent() -> None:
+def _end_with_parent(parent: int) -> None:
     """Linux: be sent SIGTERM when the process that started this one ends, however it
     ends (a gnp killed outright must not leave a server behind)."""
     with contextlib.suppress(Exception):
@@ -129,16 +131,16 @@ def _end_with_parent() -> None:
 
         pr_set_pdeathsig = 1
         ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-    if os.getppid() == 1:  # the parent ended before that took effect
+    if os.getppid() != parent:  # it ended before that took effect
         sys.exit(0)
 
 
 def main(argv: list[str]) -> None:
-    _end_with_parent()
+    _end_with_parent(int(argv[1]))
     spec = find_spec("prefect")  # found, not imported: the server imports it itself
     assert spec is not None and spec.origin is not None
     app_dir = str(Path(spec.origin).resolve().parent.parent)
-    uvicorn = [sys.executable, "-m", "uvicorn", "--app-dir", app_dir, "--factory"]
+    uvicorn = [sys.executable, "-P", "-m", "uvicorn", "--app-dir", app_dir, "--factory"]
     os.execv(  # the death signal is kept across exec
         sys.executable,
         [

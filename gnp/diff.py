@@ -22,6 +22,7 @@ pointer token ``*`` matches any one key (``/agents/*/score``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any
 
 from . import canonical, pointer
@@ -42,21 +43,30 @@ def declared(types: Types, tokens: pointer.Tokens) -> str | None:
     return None
 
 
-def diff_file(file: str, old: Any, new: Any, types: Types) -> list[Op]:
-    """Operations that turn ``old`` into ``new`` (either may be ABSENT)."""
+def diff_file(file: str, old: Any, new: Any, types: Types, *, merge_new: bool = True) -> list[Op]:
+    """Operations that turn ``old`` into ``new`` (either may be ABSENT). Without
+    ``merge_new``, what is created is added whole, in one operation: far fewer, for a
+    delta that would otherwise have too many."""
+    created = types if merge_new else {}
     if old is ABSENT and new is ABSENT:
         return []
     if old is ABSENT:
-        return _created(file, (), new, types) or [Op("add", file, "", canonical.copy(new))]
+        return _created(file, (), new, created) or [Op("add", file, "", canonical.copy(new))]
     if new is ABSENT:
         return [Op("test", file, "", canonical.copy(old)), Op("remove", file, "")]
     ops: list[Op] = []
-    _diff(file, (), old, new, types, ops)
+    _diff(file, (), old, new, types, ops, created)
     return ops
 
 
 def _diff(
-    file: str, tokens: pointer.Tokens, old: Any, new: Any, types: Types, ops: list[Op]
+    file: str,
+    tokens: pointer.Tokens,
+    old: Any,
+    new: Any,
+    types: Types,
+    ops: list[Op],
+    created: Types,
 ) -> None:
     if canonical.equal(old, new) and type(old) is type(new):
         return
@@ -88,10 +98,10 @@ def _diff(
             ops.append(Op("remove", file, sub))
         for key in sorted(new.keys()):
             if key in old:
-                _diff(file, (*tokens, key), old[key], new[key], types, ops)
+                _diff(file, (*tokens, key), old[key], new[key], types, ops, created)
             else:
                 at = (*tokens, key)
-                made = _created(file, at, new[key], types)
+                made = _created(file, at, new[key], created)
                 ops.extend(made or [Op("add", file, pointer.format(at), canonical.copy(new[key]))])
         return
     ops.append(Op("test", file, path, canonical.copy(old)))
@@ -165,4 +175,5 @@ def _create(
 
 def _distinct(items: list[Any]) -> bool:
     """No member twice: a union would keep only one, and the file would not be as left."""
-    return all(not canonical.equal(a, b) for i, a in enumerate(items) for b in items[:i])
+    ordered = sorted(items, key=canonical.sort_key)
+    return not any(canonical.equal(a, b) for a, b in pairwise(ordered))

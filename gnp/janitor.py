@@ -76,8 +76,9 @@ def _sweep_local(local: LocalRepo, report: Sweep) -> None:
             owned.update((name, branch))
             continue
         work = owner.get("work")
-        if isinstance(work, dict) and isinstance(work.get("sid"), int):
-            stopped = stop_session(work["sid"], work.get("start"))
+        path = owner.get("path")
+        if isinstance(work, dict) and isinstance(work.get("sid"), int) and isinstance(path, str):
+            stopped = stop_session(work["sid"], path)
             if stopped:
                 report.removed.append(
                     f"{stopped} process(es) of worktree {name}'s work, left running"

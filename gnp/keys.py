@@ -53,8 +53,12 @@ def save(hub_id: str, worker: str, key: SigningKey, *, force: bool = False) -> P
     return path
 
 
-def put_back(path: Path, earlier: bytes | None) -> None:
-    """Undo a :func:`save` at ``path``: the key it replaced, or none."""
+def put_back(path: Path, earlier: bytes | None, *, ours: bytes) -> None:
+    """Undo a :func:`save` of ``ours`` at ``path``: the key it replaced, or none. A key
+    saved there since by another keygen is left alone."""
+    with contextlib.suppress(OSError):
+        if path.read_bytes() != ours:
+            return
     if earlier is None:
         path.unlink(missing_ok=True)
         return

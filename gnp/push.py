@@ -19,10 +19,13 @@ class _Results(pygit2.RemoteCallbacks):
         self.results[refname] = message
 
 
+UNREPORTED = "the hub did not report on the ref; it may not have landed"
+
+
 def push(remote: pygit2.Remote, refspec: str, target: str) -> str | None:
     """None if the remote took ``target``, else its reason. Transport errors raise."""
     callbacks = _Results()
     remote.push([refspec], callbacks=callbacks)
     if target not in callbacks.results:
-        return "the hub did not report on the ref; it may not have landed"
+        return UNREPORTED
     return callbacks.results[target]

@@ -37,9 +37,20 @@ def register(hub: Hub, worker: str, *, force: bool = False) -> Path:
     except BaseException:
         # Not registered: the keys stay as they were. A new key left behind would make a
         # retry ask for --force; a replaced one would leave the worker unable to sign.
-        keys.put_back(path, replaced)
+        # Unless the push landed after all (an interrupt, a lock after it): then the new
+        # key is the one the keyring holds, and stays; so does it when in doubt.
+        if _surely_not_registered(hub, worker, line):
+            keys.put_back(path, replaced, ours=key.to_pem())
         raise
     return path
+
+
+def _surely_not_registered(hub: Hub, worker: str, line: str) -> bool:
+    try:
+        hub.refresh()
+        return hub.state().keyring_text.get(worker) != line
+    except Exception:  # cannot tell
+        return False
 
 
 def declare(hub: Hub, file: str, path: str, kind: str) -> None:

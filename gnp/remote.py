@@ -26,7 +26,7 @@ from .errors import GnpError, UsageError
 from .hub import Hub
 from .layout import INBOX_REFS, MAIN, PROTOCOL_FILE
 from .local import REMOTE, make_bare
-from .push import push
+from .push import UNREPORTED, push
 from .trees import read
 
 OUTGOING = "refs/gnp-outgoing/"
@@ -64,18 +64,23 @@ class RemoteHub(Hub):
         except pygit2.GitError as exc:
             raise UsageError(f"cannot reach the hub {self.url}: {exc}") from None
 
-    def _push(self, refspec: str, target: str) -> str | None:
-        """Push one refspec; None if the hub took it, else its reason."""
+    def _push(self, refspec: str, target: str, *, transport_errors: bool = False) -> str | None:
+        """Push one refspec; None if the hub took it, else its reason (a transport error
+        too, unless ``transport_errors``: then it raises)."""
         try:
             return push(self.repo.remotes[REMOTE], refspec, target)
         except (pygit2.GitError, OSError) as exc:
+            if transport_errors:
+                raise
             return str(exc)
 
-    def _push_commit(self, commit: pygit2.Oid, target: str) -> str | None:
+    def _push_commit(
+        self, commit: pygit2.Oid, target: str, *, transport_errors: bool = False
+    ) -> str | None:
         staging = OUTGOING + target.removeprefix("refs/")
         self.repo.references.create(staging, commit, force=True)
         try:
-            return self._push(f"{staging}:{target}", target)
+            return self._push(f"{staging}:{target}", target, transport_errors=transport_errors)
         finally:
             self.repo.references.delete(staging)
 
@@ -98,14 +103,19 @@ class RemoteHub(Hub):
     def advance_main(self, base: pygit2.Oid, new: pygit2.Oid, message: str) -> bool:
         if self.main().id != base:
             return False
-        problem = self._push_commit(new, MAIN)
+        try:
+            problem = self._push_commit(new, MAIN, transport_errors=True)
+        except (pygit2.GitError, OSError):
+            self.refresh()  # not pushed (the network, a lock held): the caller tries again
+            return False
         if problem is not None:
             self.refresh()
-            if self.main().id == base:  # refused, and not for a race: retrying cannot help
+            if problem != UNREPORTED and self.main().id == base:
+                # The hub itself said no, and not because main moved: retrying cannot help.
                 raise GnpError(
-                    f"the hub refused to move main ({problem}); a hub served by git daemon "
-                    "or ssh lets only an engine beside it do that: run this on the hub's "
-                    "host, with --hub set to its path"
+                    f"the hub refused to move main ({problem}); a hub whose update hook keeps "
+                    "main for its engine (git daemon, ssh, smart HTTP) lets only an engine "
+                    "beside it do that: run this on the hub's host, with --hub set to its path"
                 )
             return False  # main moved on the hub: the caller recomputes
         self.repo.lookup_reference(MAIN).set_target(new, message)

@@ -55,7 +55,7 @@ class RunResult:
     note: str | None = None  # what went wrong after the run was done (its cleanup)
 
 
-def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
+def edits(wt: Worktree, types: dict[str, dict[str, str]], *, merge_new: bool = True) -> list[Op]:
     """The operations that the edits in ``wt`` amount to; raises Refused if unusable."""
     repo = pygit2.Repository(str(wt.path))
     if repo.head.target != wt.start:
@@ -77,7 +77,7 @@ def edits(wt: Worktree, types: dict[str, dict[str, str]]) -> list[Op]:
                 new = canonical.decode(new_bytes)
             except Refused as exc:
                 raise type(exc)(f"{path} is not valid JSON after the work: {exc}") from None
-        ops.extend(diff_file(path, old, new, types.get(path, {})))
+        ops.extend(diff_file(path, old, new, types.get(path, {}), merge_new=merge_new))
     return ops
 
 
@@ -164,6 +164,13 @@ def _work(
     if not ops:
         return RunResult(None, "unchanged", exit_code, output=output)
     delta = compose(worker, ops, frame=base_state.frame, authority=authority)
+    if len(ops) > base_state.limits.max_ops:
+        # Too many operations: what is new, added whole rather than made piece by piece
+        # by merge operations, may fit (it did before those were made).
+        with contextlib.suppress(Refused):
+            whole = edits(wt, base_state.types, merge_new=False)
+            if len(whole) < len(ops):
+                delta = compose(worker, whole, frame=base_state.frame, authority=authority)
     try:
         check_limits(delta, base_state.limits)
     except Refused as exc:
@@ -266,10 +273,10 @@ def _wait(
         return None, f"command not found: {command[0]}"
     except PermissionError:
         return None, f"command not executable: {command[0]}"
-    with contextlib.suppress(OSError, ValueError):  # the janitor's clue; the work goes on
-        note_work(wt, proc.pid)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
+        with contextlib.suppress(OSError, ValueError):  # the janitor's clue; work goes on
+            note_work(wt, proc.pid)
         while True:  # in short steps, to notice a stop asked of the whole process
             step = _POLL if deadline is None else max(0.0, min(_POLL, deadline - time.monotonic()))
             try:

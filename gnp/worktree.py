@@ -81,14 +81,18 @@ def session_members(sid: int) -> list[int]:
     return found
 
 
-def stop_session(sid: int, leader_start: str | None) -> int:
-    """Kill what is left of session ``sid``, whose leader started at ``leader_start``;
-    return how many were killed. A process that started before the leader cannot be of
-    that session (its id was reused since), and is spared."""
+def stop_session(sid: int, worktree: str) -> int:
+    """Kill what is left of the work that ran in ``worktree``, in session ``sid``; return
+    how many were killed. Only a process whose environment names that worktree is
+    touched: a session id is handed out again once its session has ended, to anyone."""
+    mark = f"GNP_WORKTREE={worktree}".encode()
     killed = 0
     for pid in session_members(sid):
-        start = process_start(pid)
-        if leader_start is not None and (start is None or int(start) < int(leader_start)):
+        try:
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:  # ended meanwhile, or not ours to read (nor to kill)
+            continue
+        if mark not in environment:
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
@@ -222,7 +226,7 @@ def note_work(wt: Worktree, pid: int) -> None:
     that if this process is killed outright the janitor can stop the work it left
     running, unsupervised, past any timeout."""
     record = json.loads(wt.owner_file.read_text())
-    record["work"] = {"sid": pid, "start": process_start(pid)}
+    record["work"] = {"sid": pid}
     tmp = wt.owner_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(record))
     os.replace(tmp, wt.owner_file)

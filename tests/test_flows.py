@@ -209,8 +209,12 @@ def test_runs_started_by_gnp_send_no_heartbeats_unless_chosen() -> None:
     assert default is not None  # Prefect's default sends them
     with started_here():
         assert heartbeat_seen() is None
+    from flows import runs
+
+    built = runs._derived
     with started_here():  # built once, then reused
         assert heartbeat_seen() is None
+    assert runs._derived is built
     assert heartbeat_seen() == default
 
     @flow

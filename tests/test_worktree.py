@@ -125,7 +125,7 @@ def test_work_left_running_by_a_killed_worker_is_stopped_by_the_janitor(
     worker = proc("run_work", str(hub.path), "w", str(marker), env=env)
     try:
         deadline = time.monotonic() + 60
-        while not marker.exists():
+        while not marker.exists() or not all("work" in o for o in owners(local)):
             assert time.monotonic() < deadline, "the work never started"
             time.sleep(0.05)
         [owner] = owners(local)
@@ -146,6 +146,27 @@ def test_work_left_running_by_a_killed_worker_is_stopped_by_the_janitor(
     finally:
         for pid in session_members(sid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_only_the_work_of_that_worktree_is_stopped(tmp_path: Path) -> None:
+    """A session id is handed out again once its session ends: what the janitor kills
+    must name the dead owner's worktree in its environment."""
+    from gnp.worktree import session_members, stop_session
+
+    mine = str(tmp_path / "wt" / "w-1-abcd")
+    env = {**os.environ, "GNP_WORKTREE": mine}
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    work = subprocess.Popen(["sleep", "60"], start_new_session=True, env=env)
+    try:
+        assert stop_session(other.pid, mine) == 0  # another session, however numbered
+        assert other.poll() is None
+        assert stop_session(work.pid, mine) == 1
+        assert work.wait(timeout=30) == -signal.SIGKILL
+        assert session_members(work.pid) == []
+    finally:
+        for process in (other, work):
+            process.kill()
+            process.wait(timeout=30)
 
 
 def test_janitor_pushes_a_committed_but_unpushed_delta(
@@ -279,6 +300,25 @@ def test_two_workers_creating_a_declared_counter_both_count(hub: Hub, local: Loc
         assert run(hub, worker, ["sh", "-c", like]).status == "ok"
     assert run_frame(hub).count("applied") == 2
     assert hub.state().document("stats.json")["likes"] == 2
+
+
+def test_a_big_new_declared_list_is_added_whole_rather_than_refused(
+    hub: Hub, local: LocalRepo
+) -> None:
+    """Made piece by piece, a new list of 1,001 items is 1,001 appends, over the limit of
+    operations per delta; added whole, as before merge operations made new paths, it fits."""
+    from gnp.engine import run_frame
+    from gnp.registry import declare
+    from gnp.run import run
+
+    declare(hub, "log.json", "/log", "append")
+    write = (
+        "python3 -c \"import json; json.dump({'log': list(range(1001))}, open('log.json', 'w'))\""
+    )
+    result = run(hub, "w", ["sh", "-c", write])
+    assert (result.status, result.error) == ("ok", None)
+    assert run_frame(hub).count("applied") == 1
+    assert hub.state().document("log.json") == {"log": list(range(1001))}
 
 
 def test_a_failed_push_keeps_the_delta_for_the_janitor(hub: Hub, local: LocalRepo) -> None:
