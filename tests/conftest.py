@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from gnp import SigningKey, keys
 from gnp.hub import Hub
@@ -12,6 +13,11 @@ from gnp.registry import register
 from tests.prefect_server import PrefectServer
 
 PREFECT = PrefectServer()  # sets the environment now; starts the server on first use
+
+# The machines that run the suite are small and shared: a time limit per example, or on
+# generating one, would fail it for a neighbour's load, not for a bug.
+settings.register_profile("gnp", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("gnp")
 
 
 @pytest.fixture(scope="session")
