@@ -72,18 +72,17 @@ def _sweep_local(local: LocalRepo, report: Sweep) -> None:
             if isinstance(branch, str):
                 owned.add(branch)
             continue
-        if isinstance(branch, str) and not _rescue(local, branch, report):
-            owned.update((name, branch))
-            continue
         work = owner.get("work")
         path = owner.get("path")
         if isinstance(work, dict) and isinstance(work.get("sid"), int) and isinstance(path, str):
-            stopped = stop_session(work["sid"], path)
+            stopped = stop_session(work["sid"], path)  # whatever becomes of its worktree
             if stopped:
                 report.removed.append(
                     f"{stopped} process(es) of worktree {name}'s work, left running"
                 )
-        path = owner.get("path")
+        if isinstance(branch, str) and not _rescue(local, branch, report):
+            owned.update((name, branch))
+            continue
         remove_worktree(
             local,
             name,
