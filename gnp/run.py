@@ -33,7 +33,7 @@ from . import canonical, keys, trees
 from .delta import Delta, check_limits, compose, fallback
 from .diff import diff_file
 from .document import ABSENT
-from .errors import GnpError, Refused, UsageError
+from .errors import GnpError, Refused, TooLarge, UsageError
 from .hub import Hub
 from .inbox import delta_commit
 from .layout import ref_name
@@ -173,6 +173,9 @@ def _work(
                 delta = compose(worker, whole, frame=base_state.frame, authority=authority)
     try:
         check_limits(delta, base_state.limits)
+        limit = base_state.limits.max_bytes
+        if len(key.sign(delta).encode()) > limit:  # the frame would refuse it: say so now
+            raise TooLarge(f"the delta would be over {limit} bytes")
     except Refused as exc:
         delta = fallback(
             worker, f"the edits are too large for one delta: {exc}", frame=base_state.frame

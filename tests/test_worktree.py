@@ -321,6 +321,17 @@ def test_a_big_new_declared_list_is_added_whole_rather_than_refused(
     assert hub.state().document("log.json") == {"log": list(range(1001))}
 
 
+def test_edits_too_large_for_a_delta_are_a_fallback_at_once(hub: Hub, local: LocalRepo) -> None:
+    """The frame would refuse a delta over the hub's size limit: the run says so itself,
+    with a fallback, instead of reporting success for a delta that cannot land."""
+    from gnp.run import run
+
+    big = "python3 -c \"import json; json.dump({'x': 'a' * 1200000}, open('big.json', 'w'))\""
+    result = run(hub, "w", ["sh", "-c", big])
+    assert result.status == "fallback"
+    assert result.error is not None and "over 1048576 bytes" in result.error
+
+
 def test_a_failed_push_keeps_the_delta_for_the_janitor(hub: Hub, local: LocalRepo) -> None:
     from gnp import GnpError
     from gnp.engine import run_frame
