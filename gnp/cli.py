@@ -130,6 +130,9 @@ def run(
     from .run import run as run_worker
 
     result = run_worker(Hub.open(hub), worker, command, timeout=timeout, authority=authority)
+    if result.ignored:
+        shown = ", ".join(result.ignored[:5]) + (" ..." if len(result.ignored) > 5 else "")
+        _tell(f"warning: not state files (state files end in .json), not merged: {shown}")
     if result.note:
         _tell(f"warning: {result.note}")
     if result.status == "unchanged":

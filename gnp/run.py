@@ -16,6 +16,7 @@ again, and its work would be submitted twice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import signal
@@ -53,6 +54,7 @@ class RunResult:
     ops: int = 0
     output: str = ""  # the command's stdout and stderr, when captured (the last 64 KiB)
     note: str | None = None  # what went wrong after the run was done (its cleanup)
+    ignored: tuple[str, ...] = ()  # files the work changed that are not state files
 
 
 def edits(wt: Worktree, types: dict[str, dict[str, str]], *, merge_new: bool = True) -> list[Op]:
@@ -138,6 +140,20 @@ def run(
     return _cleaned_up(wt, result)
 
 
+def _not_state(wt: Worktree) -> tuple[str, ...]:
+    """What the work wrote besides state files: not merged, and worth saying so."""
+    with contextlib.suppress(pygit2.GitError, OSError):
+        status = pygit2.Repository(str(wt.path)).status()
+        return tuple(
+            sorted(
+                path
+                for path, flags in status.items()
+                if not path.endswith(".json") and flags != pygit2.enums.FileStatus.IGNORED
+            )
+        )
+    return ()
+
+
 def _work(
     hub: Hub,
     wt: Worktree,
@@ -161,8 +177,9 @@ def _work(
     if error is not None:
         delta = fallback(worker, error, frame=base_state.frame)
         return _submit(local, wt, key, delta, "fallback", exit_code, error, output)
+    skipped = _not_state(wt)  # after edits(): the work's own commits are undone by then
     if not ops:
-        return RunResult(None, "unchanged", exit_code, output=output)
+        return RunResult(None, "unchanged", exit_code, output=output, ignored=skipped)
     delta = compose(worker, ops, frame=base_state.frame, authority=authority)
     if len(ops) > base_state.limits.max_ops:
         # Too many operations: what is new, added whole rather than made piece by piece
@@ -181,7 +198,8 @@ def _work(
             worker, f"the edits are too large for one delta: {exc}", frame=base_state.frame
         )
         return _submit(local, wt, key, delta, "fallback", exit_code, str(exc), output)
-    return _submit(local, wt, key, delta, "ok", exit_code, None, output)
+    result = _submit(local, wt, key, delta, "ok", exit_code, None, output)
+    return dataclasses.replace(result, ignored=skipped)
 
 
 def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:

@@ -220,3 +220,18 @@ def test_ctrl_c_during_gnp_run_stops_the_command_and_says_so(tmp_path: Path) -> 
             os.killpg(work.pid, signal.SIGKILL)
     assert (work.returncode, out, err) == (130, "", "gnp: interrupted\n")
     assert list((tmp_path / "wt").iterdir()) == []  # its worktree went with it
+
+
+def test_gnp_run_warns_of_files_that_are_not_state(tmp_path: Path) -> None:
+    hub = str(tmp_path / "hub.git")
+    cli("init", hub)
+    cli("keygen", "alice", "--hub", hub)
+    env = {"GNP_WORKTREES": str(tmp_path / "wt")}
+    work = "echo '{\"n\": 1}' > n.json && echo hello > notes.txt"
+    done = cli("run", "--hub", hub, "--worker", "alice", "--", "sh", "-c", work, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == (
+        "gnp: warning: not state files (state files end in .json), not merged: notes.txt\n"
+    )
+    quiet = cli("run", "--hub", hub, "--worker", "alice", "--", "sh", "-c", "echo 2 > n.json")
+    assert quiet.returncode == 0 and quiet.stderr == ""  # a state file alone: nothing to say
