@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def main() -> None:
         run(folder, args.workers, args.threads, args.repeat, args.work)
     finally:
         SERVER.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the hub, keys and lineage of the run
 
 
 def run(folder: Path, workers: int, threads: int, repeat: int, work: float) -> None:
