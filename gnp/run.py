@@ -16,7 +16,6 @@ again, and its work would be submitted twice.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import signal
@@ -57,15 +56,28 @@ class RunResult:
     ignored: tuple[str, ...] = ()  # files the work changed that are not state files
 
 
-def edits(wt: Worktree, types: dict[str, dict[str, str]], *, merge_new: bool = True) -> list[Op]:
-    """The operations that the edits in ``wt`` amount to; raises Refused if unusable."""
+def changed(wt: Worktree) -> list[str]:
+    """The files the work in ``wt`` changed, sorted: its commits count as edits."""
     repo = pygit2.Repository(str(wt.path))
     if repo.head.target != wt.start:
         # The work committed (coding agents do): its commits are edits like any other.
         repo.reset(wt.start, pygit2.enums.ResetMode.SOFT)
+    ignored = pygit2.enums.FileStatus.IGNORED
+    return sorted(path for path, flags in repo.status().items() if flags != ignored)
+
+
+def edits(
+    wt: Worktree,
+    paths: list[str],
+    types: dict[str, dict[str, str]],
+    *,
+    merge_new: bool = True,
+) -> list[Op]:
+    """The operations that the edits in ``wt`` to ``paths`` (:func:`changed`) amount to;
+    raises Refused if unusable. Only state files count."""
     ops: list[Op] = []
-    for path, flags in sorted(repo.status().items()):
-        if not path.endswith(".json") or flags == pygit2.enums.FileStatus.IGNORED:
+    for path in paths:
+        if not path.endswith(".json"):
             continue
         check_file(path)
         data = trees.read(wt.base.tree, path)
@@ -140,20 +152,6 @@ def run(
     return _cleaned_up(wt, result)
 
 
-def _not_state(wt: Worktree) -> tuple[str, ...]:
-    """What the work wrote besides state files: not merged, and worth saying so."""
-    with contextlib.suppress(pygit2.GitError, OSError):
-        status = pygit2.Repository(str(wt.path)).status()
-        return tuple(
-            sorted(
-                path
-                for path, flags in status.items()
-                if not path.endswith(".json") and flags != pygit2.enums.FileStatus.IGNORED
-            )
-        )
-    return ()
-
-
 def _work(
     hub: Hub,
     wt: Worktree,
@@ -169,15 +167,18 @@ def _work(
     base_state = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
     exit_code, error, output = _execute(command, wt, hub, timeout, env, capture)
     ops: list[Op] = []
+    paths: list[str] = []
     if error is None:
         try:
-            ops = edits(wt, base_state.types)
+            paths = changed(wt)
+            ops = edits(wt, paths, base_state.types)
         except Refused as exc:
             error = str(exc)
     if error is not None:
-        delta = fallback(worker, error, frame=base_state.frame)
-        return _submit(local, wt, key, delta, "fallback", exit_code, error, output)
-    skipped = _not_state(wt)  # after edits(): the work's own commits are undone by then
+        signed = key.sign(fallback(worker, error, frame=base_state.frame))
+        return _submit(local, wt, signed, "fallback", exit_code, error, output)
+    # What the work wrote besides state files: not merged, and worth saying so.
+    skipped = tuple(path for path in paths if not path.endswith(".json"))
     if not ops:
         return RunResult(None, "unchanged", exit_code, output=output, ignored=skipped)
     delta = compose(worker, ops, frame=base_state.frame, authority=authority)
@@ -185,21 +186,21 @@ def _work(
         # Too many operations: what is new, added whole rather than made piece by piece
         # by merge operations, may fit (it did before those were made).
         with contextlib.suppress(Refused):
-            whole = edits(wt, base_state.types, merge_new=False)
+            whole = edits(wt, paths, base_state.types, merge_new=False)
             if len(whole) < len(ops):
                 delta = compose(worker, whole, frame=base_state.frame, authority=authority)
+    signed = key.sign(delta)
     try:
-        check_limits(delta, base_state.limits)
+        check_limits(signed, base_state.limits)
         limit = base_state.limits.max_bytes
-        if len(key.sign(delta).encode()) > limit:  # the frame would refuse it: say so now
+        if len(signed.encode()) > limit:  # the frame would refuse it: say so now
             raise TooLarge(f"the delta would be over {limit} bytes")
     except Refused as exc:
-        delta = fallback(
-            worker, f"the edits are too large for one delta: {exc}", frame=base_state.frame
-        )
-        return _submit(local, wt, key, delta, "fallback", exit_code, str(exc), output)
-    result = _submit(local, wt, key, delta, "ok", exit_code, None, output)
-    return dataclasses.replace(result, ignored=skipped)
+        reason = f"the edits are too large for one delta: {exc}"
+        signed = key.sign(fallback(worker, reason, frame=base_state.frame))
+        return _submit(local, wt, signed, "fallback", exit_code, str(exc), output)
+    result = _submit(local, wt, signed, "ok", exit_code, None, output)
+    return replace(result, ignored=skipped)
 
 
 def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:
@@ -220,15 +221,14 @@ def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:
 def _submit(
     local: LocalRepo,
     wt: Worktree,
-    key: SigningKey,
-    delta: Delta,
+    signed: Delta,
     status: str,
     exit_code: int | None,
     error: str | None,
     output: str,
 ) -> RunResult:
-    delta_id = deliver(local, wt, key.sign(delta))
-    return RunResult(delta_id, status, exit_code, error, len(delta.ops), output)
+    delta_id = deliver(local, wt, signed)
+    return RunResult(delta_id, status, exit_code, error, len(signed.ops), output)
 
 
 def _execute(
