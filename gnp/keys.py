@@ -32,10 +32,7 @@ def save(hub_id: str, worker: str, key: SigningKey, *, force: bool = False) -> P
             f"{worker} already has a key for this hub at {path}; pass --force to replace it"
         )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.to_pem())
+    tmp = _staged(path, key.to_pem())
     try:
         if force:
             os.replace(tmp, path)
@@ -62,11 +59,17 @@ def put_back(path: Path, earlier: bytes | None, *, ours: bytes) -> None:
     if earlier is None:
         path.unlink(missing_ok=True)
         return
+    os.replace(_staged(path, earlier), path)
+
+
+def _staged(path: Path, data: bytes) -> Path:
+    """``data`` in a new file beside ``path``, readable by its owner only, to be moved
+    into place: nobody ever sees a key half written."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(earlier)
-    os.replace(tmp, path)
+        f.write(data)
+    return tmp
 
 
 def load(hub_id: str, worker: str) -> SigningKey:

@@ -227,9 +227,7 @@ def note_work(wt: Worktree, pid: int) -> None:
     running, unsupervised, past any timeout."""
     record = json.loads(wt.owner_file.read_text())
     record["work"] = {"sid": pid}
-    tmp = wt.owner_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record))
-    os.replace(tmp, wt.owner_file)
+    _put_record(wt, record)
 
 
 def _write_owner(wt: Worktree) -> None:
@@ -243,6 +241,11 @@ def _write_owner(wt: Worktree) -> None:
         "branch": wt.branch,
     }
     wt.owner_file.parent.mkdir(exist_ok=True)
+    _put_record(wt, record)
+
+
+def _put_record(wt: Worktree, record: dict[str, Any]) -> None:
+    """Replace the ownership record whole: the janitor never reads half of one."""
     tmp = wt.owner_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(record))
     os.replace(tmp, wt.owner_file)
