@@ -59,7 +59,7 @@ def _start(
     env = {**os.environ, **settings_env, **_SERVER_ENV}
     deadline = time.monotonic() + timeout
     while True:
-        port = _free_port()
+        port = free_port()
         process = subprocess.Popen(
             # -P: not the current folder first on the path, where a project's own
             # flows/ package would be found instead of ours.
@@ -116,7 +116,8 @@ def _last_line(log: IO[bytes]) -> str:
     return lines[-1] if lines else "it exited without a word"
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port on loopback that nothing listens on now (taken meanwhile: retry)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from flows.runs import FRAME_SERVER
+from flows.server import free_port
 
 STARTUP_SECONDS = 180  # a cold start takes 10-20 s here, more on a loaded machine
 
@@ -35,7 +35,7 @@ class PrefectServer:
         # Stopped at exit, after Prefect's own exit handlers (registered later, so run
         # earlier) have sent their last logs to it.
         atexit.register(self.stop)
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
         os.environ.update(
             PREFECT_API_URL=self.url,
@@ -91,10 +91,3 @@ class PrefectServer:
             self.process.wait()
         self.process = None
         shutil.rmtree(self.home, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port

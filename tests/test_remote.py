@@ -101,9 +101,9 @@ def test_workers_over_git_daemon_and_the_engine_beside_the_hub(
 
     import pytest
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from flows.server import free_port
+
+    port = free_port()
     daemon = subprocess.Popen(
         [
             "git",
