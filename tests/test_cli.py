@@ -195,7 +195,8 @@ def test_submit_from_a_terminal_says_it_reads_stdin_and_a_pipe_stays_quiet(hub: 
 def test_ctrl_c_during_gnp_run_stops_the_command_and_says_so(tmp_path: Path) -> None:
     import os
     import signal
-    import time
+
+    from tests.waiting import wait_until
 
     env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "wt")}
     hub = str(tmp_path / "hub.git")
@@ -209,10 +210,7 @@ def test_ctrl_c_during_gnp_run_stops_the_command_and_says_so(tmp_path: Path) -> 
         start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while not started.exists():
-            assert time.monotonic() < deadline, "the command never started"
-            time.sleep(0.1)
+        wait_until(started.exists, "the command started", 60)
         os.killpg(work.pid, signal.SIGINT)  # as a terminal's Ctrl-C: its whole group
         out, err = work.communicate(timeout=60)
     finally:

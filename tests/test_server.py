@@ -8,12 +8,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from gnp.engine import boundary
 from gnp.hub import Hub
 from tests.test_cli import GNP
+from tests.waiting import wait_until
 
 
 def own_server_env(tmp_path: Path) -> dict[str, str]:
@@ -40,13 +40,6 @@ def processes_of(prefect_home: Path) -> list[str]:
     return found
 
 
-def wait_for(path: Path, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.2)
-
-
 def test_ctrl_c_during_a_frame_stops_its_workers_and_leaves_no_server(tmp_path: Path) -> None:
     env = own_server_env(tmp_path)
     hub = str(tmp_path / "hub.git")
@@ -65,7 +58,7 @@ def test_ctrl_c_during_a_frame_stops_its_workers_and_leaves_no_server(tmp_path: 
         start_new_session=True,
     )  # fmt: skip
     try:
-        wait_for(started)
+        wait_until(started.exists, "the slow worker started")
         os.killpg(frame.pid, signal.SIGINT)  # as a terminal's Ctrl-C: its whole group
         _, err = frame.communicate(timeout=120)  # Prefect's own server died here, and it
     finally:  # took minutes of retries to notice
@@ -92,13 +85,11 @@ def test_the_server_ends_when_the_command_that_started_it_is_killed(tmp_path: Pa
     )
     process = subprocess.Popen([sys.executable, "-c", parent], env=env, start_new_session=True)
     try:
-        wait_for(ready)
+        wait_until(ready.exists, "the server is up")
         assert processes_of(tmp_path / "prefect")  # the parent and its server
         os.kill(process.pid, signal.SIGKILL)  # no cleanup of its own can run
         process.wait(timeout=30)
-        deadline = time.monotonic() + 60
-        while processes_of(tmp_path / "prefect") and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: not processes_of(tmp_path / "prefect"), "the server ended", 60)
         assert processes_of(tmp_path / "prefect") == []
     finally:
         if process.poll() is None:

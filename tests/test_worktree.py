@@ -116,18 +116,18 @@ def test_work_left_running_by_a_killed_worker_is_stopped_by_the_janitor(
 ) -> None:
     """The command runs in a session of its own, so SIGKILL of the process running it
     leaves it running, unsupervised and past any timeout: the janitor stops it."""
-    import time
-
     from gnp.worktree import session_members
+    from tests.waiting import wait_until
 
     env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")}
     marker = tmp_path / "started"
     worker = proc("run_work", str(hub.path), "w", str(marker), env=env)
     try:
-        deadline = time.monotonic() + 60
-        while not marker.exists() or not all("work" in o for o in owners(local)):
-            assert time.monotonic() < deadline, "the work never started"
-            time.sleep(0.05)
+        wait_until(
+            lambda: marker.exists() and all("work" in o for o in owners(local)),
+            "the work started, and its record names it",
+            60,
+        )
         [owner] = owners(local)
         sid = owner["work"]["sid"]
     finally:
@@ -136,9 +136,8 @@ def test_work_left_running_by_a_killed_worker_is_stopped_by_the_janitor(
     try:
         assert session_members(sid)  # still running, its supervisor gone
         report = sweep(hub)
-        deadline = time.monotonic() + 10  # SIGKILL is sent, and takes effect soon after
-        while session_members(sid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # SIGKILL is sent, and takes effect soon after.
+        wait_until(lambda: not session_members(sid), "the work ended", seconds=10)
         assert session_members(sid) == []
         assert any("process(es) of worktree" in line for line in report.removed)
         assert len(report.removed) == 2  # the work and the worktree, each said once
