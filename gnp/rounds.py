@@ -173,10 +173,9 @@ def _foregone(
 ) -> Verdict | None:
     """What a try would make of ``delta``, when that is known without one. ``index``
     holds the winners of ``final`` that outrank it, as the try's decision would."""
-    for fp in prints[delta.id]:
-        clash = index.clash(fp, delta.worker)
-        if clash is not None:  # it would lose, unless the winner fails and is left out
-            return None if clash.winner.id in final.failed else _lost(delta, clash)
+    clash = _first_clash(index, prints[delta.id], delta.worker)
+    if clash is not None:  # it would lose, unless the winner fails and is left out
+        return None if clash.winner.id in final.failed else _lost(delta, clash)
     return doom.verdict(delta.id)
 
 
@@ -293,17 +292,22 @@ def _conflicts(
             if judge is not None:
                 judge(delta, index)
             continue
-        clash: Clash | None = None
-        for fp in prints[delta.id]:
-            clash = index.clash(fp, delta.worker)
-            if clash is not None:
-                break
+        clash = _first_clash(index, prints[delta.id], delta.worker)
         if clash is None:
             for fp in prints[delta.id]:
                 index.add(fp, delta.worker, delta)
             continue
         losses[delta.id] = _lost(delta, clash)
     return losses
+
+
+def _first_clash(index: Index, prints: list[Footprint], worker: str) -> Clash | None:
+    """The first of a delta's footprints, in order, to clash with an accepted winner."""
+    for fp in prints:
+        clash = index.clash(fp, worker)
+        if clash is not None:
+            return clash
+    return None
 
 
 def _lost(delta: Delta, clash: Clash) -> Verdict:
