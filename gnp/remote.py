@@ -37,16 +37,21 @@ class RemoteHub(Hub):
     def open_url(cls, url: str) -> RemoteHub:
         path = mirror_path(url)
         # A mirror's first fetch happens before it is renamed into place: a URL that
-        # cannot be reached leaves no mirror, and one in place has fetched at least once.
+        # cannot be reached, or that is not a gnp hub, leaves no mirror; one in place has
+        # fetched a hub at least once.
         fetched = not (path / "HEAD").exists() and make_bare(
-            path, url, fill=lambda made: cls._at(made, url).refresh()
+            path, url, fill=lambda made: cls._at(made, url)._check()
         )
         hub = cls._at(path, url)
         if not fetched:
-            hub.refresh()
-        if MAIN not in hub.repo.references or read(hub.main().tree, PROTOCOL_FILE) is None:
-            raise UsageError(f"{url} is not a gnp hub (no {PROTOCOL_FILE} on its main)")
+            hub._check()
         return hub
+
+    def _check(self) -> None:
+        """Fetch, and make sure what was fetched is a gnp hub."""
+        self.refresh()
+        if MAIN not in self.repo.references or read(self.main().tree, PROTOCOL_FILE) is None:
+            raise UsageError(f"{self.url} is not a gnp hub (no {PROTOCOL_FILE} on its main)")
 
     @classmethod
     def _at(cls, path: Path, url: str) -> RemoteHub:

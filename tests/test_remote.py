@@ -217,3 +217,20 @@ def test_an_unreachable_url_leaves_no_mirror_and_a_used_one_is_kept(
     hub.path.rename(tmp_path / "moved.git")
     assert gnp("keygen", "dave", "--hub", url).returncode == 1
     assert (mirror_path(url) / "HEAD").exists()
+
+
+def test_a_git_repository_that_is_not_a_hub_leaves_no_mirror(tmp_path: Path) -> None:
+    from gnp.remote import mirror_path
+    from tests.test_cli import cli as gnp
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "README").write_text("not a hub\n")
+    for step in (("init", "-q", "-b", "main"), ("add", "README"), ("commit", "-q", "-m", "one")):
+        done = git("-C", str(plain), "-c", "user.name=t", "-c", "user.email=t@t", *step)
+        assert done.returncode == 0, done.stderr
+    url = f"file://{plain}"
+    done = gnp("keygen", "dave", "--hub", url)
+    assert done.returncode == 1 and "is not a gnp hub" in done.stderr
+    mirrors = mirror_path(url).parent
+    assert not mirrors.exists() or list(mirrors.iterdir()) == []
