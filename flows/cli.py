@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gnp import canonical
-from gnp.cli import HubOption, LineageOption, app, err, out
+from gnp.cli import HubOption, LineageOption, _tell, app, err, out
 from gnp.cli import main as gnp_main
 from gnp.errors import GnpError
 
@@ -101,12 +101,18 @@ def frame(
 
     # A missing hub, a bad roster or an unwritable lineage location is one line here,
     # before Prefect starts.
-    check_writable(lineage_root(Hub.open(hub), lineage))
+    opened = Hub.open(hub)
+    check_writable(lineage_root(opened, lineage))
+    before = opened.state().frame
     entries = [m.to_json() for m in load(roster)] if roster else None
-    with _prefect(), _progress(len(entries or ())):
-        from flows.frame import frame as frame_flow
+    try:
+        with _prefect(), _progress(len(entries or ())):
+            from flows.frame import frame as frame_flow
 
-        summary = _flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
+            summary = _flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
+    except KeyboardInterrupt:
+        _merged_before(hub, before)
+        raise
     if as_json:
         print(canonical.encode_pretty(summary).decode())
         _fail_if_unreported(summary)
@@ -124,6 +130,20 @@ def frame(
     if summary["lineage"]:
         _say(f"lineage: {summary['lineage']}")
     _fail_if_unreported(summary)
+
+
+def _merged_before(hub: str, before: int) -> None:
+    """A Ctrl-C can come after the merge, while lineage and the summary are written: say
+    that the frame was merged, or "interrupted" alone would suggest that nothing was."""
+    from gnp.hub import Hub
+
+    with contextlib.suppress(Exception):  # the interrupt is what matters; this is a hint
+        now = Hub.open(hub).state().frame
+        if now > before:
+            _tell(
+                f"frame {now} was merged before the interrupt "
+                "(if its lineage is missing, the next frame writes it)"
+            )
 
 
 @contextlib.contextmanager

@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gnp.engine import boundary
+import pytest
+
+from gnp.engine import boundary, run_frame
 from gnp.hub import Hub
+from tests.hubtools import incr, send
 from tests.test_cli import GNP
 from tests.waiting import wait_until
 
@@ -67,6 +70,7 @@ def test_ctrl_c_during_a_frame_stops_its_workers_and_leaves_no_server(tmp_path: 
     assert frame.returncode == 130
     lines = err.strip().splitlines()
     assert lines[-1] == "gnp: interrupted"
+    assert not any("was merged" in line for line in lines)
     assert any("slow fallback" in line and "told to stop" in line for line in lines)
     assert processes_of(tmp_path / "prefect") == []
     # Nothing lost: both deltas wait in the inbox for the next frame.
@@ -94,3 +98,18 @@ def test_the_server_ends_when_the_command_that_started_it_is_killed(tmp_path: Pa
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_an_interrupt_after_the_merge_says_the_frame_was_merged(
+    hub: Hub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flows.cli import _merged_before
+
+    before = hub.state().frame
+    _merged_before(str(hub.path), before)
+    assert capsys.readouterr().err == ""  # nothing merged: the interrupt says it all
+    send(hub, "alice", incr())
+    run_frame(hub)
+    _merged_before(str(hub.path), before)
+    said = capsys.readouterr().err
+    assert said.startswith(f"gnp: frame {before + 1} was merged before the interrupt")
