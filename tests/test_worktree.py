@@ -37,13 +37,6 @@ def leftovers(local: LocalRepo) -> list[str]:
     return out
 
 
-@pytest.fixture
-def local(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalRepo:
-    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
-    worker_key(hub, "w")
-    return LocalRepo.for_hub(hub)
-
-
 def test_a_worktree_holds_state_only_and_is_gone_after(hub: Hub, local: LocalRepo) -> None:
     from tests.hubtools import incr, send
 
