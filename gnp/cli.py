@@ -156,18 +156,22 @@ def relay() -> None:
 
 @app.command()
 def janitor(hub: HubOption) -> None:
-    """Remove what dead workers and crashed engines left behind; print what was removed."""
+    """Remove what dead workers and crashed engines left behind, submit a fallback for
+    each worker that died before it reported; print what was done."""
     from .hub import Hub
     from .janitor import sweep
 
     report = sweep(Hub.open(hub))
-    for line in report.rescued:
-        out.print(f"rescued {line}", markup=False, highlight=False)
-    for line in report.removed:
-        out.print(f"removed {line}", markup=False, highlight=False)
-    for line in report.kept:
-        out.print(f"kept {line}", markup=False, highlight=False)
-    if not (report.removed or report.rescued or report.kept):
+    said = [
+        *(f"rescued {line}" for line in report.rescued),
+        *(f"submitted {line}" for line in report.fallbacks),
+        *(f"no fallback for {line}" for line in report.unreported),
+        *(f"removed {line}" for line in report.removed),
+        *(f"kept {line}" for line in report.kept),
+    ]
+    for line in said:
+        out.print(line, markup=False, highlight=False)
+    if not said:
         out.print("nothing to clean")
 
 

@@ -13,6 +13,15 @@ Theory of operation: it removes
 It never touches a worktree whose owner is alive, nor one on another host. And it never
 drops work: a dead worker's branch whose tip is a signed delta not yet on the hub is
 pushed to the inbox first, and if that push fails the branch is kept and reported.
+
+Nor does it leave a dead worker without a verdict. A branch of a dead owner that holds
+no delta means its worker died before it reported: the janitor commits on that branch
+the worker's empty fallback delta, signed with the worker's own key (absent from this
+machine: no fallback, and the report says so), and pushes it as it pushes any delta a
+branch holds. Committed first, it is the one fallback: a janitor killed before the push
+leaves it for the next one to push, and a branch that holds a delta gets none, whether
+that delta was already on the hub or is pushed now. A branch that is gone (its worker
+never started, or had delivered and was removing it) gets none either.
 """
 
 from __future__ import annotations
@@ -21,16 +30,26 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pygit2
 
 from . import keys, locks, trees
+from .delta import fallback
 from .errors import GnpError
 from .hub import Hub
-from .inbox import remove, snapshot
+from .inbox import delta_commit, remove, snapshot
 from .layout import INBOX_DIR, parse_ref, ref_name
 from .local import LocalRepo
-from .worktree import BRANCH_PREFIX, OWNERS, alive, owners, remove_worktree, stop_session
+from .worktree import (
+    BRANCH_PREFIX,
+    OWNERS,
+    alive,
+    owners,
+    remove_worktree,
+    repo_lock,
+    stop_session,
+)
 
 STALE_LOCK_SECONDS = 600
 
@@ -40,6 +59,8 @@ class Sweep:
     removed: list[str] = field(default_factory=list)
     rescued: list[str] = field(default_factory=list)  # deltas pushed on a dead worker's behalf
     kept: list[str] = field(default_factory=list)  # what was left, and why
+    fallbacks: list[str] = field(default_factory=list)  # submitted for workers that died
+    unreported: list[str] = field(default_factory=list)  # dead workers left without one
 
 
 def sweep(hub: Hub, *, lock_age: float = STALE_LOCK_SECONDS) -> Sweep:
@@ -74,15 +95,18 @@ def _sweep_local(local: LocalRepo, report: Sweep) -> None:
             continue
         work = owner.get("work")
         path = owner.get("path")
+        stopped = 0
         if isinstance(work, dict) and isinstance(work.get("sid"), int) and isinstance(path, str):
             stopped = stop_session(work["sid"], path)  # whatever becomes of its worktree
             if stopped:
                 report.removed.append(
                     f"{stopped} process(es) of worktree {name}'s work, left running"
                 )
-        if isinstance(branch, str) and not _rescue(local, branch, report):
-            owned.update((name, branch))
-            continue
+        if isinstance(branch, str):
+            reason = _fall_back(local, owner, branch, stopped, report)
+            if not _rescue(local, branch, report, fallback_reason=reason):
+                owned.update((name, branch))
+                continue
         remove_worktree(
             local,
             name,
@@ -113,18 +137,77 @@ def _sweep_local(local: LocalRepo, report: Sweep) -> None:
             report.removed.append(f"branch {branch} (no owner)")
 
 
-def _rescue(local: LocalRepo, branch: str, report: Sweep) -> bool:
-    """Push the delta a dead worker committed but did not push. False: keep the branch."""
+def _tip(local: LocalRepo, branch: str) -> pygit2.Commit | None:
     try:
-        commit = local.repo.lookup_reference(branch).peel(pygit2.Commit)
+        return local.repo.lookup_reference(branch).peel(pygit2.Commit)
     except (KeyError, pygit2.GitError):
-        return True
-    worker = branch[len(BRANCH_PREFIX) :].split("/", 1)[0]
+        return None
+
+
+def _worker_of(branch: str) -> str:
+    return branch[len(BRANCH_PREFIX) :].split("/", 1)[0]
+
+
+def _delta_on(commit: pygit2.Commit, worker: str) -> str | None:
+    """The id of the delta ``commit`` carries for ``worker``, if it is a delta commit."""
     folder = trees.subtree(commit.tree, f"{INBOX_DIR}/{worker}")
     files = [str(e.name) for e in folder] if folder is not None else []
     if len(files) != 1 or not files[0].endswith(".json"):
+        return None
+    return files[0].removesuffix(".json")
+
+
+def _fall_back(
+    local: LocalRepo, owner: dict[str, Any], branch: str, stopped: int, report: Sweep
+) -> str | None:
+    """Commit on a dead worker's branch that holds no delta the empty fallback delta
+    saying it died, for :func:`_rescue` to push; return its reason, or None if none was
+    made. On the branch, not straight to the inbox: a janitor killed before the push
+    leaves it to the next, which pushes this one instead of making a second."""
+    worker = _worker_of(branch)
+    tip = _tip(local, branch)
+    if tip is None or _delta_on(tip, worker) is not None:
+        return None  # gone, or it holds the worker's own delta (or an earlier fallback)
+    who = f"worker process {owner.get('pid')} on {owner.get('host')}"
+    done = "stopped its work, left running, and swept" if stopped else "swept"
+    reason = (
+        f"{who} died before it reported, leaving no delta; "
+        f"the janitor {done} its worktree {owner['name']}"
+    )
+    try:
+        # main as this process read it (opening a hub at a URL fetches): no network here,
+        # so what fails is this machine's, and a failed push below keeps the branch.
+        main = local.repo[local.hub.main().id]
+        assert isinstance(main, pygit2.Commit)
+        state = local.hub.state(main)
+        path = keys.key_path(state.hub_id, worker)
+        if not path.exists():  # keys.load's advice (keygen) would not help this worker
+            raise GnpError(f"its key is not on this machine (no {path})")
+        signed = keys.load(state.hub_id, worker).sign(fallback(worker, reason, frame=state.frame))
+        commit = delta_commit(local.repo, main, worker, signed.id, signed.encode())
+        with repo_lock(local.path):  # two janitors at once: one fallback between them
+            if _tip(local, branch) != tip:
+                return None  # another janitor got there first
+            local.repo.lookup_reference(branch).set_target(commit)
+    except Exception as exc:  # whatever stops the fallback must not stop the sweep
+        problem = str(exc) if isinstance(exc, GnpError) else f"{type(exc).__name__}: {exc}"
+        report.unreported.append(f"{worker}, whose {who} died before it reported: {problem}")
+        return None
+    return reason
+
+
+def _rescue(
+    local: LocalRepo, branch: str, report: Sweep, *, fallback_reason: str | None = None
+) -> bool:
+    """Push the delta a dead worker committed but did not push (or the fallback the
+    janitor committed for it, whose reason is given). False: keep the branch."""
+    commit = _tip(local, branch)
+    if commit is None:
+        return True
+    worker = _worker_of(branch)
+    delta_id = _delta_on(commit, worker)
+    if delta_id is None:
         return True  # no delta on it: nothing to lose
-    delta_id = files[0].removesuffix(".json")
     state = local.hub.state()
     target = ref_name(worker, delta_id)
     if state.settled(delta_id) or target in local.hub.repo.references:
@@ -137,7 +220,10 @@ def _rescue(local: LocalRepo, branch: str, report: Sweep) -> bool:
             f"pushing it failed ({exc}); kept"
         )
         return False
-    report.rescued.append(f"delta {delta_id[:12]} of {worker} (pushed to the inbox)")
+    if fallback_reason is None:
+        report.rescued.append(f"delta {delta_id[:12]} of {worker} (pushed to the inbox)")
+    else:
+        report.fallbacks.append(f"fallback delta {delta_id[:12]} for {worker}: {fallback_reason}")
     return True
 
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from gnp import SigningKey, keys
 from gnp.hub import Hub
+from gnp.local import LocalRepo
 from gnp.registry import register
 from tests.prefect_server import PrefectServer
 
@@ -51,6 +52,14 @@ def gnp_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def hub(tmp_path: Path) -> Hub:
     return Hub.init(tmp_path / "hub.git")
+
+
+@pytest.fixture
+def local(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalRepo:
+    """Worker ``w``'s local repository for ``hub``, its worktrees under ``tmp_path``."""
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
+    worker_key(hub, "w")
+    return LocalRepo.for_hub(hub)
 
 
 @pytest.fixture

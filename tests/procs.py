@@ -79,6 +79,26 @@ def commit_then_die(hub_path: str, worker: str) -> None:
     os._exit(9)  # killed before the push
 
 
+def deliver_then_die(hub_path: str, worker: str) -> None:
+    """Deliver a delta to the hub and die before removing the worktree and branch."""
+    import os
+
+    from gnp import Op, compose, keys
+    from gnp.hub import Hub
+    from gnp.local import LocalRepo
+    from gnp.run import deliver
+    from gnp.worktree import create
+
+    hub = Hub.open(hub_path)
+    local = LocalRepo.for_hub(hub)
+    wt = create(local, worker)
+    key = keys.load(hub.state().hub_id, worker)
+    delta = key.sign(compose(worker, [Op("incr", "stats.json", "/count", 1)], frame=0))
+    deliver(local, wt, delta)
+    print(delta.id, flush=True)
+    os._exit(9)  # killed before its cleanup
+
+
 def frame_of(hub_path: str, roster_json: str) -> None:
     """One frame of plain functions with the given roster (stopped by tests)."""
     import json

@@ -174,6 +174,9 @@ def test_invariant_5_clean(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyP
     killed.kill()
     killed.wait(timeout=30)
     run_frame(hub)
+    # The killed worker gets its fallback from the janitor: the next frame's to merge.
+    assert len(sweep(hub).fallbacks) == 1
+    assert run_frame(hub).count("fallback") == 1
     sweep(hub)
     assert snapshot(hub) == []
     assert leftovers(LocalRepo.for_hub(hub)) == []

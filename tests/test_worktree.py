@@ -37,13 +37,6 @@ def leftovers(local: LocalRepo) -> list[str]:
     return out
 
 
-@pytest.fixture
-def local(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalRepo:
-    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
-    worker_key(hub, "w")
-    return LocalRepo.for_hub(hub)
-
-
 def test_a_worktree_holds_state_only_and_is_gone_after(hub: Hub, local: LocalRepo) -> None:
     from tests.hubtools import incr, send
 
@@ -100,6 +93,8 @@ def test_sigkill_then_janitor_leaves_nothing_and_spares_the_living(
         assert dead_path.exists()  # SIGKILL: no trap could run
         report = sweep(hub)
         assert any(dead_path.name in line for line in report.removed)
+        [fallback] = report.fallbacks  # the dead worker's alone
+        assert f"the janitor swept its worktree {dead_path.name}" in fallback
         assert not dead_path.exists()
         assert live_path.exists()  # the living worker's worktree is untouched
         assert [o["name"] for o in owners(local)] == [live_path.name]
@@ -186,6 +181,7 @@ def test_janitor_pushes_a_committed_but_unpushed_delta(
     assert snapshot(hub) == []  # it never reached the hub
     report = sweep(hub)
     assert report.rescued == [f"delta {delta_id[:12]} of w (pushed to the inbox)"]
+    assert report.fallbacks == []  # its own delta is its report
     assert run_frame(hub).count("applied") == 1
     assert hub.state().document("stats.json") == {"count": 1}
     assert leftovers(local) == []
