@@ -3,15 +3,26 @@ by this process, with no work pool and no worker to run.
 
 Every input is checked before anything reaches Prefect, so a missing hub or a bad roster
 is one line on stderr and a non-zero exit, not a traceback or a half-registered pair of
-deployments. Stop it with Ctrl-C: the schedules are paused as it shuts down.
+deployments.
+
+Stop it with Ctrl-C or SIGTERM, and it takes a few seconds: a frame still running is told
+to stop (its workers stop their commands and leave fallback deltas), its flow run ends
+(Cancelled), which frees the deployment's one-frame slot, and the schedules are paused.
+Prefect's runner does that on SIGTERM only. On SIGINT, asyncio cancels the runner, and
+the runner's cancelled wait for a flow run's process kills it outright (SIGKILL): the run
+stays Running, the slot stays taken until its lease runs out (up to 5 minutes), and the
+workers leave no fallback while their commands run on. So here Ctrl-C does what SIGTERM
+does; a second one stops at once, as a kill would, and ``gnp janitor`` cleans up after it.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 from typing import Any, NoReturn
 
 from prefect import serve
@@ -65,8 +76,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # a service's log is read as it grows
-    serve(*deployments)
+    previous = signal.signal(signal.SIGINT, _as_sigterm)
+    try:
+        serve(*deployments)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return 0
+
+
+def _as_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C: what SIGTERM does, once the runner has set its handler (until then no
+    frame runs, and Ctrl-C is the usual KeyboardInterrupt)."""
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    if not callable(on_sigterm):
+        raise KeyboardInterrupt
+    on_sigterm(signal.SIGTERM, frame)
 
 
 def read_roster(path: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -30,8 +31,13 @@ from deployments.serve import main
 from flows.frame import frame
 from flows.replay import replay
 from gnp import demo, frames
+from gnp.engine import run_frame
 from gnp.errors import UsageError
+from gnp.janitor import sweep
+from gnp.local import LocalRepo
 from gnp.roster import parse
+from gnp.worktree import owners, proc_stat
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTER = demo.ROSTERS[0][0]  # {"id": "poster-1", "call": "gnp.demo:post"}
@@ -289,3 +295,48 @@ def test_a_served_replay_deployment_replays_every_frame(
     assert run.state.is_completed(), f"{run.state!r}\n{served.output()}"
     reports = run.state.result()
     assert [(r["frame"], r["identical"]) for r in reports] == [(1, True), (2, True)]
+
+
+def test_ctrl_c_stops_a_served_frame_and_its_workers_leave_fallbacks(
+    tmp_path: Path,
+    prefect_api: str,
+    serve: Callable[..., Served],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C in serve's terminal while a frame's worker runs: in seconds, not at the
+    worker's timeout, serve exits, the work is stopped and leaves a fallback, the flow run
+    is over and the deployment's one-frame slot is free for the next serve."""
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
+    hub = demo.setup(tmp_path / "hub.git")
+    pid = tmp_path / "work.pid"
+    hang = f"echo $$ > {pid}.tmp && mv {pid}.tmp {pid} && exec sleep 600"
+    roster = tmp_path / "roster.json"
+    roster.write_text(json.dumps([{"id": "poster-1", "command": ["sh", "-c", hang]}]))
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    never = ["--cron", NEVER, "--replay-cron", NEVER]
+    served = serve("--hub", str(hub.path), "--roster", str(roster), "--name", name, *never)
+    served.wait_for(f"gnp-frame/{name}")
+    run: FlowRun = run_deployment(name=f"gnp-frame/{name}", timeout=0)  # type: ignore[assignment]
+    try:
+        wait_until(pid.exists, "the worker's command running")
+        work = int(pid.read_text())
+        os.killpg(served.process.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        wait_until(lambda: served.process.poll() is not None, "serve's exit after Ctrl-C", 30)
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(run.id).state
+            assert state is not None and state.is_final(), f"{state!r}\n{served.output()}"
+            assert run.deployment_id is not None
+            limit = client.read_deployment(run.deployment_id).global_concurrency_limit
+            assert limit is not None and limit.active_slots == 0
+        left = proc_stat(work)
+        assert left is None or left[0] in "ZX", "the worker's command still runs"
+        assert owners(LocalRepo.for_hub(hub)) == []
+        assert list((tmp_path / "worktrees").glob("*")) == []
+        report = run_frame(hub)  # the frame was not merged; its fallback waits in the inbox
+        assert [(v["worker"], v["outcome"], v["reason"]) for v in report.verdicts] == [
+            ("poster-1", "fallback", "stopped: the process running it was told to stop")
+        ]
+    finally:
+        served.stop()
+        sweep(hub)  # what a failure of this test left running
