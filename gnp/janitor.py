@@ -15,7 +15,8 @@ drops work: a dead worker's branch whose tip is a signed delta not yet on the hu
 pushed to the inbox first, and if that push fails the branch is kept and reported.
 
 Nor does it leave a dead worker without a verdict. A branch of a dead owner that holds
-no delta means its worker died before it reported: the janitor commits on that branch
+no delta, whose record does not say that the run had ended with nothing to report, means
+its worker died before it reported: the janitor commits on that branch
 the worker's empty fallback delta, signed with the worker's own key (absent from this
 machine: no fallback, and the report says so), and pushes it as it pushes any delta a
 branch holds. Committed first, it is the one fallback: a janitor killed before the push
@@ -166,8 +167,10 @@ def _fall_back(
     leaves it to the next, which pushes this one instead of making a second."""
     worker = _worker_of(branch)
     tip = _tip(local, branch)
-    if tip is None or _delta_on(tip, worker) is not None:
-        return None  # gone, or it holds the worker's own delta (or an earlier fallback)
+    if tip is None or _delta_on(tip, worker) is not None or owner.get("unchanged"):
+        # gone, or it holds the worker's own delta (or an earlier fallback), or the run
+        # had ended with nothing to report and was removing its worktree
+        return None
     who = f"worker process {owner.get('pid')} on {owner.get('host')}"
     done = "stopped its work, left running, and swept" if stopped else "swept"
     reason = (

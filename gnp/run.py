@@ -41,7 +41,7 @@ from .limits import check_file
 from .local import LocalRepo
 from .ops import Op
 from .signing import SigningKey
-from .worktree import STOPPING, Worktree, create, note_work, session_members
+from .worktree import STOPPING, Worktree, create, note_unchanged, note_work, session_members
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +180,8 @@ def _work(
     # What the work wrote besides state files: not merged, and worth saying so.
     skipped = tuple(path for path in paths if not path.endswith(".json"))
     if not ops:
+        with contextlib.suppress(OSError, ValueError):  # only the janitor's clue
+            note_unchanged(wt)
         return RunResult(None, "unchanged", exit_code, output=output, ignored=skipped)
     delta = compose(worker, ops, frame=base_state.frame, authority=authority)
     if len(ops) > base_state.limits.max_ops:

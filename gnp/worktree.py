@@ -225,9 +225,19 @@ def note_work(wt: Worktree, pid: int) -> None:
     """Add to the ownership record the session the work runs in (started by ``pid``), so
     that if this process is killed outright the janitor can stop the work it left
     running, unsupervised, past any timeout."""
+    _note(wt, work={"sid": pid})
+
+
+def note_unchanged(wt: Worktree) -> None:
+    """Say in the ownership record that the run ended with nothing to report, so that a
+    kill while the worktree is removed is not taken by the janitor for a worker that
+    died before it reported (and given a fallback it never earned)."""
+    _note(wt, unchanged=True)
+
+
+def _note(wt: Worktree, **fields: Any) -> None:
     record = json.loads(wt.owner_file.read_text())
-    record["work"] = {"sid": pid}
-    _put_record(wt, record)
+    _put_record(wt, {**record, **fields})
 
 
 def _write_owner(wt: Worktree) -> None:

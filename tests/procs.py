@@ -99,6 +99,17 @@ def deliver_then_die(hub_path: str, worker: str) -> None:
     os._exit(9)  # killed before its cleanup
 
 
+def unchanged_then_die(hub_path: str, worker: str) -> None:
+    """Run work that changes nothing, and die as the harness removes its worktree."""
+    import os
+
+    from gnp import run as harness
+    from gnp.hub import Hub
+
+    harness._cleaned_up = lambda wt, result: os._exit(9)  # type: ignore[assignment]
+    harness.run(Hub.open(hub_path), worker, ["true"])
+
+
 def frame_of(hub_path: str, roster_json: str) -> None:
     """One frame of plain functions with the given roster (stopped by tests)."""
     import json

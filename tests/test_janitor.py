@@ -196,6 +196,21 @@ def test_no_fallback_for_a_worker_whose_delta_reached_the_hub(hub: Hub, local: L
     assert leftovers(local) == []
 
 
+def test_no_fallback_for_a_run_killed_as_it_removed_its_worktree_after_no_change(
+    hub: Hub, local: LocalRepo
+) -> None:
+    """Killed after its work changed nothing: it had nothing to report, and did not die
+    before it reported."""
+    p = proc("unchanged_then_die", str(hub.path), "w")
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 9, err
+    assert leftovers(local)  # its worktree and branch are still there
+    report = sweep(hub)
+    assert report.fallbacks == report.rescued == report.unreported == []
+    assert waiting(hub) == []
+    assert leftovers(local) == []
+
+
 def test_no_fallback_for_a_live_owner_nor_for_one_on_another_host(local: LocalRepo) -> None:
     mine = create(local, "w")  # this process: alive
     theirs = create(local, "w")
