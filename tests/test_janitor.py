@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from gnp.local import LocalRepo
 from gnp.worktree import create, owners, session_members
 from tests.conftest import worker_key
 from tests.hubtools import incr, send
-from tests.test_cli import cli
+from tests.test_cli import GNP, cli
 from tests.test_worktree import leftovers, proc
 from tests.waiting import wait_until
 
@@ -100,6 +101,27 @@ def test_a_worker_killed_before_it_reported_gets_one_fallback_from_the_janitor(
     ]
     rows = lineage.read(frames.lineage_root(hub), frame=2)
     assert rows[["worker", "status", "reason"]].values.tolist() == [["w", "fallback", delta.error]]
+
+
+def test_janitors_running_at_once_submit_one_fallback_between_them(
+    hub: Hub, local: LocalRepo, tmp_path: Path, sessions: list[int]
+) -> None:
+    killed_run(hub, local, tmp_path, sessions)
+    janitors = [
+        subprocess.Popen(
+            [GNP, "janitor", "--hub", str(hub.path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    said = [j.communicate(timeout=60) for j in janitors]
+    assert [j.returncode for j in janitors] == [0] * 4, said
+    [delta] = waiting(hub)  # whichever made it and whichever pushed it, one fallback
+    assert (delta.worker, delta.status) == ("w", "fallback")
+    assert any(delta.id[:12] in out for out, _ in said)
+    assert leftovers(local) == []
 
 
 def test_without_the_workers_key_there_is_no_fallback_and_the_janitor_says_so(
