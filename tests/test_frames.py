@@ -15,6 +15,7 @@ from gnp.hub import Hub
 from gnp.local import LocalRepo
 from gnp.replay import replay
 from tests.hubtools import agent, incr, send
+from tests.waiting import wait_until
 
 TROUBLE = [
     agent("poster-1", "post"),
@@ -127,7 +128,6 @@ def test_sigterm_stops_running_workers_and_each_leaves_a_fallback(
     import signal
     import subprocess
     import sys
-    import time
 
     marker = tmp_path / "started"
     hang = f"touch {marker}.$GNP_WORKER && exec sleep 300"
@@ -138,10 +138,7 @@ def test_sigterm_stops_running_workers_and_each_leaves_a_fallback(
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while len(list(tmp_path.glob("started.*"))) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(list(tmp_path.glob("started.*"))) == 2
+        wait_until(lambda: len(list(tmp_path.glob("started.*"))) == 2, "both workers started", 60)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     finally:

@@ -22,6 +22,7 @@ from gnp.inbox import snapshot
 from gnp.registry import register
 from gnp.relay_server import answer
 from tests.hubtools import state
+from tests.waiting import wait_until
 
 GNP = str(Path(sys.executable).with_name("gnp"))
 INCR = '[{"op": "incr", "file": "stats.json", "path": "/count", "value": 1}]'
@@ -272,10 +273,7 @@ def test_two_relays_started_at_once_leave_one_running(hub: Hub, tmp_path: Path) 
         for log in logs
     ]
     try:
-        deadline = time.monotonic() + 60
-        while all(p.poll() is None for p in procs):
-            assert time.monotonic() < deadline, "neither relay gave way"
-            time.sleep(0.05)
+        wait_until(lambda: any(p.poll() is not None for p in procs), "one relay gave way", 60)
         loser = next(i for i, p in enumerate(procs) if p.poll() is not None)
         assert procs[loser].returncode == 1
         assert "a relay is already running" in logs[loser].read_text()
