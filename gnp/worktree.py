@@ -119,8 +119,21 @@ def alive(owner: dict[str, Any]) -> bool:
         return False
     except PermissionError:
         pass
-    start = process_start(pid)
-    return start is None or owner.get("start") is None or start == owner.get("start")
+    fields = proc_stat(pid)
+    if fields is None:  # no /proc: the signal's answer is all there is
+        return True
+    if fields[0] in "ZX" and _threads(pid) <= 1:
+        return False  # it ended, and only waits to be reaped by whoever adopted it
+    return owner.get("start") is None or fields[19] == owner.get("start")
+
+
+def _threads(pid: int) -> int:
+    """How many threads ``pid`` has (a main thread that ended before the others shows
+    as a zombie while the process still runs)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return 0
 
 
 @contextlib.contextmanager

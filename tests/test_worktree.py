@@ -12,8 +12,9 @@ import pytest
 from gnp.hub import Hub
 from gnp.janitor import sweep
 from gnp.local import LocalRepo
-from gnp.worktree import create, owners, worktree
+from gnp.worktree import create, owners, proc_stat, worktree
 from tests.conftest import worker_key
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +77,25 @@ def test_the_trap_holds_on_sigterm_and_sigint(
     assert p.returncode != 0
     assert not path.exists()
     assert leftovers(local) == []
+
+
+def test_a_killed_owner_not_yet_reaped_is_dead_to_the_janitor(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    """Killed, its parent has not reaped it (yet, or ever): a zombie holds no work."""
+    env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")}
+    doomed = proc("hold_worktree", str(hub.path), "w", env=env)
+    try:
+        assert doomed.stdout is not None
+        path = Path(doomed.stdout.readline().strip())
+        os.kill(doomed.pid, signal.SIGKILL)  # and no wait(): it stays a zombie
+        wait_until(lambda: (proc_stat(doomed.pid) or ["?"])[0] == "Z", "it became a zombie")
+        report = sweep(hub)
+        assert any(path.name in line for line in report.removed)
+        assert not path.exists() and leftovers(local) == []
+    finally:
+        doomed.kill()
+        doomed.wait(timeout=30)
 
 
 def test_sigkill_then_janitor_leaves_nothing_and_spares_the_living(
