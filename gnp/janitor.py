@@ -37,7 +37,7 @@ import pygit2
 
 from . import keys, locks, trees
 from .delta import fallback
-from .errors import GnpError
+from .errors import GnpError, describe
 from .hub import Hub
 from .inbox import delta_commit, remove, snapshot
 from .layout import INBOX_DIR, parse_ref, ref_name
@@ -193,8 +193,7 @@ def _fall_back(
                 return None  # another janitor got there first
             local.repo.lookup_reference(branch).set_target(commit)
     except Exception as exc:  # whatever stops the fallback must not stop the sweep
-        problem = str(exc) if isinstance(exc, GnpError) else f"{type(exc).__name__}: {exc}"
-        report.unreported.append(f"{worker}, whose {who} died before it reported: {problem}")
+        report.unreported.append(f"{worker}, whose {who} died before it reported: {describe(exc)}")
         return None
     return reason
 
