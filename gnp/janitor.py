@@ -216,7 +216,9 @@ def _rescue(
         return True  # it did reach the hub
     try:
         local.push(branch, target)
-    except GnpError as exc:
+    except (GnpError, KeyError) as exc:
+        if _tip(local, branch) is None:
+            return True  # another janitor pushed it meanwhile, and removed the branch
         report.kept.append(
             f"branch {branch}: holds unpushed delta {delta_id[:12]}, and "
             f"pushing it failed ({exc}); kept"

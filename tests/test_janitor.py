@@ -24,7 +24,7 @@ from gnp.hub import Hub
 from gnp.inbox import snapshot, take
 from gnp.janitor import Sweep, sweep
 from gnp.local import LocalRepo
-from gnp.worktree import create, owners, session_members
+from gnp.worktree import create, owners, remove_worktree, session_members
 from tests.conftest import worker_key
 from tests.hubtools import incr, send
 from tests.test_cli import cli
@@ -212,6 +212,32 @@ def test_two_janitors_at_once_submit_one_fallback(
     assert report.fallbacks == report.rescued == report.unreported == []
     [delta] = waiting(hub)
     assert other.fallbacks[0].startswith(f"fallback delta {delta.id[:12]} for w: ")
+    assert leftovers(local) == []
+
+
+def test_a_janitor_goes_on_when_another_delivers_the_branch_it_pushes(
+    hub: Hub,
+    local: LocalRepo,
+    tmp_path: Path,
+    sessions: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between this janitor's look at the hub and its push, another janitor pushes the
+    same fallback and removes the branch: this one neither fails nor keeps anything."""
+    owner = killed_run(hub, local, tmp_path, sessions)
+    push = LocalRepo.push
+    racing = [owner["name"]]
+
+    def the_other_janitor_first(self: LocalRepo, source: str, target: str, **kw: Any) -> None:
+        if racing:
+            push(self, source, target)
+            remove_worktree(self, racing.pop(), Path(owner["path"]), source)
+        push(self, source, target, **kw)
+
+    monkeypatch.setattr(LocalRepo, "push", the_other_janitor_first)
+    report = sweep(hub)
+    assert racing == [] and report.kept == report.unreported == []
+    assert len(waiting(hub)) == 1
     assert leftovers(local) == []
 
 
