@@ -142,7 +142,7 @@ def _merged_before(hub: str, before: int) -> None:
         if now > before:
             _tell(
                 f"frame {now} was merged before the interrupt "
-                "(if its lineage is missing, the next frame writes it)"
+                "(if its lineage is missing, the next frame that merges a delta writes it)"
             )
 
 

@@ -16,6 +16,11 @@ class GnpError(Exception):
     """Base of every error gnp raises on purpose."""
 
 
+def describe(exc: BaseException) -> str:
+    """One line for a report: gnp's own message, or what else went wrong, by its type."""
+    return str(exc) if isinstance(exc, GnpError) else f"{type(exc).__name__}: {exc}"
+
+
 class UsageError(GnpError):
     """The caller asked for something impossible; nothing was changed."""
 

@@ -37,7 +37,7 @@ import pygit2
 
 from . import keys, locks, trees
 from .delta import fallback
-from .errors import GnpError
+from .errors import GnpError, describe
 from .hub import Hub
 from .inbox import delta_commit, remove, snapshot
 from .layout import INBOX_DIR, parse_ref, ref_name
@@ -193,8 +193,7 @@ def _fall_back(
                 return None  # another janitor got there first
             local.repo.lookup_reference(branch).set_target(commit)
     except Exception as exc:  # whatever stops the fallback must not stop the sweep
-        problem = str(exc) if isinstance(exc, GnpError) else f"{type(exc).__name__}: {exc}"
-        report.unreported.append(f"{worker}, whose {who} died before it reported: {problem}")
+        report.unreported.append(f"{worker}, whose {who} died before it reported: {describe(exc)}")
         return None
     return reason
 
@@ -217,7 +216,9 @@ def _rescue(
         return True  # it did reach the hub
     try:
         local.push(branch, target)
-    except GnpError as exc:
+    except (GnpError, KeyError) as exc:
+        if _tip(local, branch) is None:
+            return True  # another janitor pushed it meanwhile, and removed the branch
         report.kept.append(
             f"branch {branch}: holds unpushed delta {delta_id[:12]}, and "
             f"pushing it failed ({exc}); kept"

@@ -22,7 +22,7 @@ from typing import Any
 from . import inbox, keys
 from .call import CALL_PATH
 from .delta import fallback
-from .errors import GnpError
+from .errors import describe
 from .hub import Hub
 from .roster import Member
 from .run import run
@@ -62,7 +62,7 @@ def work(hub: Hub, member: Member, *, root: Path | None = None) -> WorkerOutcome
             capture=True,
         )
     except Exception as exc:  # the harness itself failed: the worker still gets a verdict
-        return stand_in(hub, member.id, _describe(exc), started=started)
+        return stand_in(hub, member.id, describe(exc), started=started)
     return WorkerOutcome(
         member.id,
         result.status,
@@ -82,14 +82,10 @@ def stand_in(hub: Hub, worker: str, reason: str, *, started: float | None = None
         delta = keys.load(state.hub_id, worker).sign(fallback(worker, reason, frame=state.frame))
         delta_id = inbox.submit(hub, delta)
     except Exception as exc:
-        problem = _describe(exc)
+        problem = describe(exc)
         why = reason if problem == reason else f"{reason}; and no fallback delta: {problem}"
         return WorkerOutcome(worker, "failed", None, None, why, time.perf_counter() - started)
     return WorkerOutcome(worker, "fallback", delta_id, None, reason, time.perf_counter() - started)
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, GnpError) else f"{type(exc).__name__}: {exc}"
 
 
 def _env(member: Member) -> dict[str, str]:

@@ -15,16 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 
-from gnp import frames, keys, lineage
+from gnp import frames, janitor, keys, lineage
 from gnp.delta import Delta, decode
 from gnp.engine import run_frame
 from gnp.hub import Hub
 from gnp.inbox import snapshot, take
-from gnp.janitor import sweep
+from gnp.janitor import Sweep, sweep
 from gnp.local import LocalRepo
-from gnp.worktree import create, owners, session_members
+from gnp.worktree import create, owners, remove_worktree, session_members
 from tests.conftest import worker_key
 from tests.hubtools import incr, send
 from tests.test_cli import GNP, cli
@@ -204,6 +205,62 @@ def test_a_fallback_the_hub_refused_is_kept_and_pushed_once_by_the_next_janitor(
     assert second.rescued == [f"delta {delta.id[:12]} of w (pushed to the inbox)"]
     assert leftovers(local) == []
     assert run_frame(hub).count("fallback") == 1
+
+
+def test_two_janitors_at_once_submit_one_fallback(
+    hub: Hub,
+    local: LocalRepo,
+    tmp_path: Path,
+    sessions: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another janitor commits and pushes its fallback while this one makes its own: this
+    one finds the branch moved, and submits none."""
+    owner = killed_run(hub, local, tmp_path, sessions)
+    other = Sweep()
+    racing = [owner["branch"]]
+    made = janitor.delta_commit
+
+    def the_other_janitor_first(*args: Any) -> pygit2.Oid:
+        if racing:
+            branch = racing.pop()
+            reason = janitor._fall_back(local, owner, branch, 0, other)
+            janitor._rescue(local, branch, other, fallback_reason=reason)
+        return made(*args)
+
+    monkeypatch.setattr(janitor, "delta_commit", the_other_janitor_first)
+    report = sweep(hub)
+    assert racing == [] and len(other.fallbacks) == 1
+    assert report.fallbacks == report.rescued == report.unreported == []
+    [delta] = waiting(hub)
+    assert other.fallbacks[0].startswith(f"fallback delta {delta.id[:12]} for w: ")
+    assert leftovers(local) == []
+
+
+def test_a_janitor_goes_on_when_another_delivers_the_branch_it_pushes(
+    hub: Hub,
+    local: LocalRepo,
+    tmp_path: Path,
+    sessions: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between this janitor's look at the hub and its push, another janitor pushes the
+    same fallback and removes the branch: this one neither fails nor keeps anything."""
+    owner = killed_run(hub, local, tmp_path, sessions)
+    push = LocalRepo.push
+    racing = [owner["name"]]
+
+    def the_other_janitor_first(self: LocalRepo, source: str, target: str, **kw: Any) -> None:
+        if racing:
+            push(self, source, target)
+            remove_worktree(self, racing.pop(), Path(owner["path"]), source)
+        push(self, source, target, **kw)
+
+    monkeypatch.setattr(LocalRepo, "push", the_other_janitor_first)
+    report = sweep(hub)
+    assert racing == [] and report.kept == report.unreported == []
+    assert len(waiting(hub)) == 1
+    assert leftovers(local) == []
 
 
 def test_no_fallback_for_a_worker_whose_delta_reached_the_hub(hub: Hub, local: LocalRepo) -> None:

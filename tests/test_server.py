@@ -113,3 +113,5 @@ def test_an_interrupt_after_the_merge_says_the_frame_was_merged(
     _merged_before(str(hub.path), before)
     said = capsys.readouterr().err
     assert said.startswith(f"gnp: frame {before + 1} was merged before the interrupt")
+    # Only a frame that merges writes lineage, missing earlier rows included.
+    assert "the next frame that merges a delta writes it" in said
