@@ -104,7 +104,7 @@ def test_a_worker_killed_before_it_reported_gets_one_fallback_from_the_janitor(
     assert rows[["worker", "status", "reason"]].values.tolist() == [["w", "fallback", delta.error]]
 
 
-def test_janitors_running_at_once_submit_one_fallback_between_them(
+def test_four_janitor_processes_at_once_submit_one_fallback_between_them(
     hub: Hub, local: LocalRepo, tmp_path: Path, sessions: list[int]
 ) -> None:
     killed_run(hub, local, tmp_path, sessions)
