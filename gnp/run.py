@@ -165,7 +165,11 @@ def _work(
     """The run itself, in ``wt``: the work, its edits, the delta, its delivery."""
     worker, local = wt.worker, wt.local
     base_state = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
-    exit_code, error, output = _execute(command, wt, hub, timeout, env, capture)
+    try:
+        exit_code, error, output = _execute(command, wt, hub, timeout, env, capture)
+    except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, SIGTERM: the work was killed
+        _stopped(wt, key, base_state.frame, stop)
+        raise
     ops: list[Op] = []
     paths: list[str] = []
     if error is None:
@@ -324,6 +328,21 @@ def _wait(
 
 
 _POLL = 0.2  # seconds between looks at a running command
+
+
+def _stopped(wt: Worktree, key: SigningKey, frame: int, stop: BaseException) -> None:
+    """Work stopped from outside still gets its verdict before this process goes: the
+    worker's fallback, as the workers of a frame that is stopped leave theirs."""
+    reason = f"stopped: the process running it was told to stop ({_stop_name(stop)})"
+    with contextlib.suppress(Exception):  # best effort: the stop itself must go on
+        deliver(wt.local, wt, key.sign(fallback(wt.worker, reason, frame=frame)))
+
+
+def _stop_name(stop: BaseException) -> str:
+    if isinstance(stop, KeyboardInterrupt):
+        return "SIGINT"
+    code = stop.code if isinstance(stop, SystemExit) else None
+    return _signal_name(code - 128) if isinstance(code, int) and code > 128 else "exit"
 
 
 def _signal_name(number: int) -> str:

@@ -192,10 +192,18 @@ def test_submit_from_a_terminal_says_it_reads_stdin_and_a_pipe_stays_quiet(hub: 
     assert err == "gnp: reading ops from stdin (end with Ctrl-D)\n"
 
 
-def test_ctrl_c_during_gnp_run_stops_the_command_and_says_so(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "code", "said"),
+    [("SIGINT", 130, "gnp: interrupted\n"), ("SIGTERM", 143, "")],
+)
+def test_stopping_gnp_run_stops_the_command_and_leaves_its_fallback(
+    tmp_path: Path, stop: str, code: int, said: str
+) -> None:
     import os
     import signal
 
+    from gnp.delta import decode
+    from gnp.inbox import snapshot, take
     from tests.waiting import wait_until
 
     env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "wt")}
@@ -205,19 +213,23 @@ def test_ctrl_c_during_gnp_run_stops_the_command_and_says_so(tmp_path: Path) -> 
     started = tmp_path / "started"
     command = [GNP, "run", "--hub", hub, "--worker", "w", "--", "sh", "-c"]
     work = subprocess.Popen(
-        [*command, f"touch {started}; sleep 60"],
+        [*command, f"touch {started}; echo '{{\"n\": 1}}' > n.json; sleep 60"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
     try:
         wait_until(started.exists, "the command started", 60)
-        os.killpg(work.pid, signal.SIGINT)  # as a terminal's Ctrl-C: its whole group
+        os.killpg(work.pid, signal.Signals[stop])  # SIGINT: as a terminal's Ctrl-C
         out, err = work.communicate(timeout=60)
     finally:
         if work.poll() is None:
             os.killpg(work.pid, signal.SIGKILL)
-    assert (work.returncode, out, err) == (130, "", "gnp: interrupted\n")
+    assert (work.returncode, out, err) == (code, "", said)
     assert list((tmp_path / "wt").iterdir()) == []  # its worktree went with it
+    opened = Hub.open(hub)
+    [delta] = [decode(take(opened, item)) for item in snapshot(opened)]
+    assert (delta.worker, delta.status, delta.ops) == ("w", "fallback", ())  # n.json: not
+    assert delta.error == f"stopped: the process running it was told to stop ({stop})"
 
 
 def test_gnp_run_warns_of_files_that_are_not_state(tmp_path: Path) -> None:
