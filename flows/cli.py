@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gnp import canonical
-from gnp.cli import HubOption, LineageOption, _tell, app, err, out
+from gnp.cli import HubOption, LineageOption, app, err, out, tell
 from gnp.cli import main as gnp_main
 from gnp.errors import GnpError
 
@@ -140,7 +140,7 @@ def _merged_before(hub: str, before: int) -> None:
     with contextlib.suppress(Exception):  # the interrupt is what matters; this is a hint
         now = Hub.open(hub).state().frame
         if now > before:
-            _tell(
+            tell(
                 f"frame {now} was merged before the interrupt "
                 "(if its lineage is missing, the next frame that merges a delta writes it)"
             )

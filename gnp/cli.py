@@ -132,14 +132,14 @@ def run(
     result = run_worker(Hub.open(hub), worker, command, timeout=timeout, authority=authority)
     if result.ignored:
         shown = ", ".join(result.ignored[:5]) + (" ..." if len(result.ignored) > 5 else "")
-        _tell(f"warning: not state files (state files end in .json), not merged: {shown}")
+        tell(f"warning: not state files (state files end in .json), not merged: {shown}")
     if result.note:
-        _tell(f"warning: {result.note}")
+        tell(f"warning: {result.note}")
     if result.status == "unchanged":
-        _tell("the command changed no state file; nothing submitted")
+        tell("the command changed no state file; nothing submitted")
         return
     if result.status == "fallback":
-        _tell(f"{result.error}; submitted a fallback delta")
+        tell(f"{result.error}; submitted a fallback delta")
         print(result.delta_id)
         raise typer.Exit(1)
     print(result.delta_id)
@@ -151,7 +151,7 @@ def relay() -> None:
     delta and take milliseconds, not the command's start-up. Ctrl-C stops it."""
     from .relay_server import serve
 
-    serve(log=_tell)
+    serve(log=tell)
 
 
 @app.command()
@@ -269,11 +269,11 @@ INTERRUPTED = 130  # what typer returns for a Ctrl-C (KeyboardInterrupt); gnp ne
 
 
 def _fail(message: str, code: int) -> None:
-    _tell(message)
+    tell(message)
     sys.exit(code)
 
 
-def _tell(message: str) -> None:
+def tell(message: str) -> None:
     """One line on stderr however long: the README promises one-line messages, and rich
     would wrap them at 80 columns when stderr is not a terminal."""
     err.print(f"gnp: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
