@@ -217,8 +217,8 @@ def _rescue(
     try:
         local.push(branch, target)
     except (GnpError, KeyError) as exc:
-        if _tip(local, branch) is None:
-            return True  # another janitor pushed it meanwhile, and removed the branch
+        if _tip(local, branch) is None or target in local.hub.repo.references:
+            return True  # another janitor pushed it meanwhile (and removed the branch)
         report.kept.append(
             f"branch {branch}: holds unpushed delta {delta_id[:12]}, and "
             f"pushing it failed ({exc}); kept"

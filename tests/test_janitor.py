@@ -21,6 +21,7 @@ import pytest
 from gnp import frames, janitor, keys, lineage
 from gnp.delta import Delta, decode
 from gnp.engine import run_frame
+from gnp.errors import GnpError
 from gnp.hub import Hub
 from gnp.inbox import snapshot, take
 from gnp.janitor import Sweep, sweep
@@ -259,6 +260,29 @@ def test_a_janitor_goes_on_when_another_delivers_the_branch_it_pushes(
     monkeypatch.setattr(LocalRepo, "push", the_other_janitor_first)
     report = sweep(hub)
     assert racing == [] and report.kept == report.unreported == []
+    assert len(waiting(hub)) == 1
+    assert leftovers(local) == []
+
+
+def test_a_janitor_whose_push_collides_with_another_janitors_keeps_nothing(
+    hub: Hub,
+    local: LocalRepo,
+    tmp_path: Path,
+    sessions: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another janitor's push of the same delta lands first and holds the ref's lock, so
+    this one's fails: the delta is on the hub all the same, and nothing is kept."""
+    killed_run(hub, local, tmp_path, sessions)
+    push = LocalRepo.push
+
+    def the_other_janitor_first(self: LocalRepo, source: str, target: str, **kw: Any) -> None:
+        push(self, source, target, **kw)
+        raise GnpError(f"failed to lock file '{target}.lock' for writing")
+
+    monkeypatch.setattr(LocalRepo, "push", the_other_janitor_first)
+    report = sweep(hub)
+    assert report.kept == report.unreported == []
     assert len(waiting(hub)) == 1
     assert leftovers(local) == []
 
