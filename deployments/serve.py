@@ -7,7 +7,8 @@ deployments.
 
 Stop it with Ctrl-C or SIGTERM, and it takes a few seconds: a frame still running is told
 to stop (its workers stop their commands and leave fallback deltas), its flow run ends
-(Cancelled), which frees the deployment's one-frame slot, and the schedules are paused.
+(Cancelled, or Crashed if its process ends first), which frees the deployment's one-frame
+slot, and the schedules are paused.
 Prefect's runner does that on SIGTERM only. On SIGINT, asyncio cancels the runner, and
 the runner's cancelled wait for a flow run's process kills it outright (SIGKILL): the run
 stays Running, the slot stays taken until its lease runs out (up to 5 minutes), and the

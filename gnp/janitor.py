@@ -16,13 +16,13 @@ pushed to the inbox first, and if that push fails the branch is kept and reporte
 
 Nor does it leave a dead worker without a verdict. A branch of a dead owner that holds
 no delta, whose record does not say that the run had ended with nothing to report, means
-its worker died before it reported: the janitor commits on that branch
-the worker's empty fallback delta, signed with the worker's own key (absent from this
-machine: no fallback, and the report says so), and pushes it as it pushes any delta a
-branch holds. Committed first, it is the one fallback: a janitor killed before the push
-leaves it for the next one to push, and a branch that holds a delta gets none, whether
-that delta was already on the hub or is pushed now. A branch that is gone (its worker
-never started, or had delivered and was removing it) gets none either.
+its worker died before it reported: the janitor commits on that branch the worker's
+empty fallback delta, signed with the worker's own key (absent from this machine: no
+fallback, and the report says so), and pushes it as it pushes any delta a branch holds.
+Committed first, it is the one fallback: a janitor killed before the push leaves it for
+the next one to push, and a branch that holds a delta gets none, whether that delta was
+already on the hub or is pushed now. A branch that is gone (its worker never started,
+or had delivered and was removing it) gets none either.
 """
 
 from __future__ import annotations
