@@ -61,32 +61,21 @@ def hold_worktree(hub_path: str, worker: str) -> None:
 
 def commit_then_die(hub_path: str, worker: str) -> None:
     """Commit a signed delta on the worker's branch and die before pushing it."""
-    import os
-
-    from gnp import Op, compose, keys
-    from gnp.hub import Hub
-    from gnp.local import LocalRepo
-    from gnp.run import commit_on_branch
-    from gnp.worktree import create
-
-    hub = Hub.open(hub_path)
-    local = LocalRepo.for_hub(hub)
-    wt = create(local, worker)
-    key = keys.load(hub.state().hub_id, worker)
-    delta = key.sign(compose(worker, [Op("incr", "stats.json", "/count", 1)], frame=0))
-    commit_on_branch(local, wt, delta)
-    print(delta.id, flush=True)
-    os._exit(9)  # killed before the push
+    _one_delta_then_die(hub_path, worker, push=False)
 
 
 def deliver_then_die(hub_path: str, worker: str) -> None:
     """Deliver a delta to the hub and die before removing the worktree and branch."""
+    _one_delta_then_die(hub_path, worker, push=True)
+
+
+def _one_delta_then_die(hub_path: str, worker: str, *, push: bool) -> None:
     import os
 
     from gnp import Op, compose, keys
     from gnp.hub import Hub
     from gnp.local import LocalRepo
-    from gnp.run import deliver
+    from gnp.run import commit_on_branch, deliver
     from gnp.worktree import create
 
     hub = Hub.open(hub_path)
@@ -94,9 +83,9 @@ def deliver_then_die(hub_path: str, worker: str) -> None:
     wt = create(local, worker)
     key = keys.load(hub.state().hub_id, worker)
     delta = key.sign(compose(worker, [Op("incr", "stats.json", "/count", 1)], frame=0))
-    deliver(local, wt, delta)
+    (deliver if push else commit_on_branch)(local, wt, delta)
     print(delta.id, flush=True)
-    os._exit(9)  # killed before its cleanup
+    os._exit(9)  # killed before the push, or before its cleanup
 
 
 def unchanged_then_die(hub_path: str, worker: str) -> None:
