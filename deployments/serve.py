@@ -85,12 +85,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+_told = False  # whether Ctrl-C was explained already
+
+
 def _as_sigterm(signum: int, frame: FrameType | None) -> None:
     """Ctrl-C: what SIGTERM does, once the runner has set its handler (until then no
     frame runs, and Ctrl-C is the usual KeyboardInterrupt)."""
     on_sigterm = signal.getsignal(signal.SIGTERM)
     if not callable(on_sigterm):
         raise KeyboardInterrupt
+    global _told
+    if not _told:  # the wait invites a second Ctrl-C: say what it costs
+        _told = True
+        print(
+            "gnp: stopping; a running frame stops its workers, who leave fallbacks (a few "
+            "seconds). Ctrl-C again stops at once, and leaves that frame's run Running",
+            file=sys.stderr,
+            flush=True,
+        )
     on_sigterm(signal.SIGTERM, frame)
 
 

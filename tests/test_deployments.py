@@ -322,6 +322,7 @@ def test_ctrl_c_stops_a_served_frame_and_its_workers_leave_fallbacks(
         work = int(pid.read_text())
         os.killpg(served.process.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
         wait_until(lambda: served.process.poll() is not None, "serve's exit after Ctrl-C", 30)
+        assert "Ctrl-C again stops at once" in served.output()
 
         with get_client(sync_client=True) as client:
             state = client.read_flow_run(run.id).state
