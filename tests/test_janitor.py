@@ -30,7 +30,7 @@ from gnp.worktree import create, owners, remove_worktree, session_members
 from tests.conftest import worker_key
 from tests.hubtools import incr, send
 from tests.test_cli import GNP, cli
-from tests.test_worktree import leftovers, proc
+from tests.test_worktree import killed_run, leftovers, proc
 from tests.waiting import wait_until
 
 HOST = socket.gethostname()
@@ -45,27 +45,6 @@ def sessions() -> Iterator[list[int]]:
     for sid in found:
         for pid in session_members(sid):
             os.kill(pid, signal.SIGKILL)
-
-
-def killed_run(
-    hub: Hub, local: LocalRepo, tmp_path: Path, sessions: list[int], worker: str = "w"
-) -> dict[str, Any]:
-    """Run ``worker``'s command (a long sleep) under the harness of ``gnp run`` and SIGKILL
-    the harness while the command runs; return the ownership record it left."""
-    marker = tmp_path / f"started-{worker}"
-    harness = proc("run_work", str(hub.path), worker, str(marker))
-    try:
-        wait_until(
-            lambda: marker.exists() and any("work" in o for o in owners(local)),
-            "the work started, and its record names it",
-            60,
-        )
-        [owner] = owners(local)
-        sessions.append(owner["work"]["sid"])
-    finally:
-        harness.kill()
-        harness.wait(timeout=30)
-    return owner
 
 
 def waiting(hub: Hub) -> list[Delta]:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pygit2
 import pytest
@@ -36,6 +37,27 @@ def leftovers(local: LocalRepo) -> list[str]:
     out += [f"branch {r}" for r in repo.references if r.startswith("refs/heads/gnp/")]
     out += [f"owner {o['name']}" for o in owners(local)]
     return out
+
+
+def killed_run(
+    hub: Hub, local: LocalRepo, tmp_path: Path, sessions: list[int], worker: str = "w"
+) -> dict[str, Any]:
+    """Run ``worker``'s command (a long sleep) under the harness of ``gnp run`` and SIGKILL
+    the harness while the command runs; return the ownership record it left."""
+    marker = tmp_path / f"started-{worker}"
+    harness = proc("run_work", str(hub.path), worker, str(marker))
+    try:
+        wait_until(
+            lambda: marker.exists() and any("work" in o for o in owners(local)),
+            "the work started, and its record names it",
+            60,
+        )
+        [owner] = owners(local)
+        sessions.append(owner["work"]["sid"])
+    finally:
+        harness.kill()
+        harness.wait(timeout=30)
+    return owner
 
 
 def test_a_worktree_holds_state_only_and_is_gone_after(hub: Hub, local: LocalRepo) -> None:
@@ -132,22 +154,8 @@ def test_work_left_running_by_a_killed_worker_is_stopped_by_the_janitor(
     """The command runs in a session of its own, so SIGKILL of the process running it
     leaves it running, unsupervised and past any timeout: the janitor stops it."""
     from gnp.worktree import session_members
-    from tests.waiting import wait_until
 
-    env = {**os.environ, "GNP_WORKTREES": str(tmp_path / "worktrees")}
-    marker = tmp_path / "started"
-    worker = proc("run_work", str(hub.path), "w", str(marker), env=env)
-    try:
-        wait_until(
-            lambda: marker.exists() and all("work" in o for o in owners(local)),
-            "the work started, and its record names it",
-            60,
-        )
-        [owner] = owners(local)
-        sid = owner["work"]["sid"]
-    finally:
-        worker.kill()
-        worker.wait(timeout=30)
+    sid = killed_run(hub, local, tmp_path, [])["work"]["sid"]
     try:
         assert session_members(sid)  # still running, its supervisor gone
         report = sweep(hub)
