@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .errors import GnpError, UsageError, explain
+from .errors import GnpError, explain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -189,13 +189,12 @@ def lineage(
     from . import lineage as lineage_store
     from .frames import lineage_root
     from .hub import Hub
+    from .replay import check_frame
 
     opened = Hub.open(hub)
     latest = opened.state().frame
-    if frame is not None and not 1 <= frame <= latest:  # else "no lineage yet" would mislead
-        if latest < 1:
-            raise UsageError("the hub has no frames yet")
-        raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")
+    if frame is not None:  # else "no lineage yet" would mislead
+        check_frame(latest, frame)
     root = lineage_root(opened, where)
     table = lineage_store.read(root, frame=frame)
     if per_frame:

@@ -145,15 +145,22 @@ def frames_to_replay(hub: str, frame: int | None, first: int | None, last: int |
     if frame is not None and (first is not None or last is not None):
         raise UsageError("give one frame, or a range (first/last), not both")
     latest = Hub.open(hub).state().frame
-    if latest < 1:
-        if frame is None and first is None and last is None:
-            return []  # a new hub: nothing to replay yet, and nothing wrong
-        raise UsageError("the hub has no frames yet")
+    if latest < 1 and frame is None and first is None and last is None:
+        return []  # a new hub: nothing to replay yet, and nothing wrong
     if frame is not None:
-        if not 1 <= frame <= latest:
-            raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")
+        check_frame(latest, frame)
         return [frame]
+    if latest < 1:
+        raise UsageError("the hub has no frames yet")
     low, high = first if first is not None else 1, last if last is not None else latest
     if not 1 <= low <= high <= latest:
         raise UsageError(f"frames run from 1 to {latest}; cannot replay {low} to {high}")
     return list(range(low, high + 1))
+
+
+def check_frame(latest: int, frame: int) -> None:
+    """Refuse a frame the hub does not have (it has frames 1 to ``latest``)."""
+    if latest < 1:
+        raise UsageError("the hub has no frames yet")
+    if not 1 <= frame <= latest:
+        raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")
