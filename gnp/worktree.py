@@ -100,10 +100,13 @@ def stop_session(sid: int, worktree: str) -> int:
     return killed
 
 
+_START = 19  # in proc_stat's fields: when the process started, in clock ticks since boot
+
+
 def process_start(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (tells a reused pid from the original), if known."""
     fields = proc_stat(pid)
-    return None if fields is None else fields[19]
+    return None if fields is None else fields[_START]
 
 
 def alive(owner: dict[str, Any]) -> bool:
@@ -124,7 +127,7 @@ def alive(owner: dict[str, Any]) -> bool:
         return True
     if fields[0] in "ZX" and _threads(pid) <= 1:
         return False  # it ended, and only waits to be reaped by whoever adopted it
-    return owner.get("start") is None or fields[19] == owner.get("start")
+    return owner.get("start") is None or fields[_START] == owner.get("start")
 
 
 def _threads(pid: int) -> int:
