@@ -24,15 +24,16 @@ from pathlib import Path
 
 import pygit2
 
-from gnp import Op, canonical, compose, keys
-from gnp.engine import arrivals, build_commit, run_frame, settle_on
-from gnp.hub import Hub
-from gnp.inbox import snapshot, submit
-from gnp.local import LocalRepo
-from gnp.registry import register
-from gnp.relay import connect
-from gnp.run import commit_on_branch
-from gnp.worktree import worktree
+from gnp import Op, canonical, compose
+from gnp.git.engine import arrivals, build_commit, run_frame, settle_on
+from gnp.git.hub import Hub
+from gnp.git.inbox import snapshot, submit
+from gnp.git.local import LocalRepo
+from gnp.git.registry import register
+from gnp.host import clock, keys
+from gnp.process.run import commit_on_branch
+from gnp.process.worktree import worktree
+from gnp_cli.relay import connect
 
 GNP = str(Path(sys.executable).with_name("gnp"))
 
@@ -125,7 +126,7 @@ def _submit_row(root: Path, n: int, repeat: int, installed: str) -> tuple[float,
     request = canonical.encode([op.to_json()])
 
     def library() -> None:
-        submit(hub, key.sign(compose("w", [op], frame=hub.state().frame)))
+        submit(hub, key.sign(compose("w", [op], frame=hub.state().frame, stamp=clock.stamp())))
 
     def command(gnp: str, env: dict[str, str] | None = None) -> Callable[[], None]:
         def run() -> None:
@@ -203,7 +204,7 @@ def _frame_round(hub: Hub) -> tuple[float, float, float]:
     key = keys.load(hub.state().hub_id, "w")
     for i in range(100):
         op = Op("incr", f"hot/f{i:03d}.json", "/n", 1)
-        submit(hub, key.sign(compose("w", [op], frame=hub.state().frame)))
+        submit(hub, key.sign(compose("w", [op], frame=hub.state().frame, stamp=clock.stamp())))
     state = hub.state()
     t0 = time.perf_counter()
     s = settle_on(state, state.frame + 1, arrivals(hub, snapshot(hub), state.limits.max_bytes))
@@ -226,7 +227,11 @@ def bench_worktree(root: Path, repeat: int) -> None:
             commit_on_branch(
                 local,
                 wt,
-                key.sign(compose("w", [Op("incr", "hot/f000.json", "/n", 1)], frame=0)),
+                key.sign(
+                    compose(
+                        "w", [Op("incr", "hot/f000.json", "/n", 1)], frame=0, stamp=clock.stamp()
+                    )
+                ),
             )
 
     clone = root / "wt-clone"

@@ -5,7 +5,7 @@
 
 Each stale compare-and-swap (authority 1: ``test`` a value that is not there, then
 ``replace`` it) beats a lower-priority writer of the same key and then fails, so it is
-left out and the frame decided again (rule 4, :mod:`gnp.rounds`). Such a delta is
+left out and the frame decided again (rule 4, :mod:`gnp.core.rounds`). Such a delta is
 doomed (it fails wherever it wins) and is judged without a new round. With ``--own``,
 its worker first sent another delta that touches the same object, so it is not doomed
 and each costs a try. Prints seconds per reduce (best of ``--repeat``) for each K.
@@ -14,6 +14,7 @@ and each costs a try. Prints seconds per reduce (best of ``--repeat``) for each 
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 import time
 from collections import Counter
@@ -23,7 +24,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gnp import ABSENT, Op, canonical, compose, reduce
-from gnp.delta import Delta
+from gnp.core.delta import Delta, Stamp
+
+
+def stamp(utc: str) -> Stamp:
+    return Stamp(utc, secrets.token_hex(16))
 
 
 def frame(n: int, k: int, own: bool) -> tuple[list[Delta], dict[str, Any]]:
@@ -33,18 +38,23 @@ def frame(n: int, k: int, own: bool) -> tuple[list[Delta], dict[str, Any]]:
             f"w{i % 50}",
             [Op("incr", "s.json", "/n", 1), Op("add", "s.json", f"/y{i}", i)],
             frame=0,
-            utc=f"2026-11-29T00:00:{i / 1e6:09.6f}Z",
+            stamp=stamp(f"2026-11-29T00:00:{i / 1e6:09.6f}Z"),
         )
         for i in range(n)
     ]
     for i in range(k):
         if own:
             earlier = [Op("add", "s.json", f"/x/{i}/w", 1)]
-            deltas.append(compose(f"cas{i}", earlier, frame=0, utc=f"2026-11-29T00:00:59.{i:06d}Z"))
+            at = stamp(f"2026-11-29T00:00:59.{i:06d}Z")
+            deltas.append(compose(f"cas{i}", earlier, frame=0, stamp=at))
         stale = [Op("test", "s.json", f"/x/{i}", {"v": 5}), Op("replace", "s.json", f"/x/{i}/v", 1)]
         deltas.append(
             compose(
-                f"cas{i}", stale, frame=0, authority=1, utc=f"2026-11-29T00:01:{i / 1e6:09.6f}Z"
+                f"cas{i}",
+                stale,
+                frame=0,
+                authority=1,
+                stamp=stamp(f"2026-11-29T00:01:{i / 1e6:09.6f}Z"),
             )
         )
         deltas.append(
@@ -52,7 +62,7 @@ def frame(n: int, k: int, own: bool) -> tuple[list[Delta], dict[str, Any]]:
                 f"low{i}",
                 [Op("replace", "s.json", f"/x/{i}/v", 2)],
                 frame=0,
-                utc=f"2026-11-29T00:02:{i / 1e6:09.6f}Z",
+                stamp=stamp(f"2026-11-29T00:02:{i / 1e6:09.6f}Z"),
             )
         )
     return deltas, base

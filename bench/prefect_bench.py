@@ -5,7 +5,7 @@
 
 Both sides run the same frame: the same roster, the same worker threads, the same
 worktrees, harness, signing, pushes, merge and lineage. One side is
-:func:`gnp.frames.run` (a ThreadPoolExecutor), the other the frame flow (Prefect tasks
+:func:`gnp.frame.pipeline.run_plain` (a ThreadPoolExecutor), the other the frame flow (Prefect tasks
 on a ThreadPoolTaskRunner against a real Prefect server on loopback). Runs alternate,
 so a noisy neighbour hurts both alike. Two more rows say where Prefect's cost goes: a
 flow of zero workers (its fixed cost per frame) and a flow of 64 tasks that do nothing
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.prefect_server import PrefectServer
+from tests.helpers.prefect_server import PrefectServer
 
 SERVER = PrefectServer()
 
@@ -84,12 +84,13 @@ def run(folder: Path, workers: int, threads: int, repeat: int, work: float) -> N
     from prefect.cache_policies import NO_CACHE
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from flows.frame import frame
-    from flows.runs import started_here
-    from gnp import frames
-    from gnp.hub import Hub
-    from gnp.registry import register
-    from gnp.roster import parse
+    from gnp.core.verdict import Outcome
+    from gnp.frame.pipeline import run_plain
+    from gnp.frame.roster import parse
+    from gnp.git.hub import Hub
+    from gnp.git.registry import register
+    from gnp_cli.runs import started_here
+    from gnp_flows.frame import frame
 
     hub = Hub.init(folder / "hub.git")
     entries = roster(workers, work)
@@ -108,12 +109,12 @@ def run(folder: Path, workers: int, threads: int, repeat: int, work: float) -> N
                 future.result()
 
     def plain() -> None:
-        summary = frames.run(hub, members, max_workers=threads)
-        assert summary["counts"]["applied"] == workers, summary["counts"]
+        summary = run_plain(str(hub.path), members, max_workers=threads)
+        assert summary.counts[Outcome.APPLIED] == workers, summary.counts
 
     def as_flow() -> None:
         summary = frame(str(hub.path), entries, max_workers=threads)
-        assert summary["counts"]["applied"] == workers, summary["counts"]
+        assert summary.counts[Outcome.APPLIED] == workers, summary.counts
 
     def as_gnp_frame() -> None:
         with started_here():  # as `gnp frame` runs it: no heartbeats unless chosen
@@ -128,7 +129,7 @@ def run(folder: Path, workers: int, threads: int, repeat: int, work: float) -> N
             tasks_only(workers)
 
     rows: dict[str, list[float]] = {
-        "plain gnp.frames.run": [],
+        "plain run_plain": [],
         "frame flow, as gnp frame runs it": [],
         "frame flow, with heartbeats (Prefect's default)": [],
         "frame flow, 0 workers": [],
@@ -138,13 +139,13 @@ def run(folder: Path, workers: int, threads: int, repeat: int, work: float) -> N
     plain()
     for i in range(repeat):
         print(f"round {i + 1}/{repeat}", flush=True)
-        rows["plain gnp.frames.run"].append(timed(plain))
+        rows["plain run_plain"].append(timed(plain))
         rows["frame flow, as gnp frame runs it"].append(timed(as_gnp_frame))
         rows["frame flow, with heartbeats (Prefect's default)"].append(timed(as_flow))
         rows["frame flow, 0 workers"].append(timed(empty))
         rows[f"flow of {workers} no-op tasks"].append(timed(no_ops))
 
-    base = statistics.median(rows["plain gnp.frames.run"])
+    base = statistics.median(rows["plain run_plain"])
     print(
         f"\n{workers} workers doing {work:g} s of work, {threads} threads, {repeat} rounds; "
         "median seconds per frame"

@@ -14,11 +14,11 @@ started together by a barrier. Variants:
   same commit, and the second push reports "Everything up-to-date" (exit 0) while its
   increment is lost.
 * ``gnp``: each worker submits K signed deltas ``incr stats.json:/count 1`` with
-  ``gnp.inbox.submit`` (keys registered first, untimed) while one engine process runs
-  ``gnp.engine.run_frame`` in a loop; after the workers finish, frames run until the
+  ``gnp.git.inbox.submit`` (keys registered first, untimed) while one engine process runs
+  ``gnp.git.engine.run_frame`` in a loop; after the workers finish, frames run until the
   inbox is empty.
 * ``gnp-push`` (not in the default set): as ``gnp``, but each delta reaches the hub the
-  way a remote worker's would, by a git push (libgit2, ``gnp.local.LocalRepo``) to the
+  way a remote worker's would, by a git push (libgit2, ``gnp.git.local.LocalRepo``) to the
   worker's inbox ref after a fetch of main.
 
 Wall time runs from the barrier until the final state is on main: the last push for the
@@ -244,8 +244,8 @@ def naive_final(hub: Path) -> int:
 def make_gnp_hub(root: Path, workers: int) -> Path:
     """A hub with stats.json = {"count": 0} on main and every worker's key registered."""
     from gnp import canonical
-    from gnp.hub import Hub
-    from gnp.registry import register
+    from gnp.git.hub import Hub
+    from gnp.git.registry import register
 
     hub = Hub.init(root / "gnp-hub.git")
     hub.commit_on_main(
@@ -266,17 +266,18 @@ def gnp_worker(
 ) -> None:
     tally = Tally()
     try:
-        from gnp import Op, compose, keys
-        from gnp.hub import Hub
-        from gnp.inbox import submit
+        from gnp import Op, compose
+        from gnp.git.connect import open_hub
+        from gnp.git.inbox import submit
+        from gnp.host import clock, keys
 
         worker = f"w{index:02d}"
-        hub = Hub.open(hub_path)
+        hub = open_hub(hub_path)
         key = keys.load(hub.state().hub_id, worker)
         op = Op("incr", "stats.json", "/count", 1)
         if variant == "gnp-push":
-            from gnp.layout import delta_path, ref_name
-            from gnp.local import LocalRepo
+            from gnp.core.layout import delta_path, ref_name
+            from gnp.git.local import LocalRepo
 
             local = LocalRepo.for_hub(hub)
         barrier.wait()
@@ -285,11 +286,11 @@ def gnp_worker(
             tally.pushes += 1
             if variant == "gnp":
                 frame = hub.state().frame
-                submit(hub, key.sign(compose(worker, [op], frame=frame)))
+                submit(hub, key.sign(compose(worker, [op], frame=frame, stamp=clock.stamp())))
             else:
                 base = _retrying(tally, "fetch", local.fetch_main)
                 frame = hub.state(base).frame
-                delta = key.sign(compose(worker, [op], frame=frame))
+                delta = key.sign(compose(worker, [op], frame=frame, stamp=clock.stamp()))
                 branch = _delta_branch(local, worker, base, delta, delta_path)
                 target = ref_name(worker, delta.id)
                 landed = functools.partial(_in_hub, hub, target, delta.id)
@@ -315,7 +316,7 @@ def _retrying(
     ``landed`` tells, after an error, whether the push had reached the hub anyway."""
     import pygit2
 
-    from gnp.errors import GnpError
+    from gnp.core.errors import GnpError
 
     for attempt in range(1, tries + 1):
         try:
@@ -341,7 +342,7 @@ def _delta_branch(local: Any, worker: str, base: Any, delta: Any, delta_path: An
     """Commit the delta on a local ref of the worker's own, as ``gnp run`` does."""
     import pygit2
 
-    from gnp import trees
+    from gnp.git import trees
 
     tree = trees.edit(local.repo, base.tree, {delta_path(worker, delta.id): delta.encode()})
     sig = pygit2.Signature(worker, f"{worker}@gnp.invalid")
@@ -363,10 +364,10 @@ def engine(
     """Frames back to back (a short sleep when the inbox held nothing) until ``stop``."""
     tally = Tally()
     try:
-        from gnp.engine import run_frame
-        from gnp.hub import Hub
+        from gnp.git.connect import open_hub
+        from gnp.git.engine import run_frame
 
-        hub = Hub.open(hub_path)
+        hub = open_hub(hub_path)
         barrier.wait()
         cpu = _cpu()
         while not stop.is_set():
@@ -392,17 +393,17 @@ def _count_frame(tally: Tally, report: Any, began: float) -> bool:
     end = time.monotonic()
     tally.frame_log.append((end, len(report.verdicts), end - began))
     for verdict in report.verdicts:
-        outcome = str(verdict["outcome"])
+        outcome = verdict.outcome.value
         tally.verdicts[outcome] = tally.verdicts.get(outcome, 0) + 1
         if outcome != "applied":
-            _note(tally, f"{outcome} {verdict.get('code')}: {verdict.get('reason')}")
+            _note(tally, f"{outcome} {verdict.code}: {verdict.reason}")
     return True
 
 
 def gnp_final(hub_path: Path) -> int:
-    from gnp.hub import Hub
+    from gnp.git.connect import open_hub
 
-    return int(Hub.open(hub_path).state().document("stats.json")["count"])
+    return int(open_hub(hub_path).state().document("stats.json")["count"])
 
 
 # Running a variant ------------------------------------------------------------------
@@ -475,9 +476,9 @@ def run_naive(variant: str, root: Path, workers: int, increments: int, max_retri
 
 
 def run_gnp(variant: str, root: Path, workers: int, increments: int, idle: float) -> Result:
-    from gnp.engine import run_frame
-    from gnp.hub import Hub
-    from gnp.inbox import snapshot
+    from gnp.git.connect import open_hub
+    from gnp.git.engine import run_frame
+    from gnp.git.inbox import snapshot
 
     hub_path = make_gnp_hub(root, workers)
     ctx = mp.get_context("spawn")
@@ -507,7 +508,7 @@ def run_gnp(variant: str, root: Path, workers: int, increments: int, idle: float
     for p in (*procs, engine_proc):
         p.join()
     _raise_errors([*tallies, engine_tally])
-    hub = Hub.open(hub_path)
+    hub = open_hub(hub_path)
     cpu = time.process_time()
     while True:  # the final frames, in this process, until the inbox is empty
         began = time.monotonic()

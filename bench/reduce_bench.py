@@ -117,7 +117,8 @@ def make_workload(n: int, seed: int) -> Workload:
         worker = rng.choice(WORKERS)
         utc = (START + timedelta(microseconds=137 * i)).strftime(UTC_FORMAT)
         ops = [random_op(rng, worker, i, utc) for _ in range(OPS_PER_DELTA)]
-        delta = gnp.compose(worker, ops, frame=FRAME - 1, utc=utc, nonce=f"{seed:08x}{i:024x}")
+        stamp = gnp.Stamp(utc, f"{seed:08x}{i:024x}")
+        delta = gnp.compose(worker, ops, frame=FRAME - 1, stamp=stamp)
         blobs.append(keys[worker].sign(delta).encode())
         incrs.append(incrs[-1] + sum(op.op == "incr" for op in ops))
         appends.append(appends[-1] + sum(op.op == "append" for op in ops))

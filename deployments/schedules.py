@@ -22,11 +22,11 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
-from flows.frame import frame
-from flows.replay import replay
-from gnp.errors import UsageError
-from gnp.hub import is_url
-from gnp.roster import parse
+from gnp.core.errors import UsageError
+from gnp.frame.roster import parse
+from gnp.git.connect import is_url
+from gnp_flows.frame import frame
+from gnp_flows.replay import replay
 
 FRAME_CRON = "*/5 * * * *"  # every 5 minutes: deltas wait at most one interval
 REPLAY_CRON = "0 3 * * *"  # nightly, 03:00

@@ -1,9 +1,6 @@
-"""``python -m deployments.serve``: scheduled frames and nightly replay of one hub, served
-by this process, with no work pool and no worker to run.
-
-Every input is checked before anything reaches Prefect, so a missing hub or a bad roster
-is one line on stderr and a non-zero exit, not a traceback or a half-registered pair of
-deployments.
+"""Serving one hub's scheduled frames and nightly replay from this process (``gnp
+serve``), with no work pool and no worker to run. ``gnp serve`` checks every input
+before it builds the deployments (:mod:`gnp_deployments.schedules`) and hands them here.
 
 Stop it with Ctrl-C or SIGTERM, and it takes a few seconds: a frame still running is told
 to stop (its workers stop their commands and leave fallback deltas), its flow run ends
@@ -18,71 +15,25 @@ does; a second one stops at once, as a kill would, and ``gnp janitor`` cleans up
 
 from __future__ import annotations
 
-import argparse
 import io
 import signal
 import sys
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any, NoReturn
 
-from prefect import serve
-
-from deployments.schedules import FRAME_CRON, REPLAY_CRON, build
-from gnp.errors import GnpError
-from gnp.hub import Hub
-from gnp.roster import load
+from prefect import serve as prefect_serve
+from prefect.deployments.runner import RunnerDeployment
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"gnp: {message} (see --help)\n")  # one line, as gnp's own commands
-
-
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="python -m deployments.serve",
-        description="Serve one hub's scheduled frames and nightly replay from this process.",
-    )
-    p.add_argument("--hub", required=True, help="The hub: a path to its bare repository or a URL.")
-    p.add_argument(
-        "--roster", metavar="FILE", help="A JSON file: the workers, [{id, call|command, ...}]."
-    )
-    p.add_argument("--name", help="The deployments' name (default: the hub's name).")
-    p.add_argument("--cron", default=FRAME_CRON, help=f"Frames (UTC; default '{FRAME_CRON}').")
-    p.add_argument(
-        "--replay-cron", default=REPLAY_CRON, help=f"Replay (UTC; default '{REPLAY_CRON}')."
-    )
-    p.add_argument("--lineage", help="Where lineage goes: a folder or a pyarrow URI.")
-    p.add_argument("--max-workers", type=int, default=8, help="Worker tasks at once.")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        Hub.open(args.hub)  # a missing hub is one line here, before Prefect is asked
-        roster = read_roster(args.roster) if args.roster else None
-        deployments = build(
-            args.hub,
-            roster,
-            name=args.name,
-            cron=args.cron,
-            replay_cron=args.replay_cron,
-            lineage=args.lineage,
-            max_workers=args.max_workers,
-        )
-    except GnpError as exc:
-        print(f"gnp: {exc}", file=sys.stderr)
-        return 1
+def serve(deployments: Sequence[RunnerDeployment]) -> None:
+    """Serve ``deployments`` from this process until Ctrl-C or SIGTERM (see above)."""
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # a service's log is read as it grows
     previous = signal.signal(signal.SIGINT, _as_sigterm)
     try:
-        serve(*deployments)
+        prefect_serve(*deployments)
     finally:
         signal.signal(signal.SIGINT, previous)
-    return 0
 
 
 _told = False  # whether Ctrl-C was explained already
@@ -104,12 +55,3 @@ def _as_sigterm(signum: int, frame: FrameType | None) -> None:
             flush=True,
         )
     on_sigterm(signal.SIGTERM, frame)
-
-
-def read_roster(path: str) -> list[dict[str, Any]]:
-    """The roster file, checked entry by entry (gnp.roster.load) and normalized."""
-    return [m.to_json() for m in load(path)]
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,37 +1,40 @@
 """The frame flow: one frame of the protocol as one Prefect flow run.
 
-Fan out the roster's worker tasks (each in its own worktree, at most ``max_workers`` at
-once), gather their outcomes (a task that failed or crashed gets an empty fallback delta
-that says why), take the boundary, merge, write lineage, publish the summary. Deltas
+The frame's steps are gnp's (:func:`gnp.frame.pipeline.run`); here each runs as a task:
+the roster's workers fan out on a thread pool of task runs (each in its own worktree, at
+most ``max_workers`` at once), then collect-inbox takes the boundary, merge runs the
+engine, lineage writes the frame's rows and publish-summary makes the artifact. Deltas
 pushed to the inbox from anywhere else merge in the same frame; a roster of zero
 workers is a valid frame that merges only the inbox.
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from prefect import flow, get_run_logger, runtime
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from gnp.frames import lineage_root
-from gnp.hub import Hub
-from gnp.lineage import check_writable
-from gnp.roster import Member, parse
-from gnp.summary import headline, summarize
-from gnp.workers import WorkerOutcome, stand_in
-from gnp.worktree import stopping_on_interrupt
-from tasks.artifact import publish
-from tasks.inbox import collect
-from tasks.lineage import record
-from tasks.merge import merge
-from tasks.worker import run_worker
+from gnp.frame import pipeline
+from gnp.frame.pipeline import Attempt, Crashed, Pending, Submit
+from gnp.frame.roster import Member, parse
+from gnp.frame.summary import FrameSummary
+from gnp.frame.workers import WorkerOutcome
+from gnp.git.connect import open_hub
+from gnp.git.engine import FrameReport
+from gnp.process.stop import StopToken
+from gnp_tasks.artifact import publish
+from gnp_tasks.inbox import collect
+from gnp_tasks.lineage import record
+from gnp_tasks.merge import merge
+from gnp_tasks.worker import run_worker
 
 
 def next_frame_name(hub: str) -> str:
-    return f"frame-{Hub.open(hub).state().frame + 1}"
+    return f"frame-{open_hub(hub).state().frame + 1}"
 
 
 def _run_name() -> str:
@@ -50,8 +53,8 @@ def frame(
     max_workers: int = 8,
     lineage: str | None = None,
     worktrees: str | None = None,
-) -> dict[str, Any]:
-    """Run one frame on ``hub``; return its summary (see gnp.summary).
+) -> FrameSummary:
+    """Run one frame on ``hub``; return its summary.
 
     Args:
         hub: the hub, a path or a git URL.
@@ -60,53 +63,65 @@ def frame(
         lineage: where lineage goes (a folder or a pyarrow URI); default: by the hub.
         worktrees: where worktrees go; default: tmpfs when there is one.
     """
-    started = time.perf_counter()
-    members = parse(roster)
-    opened = Hub.open(hub)
-    check_writable(lineage_root(opened, lineage))  # never a frame without lineage
-    outcomes = fan_out(hub, members, max_workers, worktrees) if members else []
-    report = merge(hub, collect(hub))
-    seconds = time.perf_counter() - started
-    run_id = runtime.flow_run.id
-    where = None
-    if report.frame is not None:
-        where = record(hub, report.frame, lineage, run_id, seconds)
-    summary = summarize(report, outcomes, lineage=where, flow_run_id=run_id, seconds=seconds)
-    publish(summary, artifact_key(opened))
-    _rename(run_id, report.frame)
-    get_run_logger().info(headline(summary))
+    summary = pipeline.run(
+        hub,
+        parse(roster),
+        TaskSteps(),
+        max_workers=max_workers,
+        lineage=lineage,
+        worktrees=worktrees,
+    )
+    _rename(summary.flow_run_id, summary.frame)
+    get_run_logger().info(summary.headline())
     return summary
 
 
-def fan_out(
-    hub: str, members: list[Member], max_workers: int, worktrees: str | None
-) -> list[WorkerOutcome]:
-    pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, max_workers))
-    with pool as runner, stopping_on_interrupt():
-        futures = [
-            runner.submit(run_worker, {"hub": hub, "entry": m.to_json(), "worktrees": worktrees})
-            for m in members
-        ]
-        return [gather(hub, m, f) for m, f in zip(members, futures, strict=True)]
+class TaskSteps:
+    """The frame's steps, each a task run of this flow run."""
+
+    @property
+    def run_id(self) -> str | None:
+        run_id: str | None = runtime.flow_run.id
+        return run_id
+
+    @contextlib.contextmanager
+    def workers(
+        self, hub: str, max_workers: int, worktrees: str | None, stop: StopToken
+    ) -> Iterator[Submit]:
+        pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, max_workers))
+        with pool as runner:
+
+            def submit(member: Member) -> Pending:
+                future = runner.submit(
+                    run_worker,
+                    {"hub": hub, "entry": member.to_json(), "worktrees": worktrees, "stop": stop},
+                )
+                return lambda: attempt(future)
+
+            yield submit
+
+    def boundary(self, hub: str) -> list[str]:
+        return collect(hub)
+
+    def merge(self, hub: str, refs: list[str]) -> FrameReport:
+        return merge(hub, refs)
+
+    def lineage(self, hub: str, frame: int, where: str | None, seconds: float) -> str:
+        return record(hub, frame, where, runtime.flow_run.id, seconds)
+
+    def publish(self, summary: FrameSummary, key: str) -> None:
+        publish(summary, key)
 
 
-def gather(hub: str, member: Member, future: PrefectFuture[dict[str, Any]]) -> WorkerOutcome:
-    """The worker's outcome; a task that failed or crashed gets a fallback delta instead."""
+def attempt(future: PrefectFuture[WorkerOutcome]) -> Attempt:
+    """The worker task's outcome, or why the task ended without one."""
     future.wait()
     state = future.state
     if state.is_completed():
-        return WorkerOutcome(**future.result())
-    reason = f"worker task {(state.name or 'failed').lower()}: {state.message or 'no message'}"
-    try:
-        opened = Hub.open(hub)
-    except Exception as exc:  # the others' outcomes must still be gathered and reported
-        return WorkerOutcome(member.id, "failed", None, None, f"{reason}; hub: {exc}", 0.0)
-    return stand_in(opened, member.id, reason)
-
-
-def artifact_key(hub: Hub) -> str:
-    """One artifact key per hub (lowercase letters, digits and dashes, as Prefect asks)."""
-    return f"gnp-frame-{hub.state().hub_id[:12].lower()}"
+        return future.result()
+    return Crashed(
+        f"worker task {(state.name or 'failed').lower()}: {state.message or 'no message'}"
+    )
 
 
 def _rename(run_id: str | None, number: int | None) -> None:

@@ -7,14 +7,12 @@ flow fails if any frame differs, so a scheduled replay alerts like any failed ru
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import flow, get_run_logger
 
-from gnp.errors import GnpError
-from gnp.hub import Hub
-from gnp.replay import frame_commits, frames_to_replay
-from tasks.replay import replay_frame
+from gnp.core.errors import GnpError
+from gnp.git.connect import open_hub
+from gnp.git.replay import ReplayReport, frame_commits, frames_to_replay
+from gnp_tasks.replay import replay_frame
 
 
 @flow(name="gnp-replay", flow_run_name="replay", persist_result=True)
@@ -24,12 +22,12 @@ def replay(
     first: int | None = None,
     last: int | None = None,
     fail_on_mismatch: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[ReplayReport]:
     """Replay one frame, a range, or (with no frame given) every frame of ``hub``."""
     numbers = frames_to_replay(hub, frame, first, last)
-    commits = frame_commits(Hub.open(hub), numbers[0], numbers[-1]) if numbers else {}
+    commits = frame_commits(open_hub(hub), numbers[0], numbers[-1]) if numbers else {}
     reports = [replay_frame(hub, n, str(commits[n].id) if n in commits else None) for n in numbers]
-    differing = [r["frame"] for r in reports if not r["identical"]]
+    differing = [r.frame for r in reports if not r.identical]
     logger = get_run_logger()
     if differing:
         logger.error("frames that do not replay: %s", differing)

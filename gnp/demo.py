@@ -5,7 +5,7 @@ worktree, and edits state files like any agent would): posters and a commenter a
 and count, a counter adds visits, one crashes, one is killed mid-write, one hangs past
 its timeout, and two scouts set one agent's status differently in the same frame. A
 cron job outside the flow submits a delta of its own, and someone pushes a forged one.
-The frames themselves are run by the frame flow (``flows/demo.py``).
+The frames themselves are run by the frame flow (``gnp demo``: ``gnp_cli/demo.py``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import canonical, keys
-from .delta import compose
-from .hub import Hub, State
-from .inbox import delta_commit, submit
-from .layout import ref_name
-from .ops import Op
-from .registry import declare, register
+from gnp.core import canonical
+from gnp.core.delta import compose
+from gnp.core.layout import ref_name
+from gnp.core.ops import Op
+from gnp.core.verdict import Outcome
+from gnp.frame.summary import FrameSummary
+from gnp.git.hub import Hub, State
+from gnp.git.inbox import delta_commit, submit
+from gnp.git.registry import declare, register
+from gnp.host import clock, keys
 
 SEED: dict[str, Any] = {
     "stats.json": {"posts": 0, "comments": 0, "visits": 0},
@@ -147,7 +150,8 @@ def outside_deltas(hub: Hub) -> str:
     edited to say +1000. Returns the cron delta's id."""
     state = hub.state()
     key = keys.load(state.hub_id, OUTSIDE)
-    cron = key.sign(compose(OUTSIDE, [Op("incr", "stats.json", "/visits", 10)], frame=state.frame))
+    visits = [Op("incr", "stats.json", "/visits", 10)]
+    cron = key.sign(compose(OUTSIDE, visits, frame=state.frame, stamp=clock.stamp()))
     submit(hub, cron)
     body = json.loads(cron.encode())
     body["ops"][0]["value"] = 1000  # edited in transit; the signature no longer holds
@@ -158,7 +162,7 @@ def outside_deltas(hub: Hub) -> str:
     return cron.id
 
 
-def check(hub: Hub, summaries: list[dict[str, Any]]) -> list[str]:
+def check(hub: Hub, summaries: list[FrameSummary]) -> list[str]:
     """What the demo promises; an empty list means every promise held."""
     broken = []
     state = hub.state()
@@ -171,14 +175,14 @@ def check(hub: Hub, summaries: list[dict[str, Any]]) -> list[str]:
     status = state.document("agents.json")["agents"]["scout"]["status"]
     if status != "active":
         broken.append(f"the scout's status is {status!r}: higher authority did not win")
-    if [s["frame"] for s in summaries] != [1, 2, 3]:
-        broken.append(f"frames: {[s['frame'] for s in summaries]}")
+    if [s.frame for s in summaries] != [1, 2, 3]:
+        broken.append(f"frames: {[s.frame for s in summaries]}")
     for summary in summaries:
-        fell = [v["worker"] for v in summary["verdicts"] if v["outcome"] == "fallback"]
-        if fell != [FALLBACKS.get(summary["frame"])]:
-            broken.append(f"frame {summary['frame']} fallbacks: {fell}")
-    if len(summaries) > 1 and summaries[1]["counts"]["conflict"] != 1:
+        fell = [v.worker for v in summary.verdicts if v.outcome is Outcome.FALLBACK]
+        if summary.frame is None or fell != [FALLBACKS.get(summary.frame)]:
+            broken.append(f"frame {summary.frame} fallbacks: {fell}")
+    if len(summaries) > 1 and summaries[1].counts[Outcome.CONFLICT] != 1:
         broken.append("the scouts' conflict was not recorded in frame 2")
-    if len(summaries) > 1 and summaries[1]["counts"]["rejected"] != 1:
+    if len(summaries) > 1 and summaries[1].counts[Outcome.REJECTED] != 1:
         broken.append("the forged delta was not rejected in frame 2")
     return broken

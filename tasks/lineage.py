@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gnp.frames import record_lineage
-from gnp.hub import Hub
+from gnp.git.connect import open_hub
+from gnp.lineage.frames import record_lineage
 
 
 @task(name="lineage", cache_policy=NO_CACHE)
@@ -17,6 +17,6 @@ def record(
     flow_run_id: str | None = None,
     seconds: float | None = None,
 ) -> str:
-    path = record_lineage(Hub.open(hub), frame, where, flow_run_id=flow_run_id, seconds=seconds)
+    path = record_lineage(open_hub(hub), frame, where, flow_run_id=flow_run_id, seconds=seconds)
     get_run_logger().info("lineage of frame %d: %s", frame, path)
     return path

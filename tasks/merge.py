@@ -5,13 +5,13 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from gnp.engine import FrameReport, run_frame
-from gnp.hub import Hub
+from gnp.git.connect import open_hub
+from gnp.git.engine import FrameReport, run_frame
 
 
 @task(name="merge", cache_policy=NO_CACHE)
 def merge(hub: str, refs: list[str]) -> FrameReport:
-    report = run_frame(Hub.open(hub), within=refs)
+    report = run_frame(open_hub(hub), within=refs)
     logger = get_run_logger()
     for ref in report.swept:
         logger.info("removed %s: already merged", ref)

@@ -1,0 +1,432 @@
+"""The ``gnp`` command line: one Typer app, every command.
+
+Each command is a few lines that check what they were given, call gnp (or a flow, or
+the deployments), and hand the result to :mod:`gnp_cli.show`. What a command needs is
+imported inside it: ``gnp --help`` and a quick command should not pay for pygit2, and
+none but ``frame``, ``replay``, ``demo`` and ``serve`` for Prefect, which takes a second
+or more to import. Errors are one line on stderr and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gnp.core import canonical
+from gnp.core.errors import GnpError, UsageError, explain
+from gnp_cli import show
+from gnp_cli.show import tell
+
+app = typer.Typer(
+    name="gnp",
+    help="The Good Neighbor Protocol: many workers, one canonical JSON state in git.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """The Good Neighbor Protocol: many workers, one canonical JSON state in git."""
+
+
+HubOption = Annotated[
+    str,
+    typer.Option(
+        "--hub",
+        help="The hub: a path to its bare repository, or a git URL "
+        "(file://, ssh://, https://, user@host:path).",
+    ),
+]
+WorkerOption = Annotated[str, typer.Option("--worker", help="Your worker id.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, for machines.")]
+RosterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--roster",
+        help="A JSON file: the workers to run, [{id, call|command, authority, timeout}].",
+    ),
+]
+LineageOption = Annotated[
+    str | None,
+    typer.Option("--lineage", help="Where lineage goes: a folder or a pyarrow URI (s3://...)."),
+]
+# The same option on the command that only reads lineage: the place a frame wrote it.
+LineageReadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--lineage",
+        help="Where to read lineage from, if a frame wrote it elsewhere (gnp frame "
+        "--lineage): a folder or a pyarrow URI (s3://...).",
+    ),
+]
+MaxWorkersOption = Annotated[int, typer.Option(help="Worker tasks at once.", min=1)]
+
+
+# The protocol and git ---------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    hub: Annotated[str, typer.Argument(help="Where to create the hub (a new folder).")],
+) -> None:
+    """Create a hub: a bare repository whose main holds empty state."""
+    from gnp.git.hub import Hub
+
+    created = Hub.init(hub)
+    show.say(f"created hub {created.path} (frame 0, no workers yet)")
+    show.say(f"next: gnp keygen WORKER --hub {hub}")
+
+
+@app.command()
+def keygen(
+    worker: Annotated[str, typer.Argument(help="The worker id to make a key pair for.")],
+    hub: HubOption,
+    force: Annotated[bool, typer.Option(help="Replace an existing key.")] = False,
+) -> None:
+    """Make WORKER's key pair and register its public key on the hub's keyring."""
+    from gnp.git.connect import open_hub
+    from gnp.git.registry import register
+
+    path = register(open_hub(hub), worker, force=force)
+    show.say(f"registered {worker}'s public key on {hub}; private key in {path}")
+
+
+@app.command()
+def declare(
+    hub: HubOption,
+    file: Annotated[str, typer.Argument(help="The state file, e.g. stats.json.")],
+    path: Annotated[str, typer.Argument(help="A JSON Pointer; '*' matches any one key.")],
+    kind: Annotated[str, typer.Argument(help="counter, append or set.")],
+) -> None:
+    """Declare a merge type, so that `gnp run` turns edits there into incr/append/union."""
+    from gnp.git.connect import open_hub
+    from gnp.git.registry import declare as declare_type
+
+    declare_type(open_hub(hub), file, path, kind)
+    show.say(f"{file}:{path} is {'an' if kind[:1] in 'aeiou' else 'a'} {kind}")
+
+
+@app.command()
+def submit(
+    hub: HubOption,
+    worker: WorkerOption,
+    source: Annotated[str, typer.Argument(help="A JSON file of ops, or - for stdin.")] = "-",
+) -> None:
+    """Submit one delta: a JSON list of ops, or {"ops": [...], "authority": N, "author": "..."}."""
+    from gnp.git.connect import open_hub
+    from gnp.git.submit import submit_json
+    from gnp_cli.relay import Unreadable, read_source
+
+    try:
+        data = read_source(source)
+    except Unreadable as exc:
+        raise UsageError(str(exc)) from None
+    print(submit_json(open_hub(hub), worker, data))
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def run(
+    hub: HubOption,
+    worker: WorkerOption,
+    command: Annotated[list[str], typer.Argument(help="The command, after --.")],
+    timeout: Annotated[float | None, typer.Option(help="Kill the command after SECONDS.")] = None,
+    authority: Annotated[int, typer.Option(help="Authority of the delta.")] = 0,
+) -> None:
+    """Run CMD in an isolated worktree; its edits to state files become one delta."""
+    from gnp.core.verdict import WorkerStatus
+    from gnp.git.connect import open_hub
+    from gnp.process.run import run as run_worker
+
+    result = run_worker(open_hub(hub), worker, command, timeout=timeout, authority=authority)
+    if result.ignored:
+        shown = ", ".join(result.ignored[:5]) + (" ..." if len(result.ignored) > 5 else "")
+        tell(f"warning: not state files (state files end in .json), not merged: {shown}")
+    if result.note:
+        tell(f"warning: {result.note}")
+    if result.status is WorkerStatus.UNCHANGED:
+        tell("the command changed no state file; nothing submitted")
+        return
+    if result.status is WorkerStatus.FALLBACK:
+        tell(f"{result.error}; submitted a fallback delta")
+        print(result.delta_id)
+        raise typer.Exit(1)
+    print(result.delta_id)
+
+
+@app.command()
+def relay() -> None:
+    """Keep a resident submitter: this user's later 'gnp submit' calls hand it their
+    delta and take milliseconds, not the command's start-up. Ctrl-C stops it."""
+    from gnp_cli.relay_server import serve
+
+    serve(log=tell)
+
+
+@app.command()
+def janitor(hub: HubOption) -> None:
+    """Remove what dead workers and crashed engines left behind, submit a fallback for
+    each worker that died before it reported; print what was done."""
+    from gnp.git.connect import open_hub
+    from gnp.process.janitor import sweep
+
+    show.sweep(sweep(open_hub(hub)))
+
+
+@app.command()
+def lineage(
+    hub: HubOption,
+    frame: Annotated[int | None, typer.Option("--frame", help="Only this frame.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array, for machines.")] = False,
+    per_frame: Annotated[
+        bool, typer.Option("--summary", help="One row per frame instead of per delta.")
+    ] = False,
+    where: LineageReadOption = None,
+) -> None:
+    """Show lineage rows: what became of every delta, frame by frame."""
+    from gnp.git.connect import open_hub
+    from gnp.git.replay import check_frame
+    from gnp.lineage import read
+    from gnp.lineage.frames import lineage_root
+
+    opened = open_hub(hub)
+    latest = opened.state().frame
+    if frame is not None:  # else "no lineage yet" would mislead
+        check_frame(latest, frame)
+    root = lineage_root(opened, where)
+    table = read.read(root, frame=frame)
+    if per_frame:
+        table = read.summary(table)
+    if as_json:
+        print(read.to_json(table))
+    elif table.empty:
+        # Where a frame wrote lineage depends on how it named the hub (a path: inside
+        # the hub; a URL: under $GNP_HOME) or on --lineage: say where this looked.
+        which = f" for frame {frame}" if frame is not None else ""
+        why = (
+            " (frames run with --lineage, or with the hub named another way, keep theirs"
+            " there; the next frame here writes the rows missing here)"
+            if latest
+            else ""
+        )
+        show.say(f"no lineage yet{which} in {root}{why}")
+    elif per_frame:
+        show.lineage_frames(table)
+    else:
+        show.lineage_rows(table)
+
+
+# Flows and deployments ------------------------------------------------------------------
+
+
+@app.command()
+def frame(
+    hub: HubOption,
+    roster: RosterOption = None,
+    max_workers: MaxWorkersOption = 8,
+    lineage: LineageOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run one frame now, as a Prefect flow run: the roster's workers, then the merge."""
+    from gnp.frame.roster import load
+    from gnp.git.connect import open_hub
+    from gnp.lineage.frames import lineage_root
+    from gnp.lineage.store import check_writable
+    from gnp_cli.runs import flow_run, session
+
+    # A missing hub, a bad roster or an unwritable lineage location is one line here,
+    # before Prefect starts.
+    opened = open_hub(hub)
+    check_writable(lineage_root(opened, lineage))
+    before = opened.state().frame
+    entries = [m.to_json() for m in load(roster)] if roster else None
+    try:
+        with session(tell), _progress(len(entries or ())):
+            from gnp_flows.frame import frame as frame_flow
+
+            summary = flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
+    except KeyboardInterrupt:
+        _merged_before(hub, before)
+        raise
+    if as_json:
+        print(canonical.encode_pretty(summary.to_json()).decode())
+    else:
+        show.frame(summary)
+    if summary.unreported:  # the frame ran, but automation must notice
+        raise GnpError(
+            f"{len(summary.unreported)} worker(s) could not submit even a fallback: "
+            f"{summary.unreported}"
+        )
+
+
+@app.command()
+def replay(
+    hub: HubOption,
+    frame: Annotated[int | None, typer.Option("--frame", help="The frame number.")] = None,
+    first: Annotated[int | None, typer.Option("--first", help="Replay from this frame.")] = None,
+    last: Annotated[int | None, typer.Option("--last", help="Replay up to this frame.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-derive frame N (or a range; all by default) from its parent and its archive, as
+    a Prefect flow run; exit 0 iff every one matches what main recorded."""
+    from gnp.git.replay import frames_to_replay
+    from gnp_cli.runs import flow_run, session
+
+    frames_to_replay(hub, frame, first, last)  # a bad range is one line, before Prefect
+    with session(tell):
+        from gnp_flows.replay import replay as replay_flow
+
+        reports = flow_run(lambda: replay_flow(hub, frame, first, last, fail_on_mismatch=False))
+    if as_json:
+        print(canonical.encode_pretty([r.to_json() for r in reports]).decode())
+    else:
+        for r in reports:
+            show.say(show.replay_line(r))
+        if not reports:
+            show.say("no frames yet: nothing to replay")
+    differing = [r.frame for r in reports if not r.identical]
+    if differing:
+        raise GnpError(f"{len(differing)} frame(s) do not replay: {differing}")
+
+
+@app.command()
+def demo() -> None:
+    """The whole protocol on an embedded default, in a temporary folder: three frames of
+    simulated agents as Prefect flow runs, then every frame replayed."""
+    import tempfile
+
+    from rich.markup import escape
+
+    from gnp_cli.runs import session, started_here
+
+    folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
+    os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
+    show.out.print(f"[bold]gnp demo[/] in {escape(str(folder))}")
+    with session(tell):
+        from gnp_cli.demo import closing
+        from gnp_cli.demo import run as run_demo
+
+        with started_here():
+            result = run_demo(folder, progress=lambda t: show.out.print(f"[dim]>[/] {escape(t)}"))
+    for summary in result.summaries:
+        show.out.print(f"\n[bold]{escape(summary.headline())}[/]")
+        for v in summary.notable():
+            show.say(f"  {v.outcome:9} {v.worker or '?'}: {v.reason}")
+    closing(result)
+    if result.problems:
+        raise GnpError("the demo's checks failed: " + "; ".join(result.problems))
+
+
+@app.command()
+def serve(
+    hub: HubOption,
+    roster: RosterOption = None,
+    name: Annotated[
+        str | None, typer.Option(help="The deployments' name (default: the hub's name).")
+    ] = None,
+    cron: Annotated[
+        str | None, typer.Option(help="Frames, in UTC (default '*/5 * * * *').")
+    ] = None,
+    replay_cron: Annotated[
+        str | None, typer.Option(help="Replay, in UTC (default '0 3 * * *').")
+    ] = None,
+    lineage: LineageOption = None,
+    max_workers: MaxWorkersOption = 8,
+) -> None:
+    """Serve one hub's scheduled frames and nightly replay from this process, with no
+    work pool: `gnp-frame/NAME` and `gnp-replay/NAME`. Ctrl-C stops it."""
+    from gnp.frame.roster import load
+    from gnp.git.connect import open_hub
+
+    open_hub(hub)  # a missing hub is one line here, before Prefect is asked
+    entries = [m.to_json() for m in load(roster)] if roster else None
+    from gnp_deployments.schedules import FRAME_CRON, REPLAY_CRON, build
+    from gnp_deployments.serve import serve as serve_deployments
+
+    made = build(
+        hub,
+        entries,
+        name=name,
+        cron=cron or FRAME_CRON,
+        replay_cron=replay_cron or REPLAY_CRON,
+        lineage=lineage,
+        max_workers=max_workers,
+    )
+    serve_deployments(made)
+
+
+# Helpers of the commands above ----------------------------------------------------------
+
+
+def _merged_before(hub: str, before: int) -> None:
+    """A Ctrl-C can come after the merge, while lineage and the summary are written: say
+    that the frame was merged, or "interrupted" alone would suggest that nothing was."""
+    from gnp.git.connect import open_hub
+
+    try:
+        now = open_hub(hub).state().frame
+    except Exception:  # the interrupt is what matters; this is a hint
+        return
+    if now > before:
+        tell(
+            f"frame {now} was merged before the interrupt "
+            "(if its lineage is missing, the next frame that merges a delta writes it)"
+        )
+
+
+@contextlib.contextmanager
+def _progress(total: int) -> Iterator[None]:
+    """Each worker's outcome on stderr as it ends, ``[3/8] alice ok in 41.20 s``: a frame
+    of agents can take minutes, and the summary comes only at its end."""
+    import logging
+
+    from gnp.frame.workers import PROGRESS
+
+    class Shown(logging.Handler):
+        done = 0
+
+        def emit(self, record: logging.LogRecord) -> None:  # one at a time: handle() locks
+            self.done += 1
+            show.progress(f"[{self.done}/{total}] {record.getMessage()}")
+
+    shown = Shown()
+    PROGRESS.addHandler(shown)
+    try:
+        yield
+    finally:
+        PROGRESS.removeHandler(shown)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line; every error is one line on stderr and a non-zero exit."""
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except GnpError as exc:
+        _fail(explain(exc), 1)
+    except Exception as exc:
+        # click's usage errors (typer vendors click, so match by shape, not by class)
+        exit_code = getattr(exc, "exit_code", None)
+        if not hasattr(exc, "format_message") or not isinstance(exit_code, int):
+            raise
+        message = exc.format_message()
+        if not message:  # no arguments: the help was shown
+            sys.exit(exit_code)
+        _fail(f"{message} (see 'gnp --help')", exit_code)
+    if code == INTERRUPTED:
+        _fail("interrupted", code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+INTERRUPTED = 130  # what typer returns for a Ctrl-C (KeyboardInterrupt); gnp never does
+
+
+def _fail(message: str, code: int) -> None:
+    tell(message)
+    sys.exit(code)

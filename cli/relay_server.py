@@ -1,0 +1,168 @@
+"""Serving the relay, ``gnp relay``: see :mod:`gnp_cli.relay` for what it is and why.
+
+Each connection is one request, handled on a thread of its own with a hub opened for
+it, so every request reads ``main`` afresh and a slow push to a remote hub holds up no
+one else. The relay keeps no state between requests. On SIGTERM or Ctrl-C it stops
+taking connections, finishes the requests it has, and removes its socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import signal
+import socketserver
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+from gnp.core.errors import GnpError, UsageError, explain
+from gnp.git.connect import is_url, open_hub
+from gnp.git.submit import submit_json
+from gnp_cli import relay
+
+# Longest path a Unix socket can be bound to (sun_path is 108 bytes with its NUL).
+MAX_SOCKET_PATH = 107
+# A caller sends its request as soon as it connects; one that stalls is dropped, so
+# that a stop is never held up by it.
+READ_TIMEOUT = 5.0
+
+
+def answer(hub: str, cwd: str, worker: str, data: bytes) -> dict[str, object]:
+    """What the relay answers one request: the delta id, or the error the command prints."""
+    location = hub if is_url(hub) else os.path.join(cwd, hub)
+    try:
+        return {"id": submit_json(open_hub(location), worker, data)}
+    except GnpError as exc:
+        return {"error": explain(exc), "status": 1}
+    except Exception as exc:  # a bug or a broken environment: answer, log, keep serving
+        traceback.print_exc()
+        return {"error": f"the relay failed: {type(exc).__name__}: {exc}", "status": 1}
+
+
+class _Request(socketserver.StreamRequestHandler):
+    server: Relay
+    timeout = READ_TIMEOUT
+
+    def handle(self) -> None:
+        if relay.peer_uid(self.connection) not in (None, os.getuid()):
+            refusal = f"this relay serves only uid {os.getuid()}; nothing was submitted"
+            self.wfile.write(relay.answer_line({"error": refusal}))
+            return
+        try:
+            line = self.rfile.readline(relay.MAX_HEADER + 1)
+            if not line.endswith(b"\n"):
+                return  # a caller that gave up before sending its request
+            try:
+                hub, cwd, worker, size = _fields(relay.read_header(line))
+            except ValueError as exc:
+                self.wfile.write(relay.answer_line({"error": f"bad relay request: {exc}"}))
+                return
+            data = self.rfile.read(size)
+        except TimeoutError:
+            return
+        if len(data) != size:
+            return  # not whole: submit nothing, the caller submits it itself
+        self.connection.settimeout(None)  # the submit may push to a remote hub
+        reply = answer(hub, cwd, worker, data)
+        self.server.log(
+            f"submitted {reply['id']} for {worker}"
+            if "id" in reply
+            else f"refused a request from {worker}: {reply['error']}"
+        )
+        self.wfile.write(relay.answer_line(reply))
+
+
+def _fields(header: dict[str, object]) -> tuple[str, str, str, int]:
+    hub, cwd, worker, size = (header.get(k) for k in ("hub", "cwd", "worker", "size"))
+    if not (isinstance(hub, str) and isinstance(cwd, str) and isinstance(worker, str)):
+        raise ValueError("hub, cwd and worker must be strings")
+    if not isinstance(size, int) or not 0 <= size <= relay.MAX_REQUEST:
+        raise ValueError(f"size must be a whole number of bytes up to {relay.MAX_REQUEST}")
+    return hub, cwd, worker, size
+
+
+class Relay(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = False  # finish the requests in hand before exiting
+    block_on_close = True
+
+    def __init__(self, path: str, log: Callable[[str], None]) -> None:
+        self.log = log
+        super().__init__(path, _Request)
+
+
+def serve(
+    path: str | None = None,
+    *,
+    log: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or Ctrl-C; ``path`` defaults to ``$GNP_HOME/relay.sock``."""
+    path = path or relay.socket_path()
+    say = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    with _bound(path, say) as server, _stopped_by_sigterm():
+        say(f"relay listening on {path} (pid {os.getpid()}); Ctrl-C stops it")
+        with contextlib.suppress(KeyboardInterrupt):
+            server.serve_forever()
+    say("relay stopped")
+
+
+@contextlib.contextmanager
+def _bound(path: str, log: Callable[[str], None]) -> Iterator[Relay]:
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        raise UsageError(
+            f"{path} is too long for a Unix socket ({MAX_SOCKET_PATH} bytes at most); "
+            "set a shorter GNP_HOME"
+        )
+    folder = os.path.dirname(path)
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    with _held(os.path.join(folder, relay.LOCK_NAME), path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # left by a relay that was killed: the lock says none runs
+        with _listening(path, log) as server:
+            yield server
+
+
+@contextlib.contextmanager
+def _held(lock_path: str, path: str) -> Iterator[None]:
+    """The relay's lock, held for its lifetime: one relay per socket, even when two
+    start at the same moment."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"a relay is already running on {path}") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+@contextlib.contextmanager
+def _listening(path: str, log: Callable[[str], None]) -> Iterator[Relay]:
+    old = os.umask(0o177)  # the socket is born 0600: no moment when others may connect
+    try:
+        server = Relay(path, log)
+    finally:
+        os.umask(old)
+    ours = os.stat(path).st_ino
+    try:
+        yield server
+    finally:
+        server.server_close()
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == ours:  # not a newer relay's socket
+                os.unlink(path)
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,11 @@
+"""``python -m gnp_cli.serve ARGS``: ``gnp serve ARGS``, under the name scheduled frames
+were first served by."""
+
+from __future__ import annotations
+
+import sys
+
+from gnp_cli.app import main
+
+if __name__ == "__main__":
+    main(["serve", *sys.argv[1:]])

@@ -1,0 +1,179 @@
+"""Turning a worker's direct edits of state files into operations.
+
+Agents edit files. The harness compares each state file after the work with the base
+and writes operations that say what changed, in a form that merges safely:
+
+* a path declared ``counter`` becomes ``incr`` by the difference, never ``set``: two
+  workers adding 1 to 5 give 7, not 6;
+* a path declared ``append`` (an append-only list that grew) becomes one ``append`` per
+  new item;
+* a path declared ``set`` becomes ``union`` of the added members;
+* such a path that did not exist yet (a new file, a new key) is made by those same
+  operations, which create what they need, so two workers creating one counter both
+  count; what else is new beside it is added after;
+* anything else becomes ``test`` of the old value + ``replace`` (or ``add``/``remove``),
+  so that if another worker changed the same value in the meantime, the frame reports a
+  conflict or a failed test instead of silently keeping one of the two.
+
+Declarations live in ``.gnp/types.json`` on main: ``{file: {pointer: type}}``, where a
+pointer token ``*`` matches any one key (``/agents/*/score``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from itertools import pairwise
+from typing import Any
+
+from gnp.core import canonical, pointer
+from gnp.core.document import ABSENT
+from gnp.core.ops import Op, is_number
+
+Types = Mapping[str, str]  # pointer pattern -> "counter" | "append" | "set"
+TYPES = frozenset({"counter", "append", "set"})
+
+
+def declared(types: Types, tokens: pointer.Tokens) -> str | None:
+    for pattern, kind in types.items():
+        want = pointer.parse(pattern)
+        if len(want) == len(tokens) and all(
+            w in ("*", t) for w, t in zip(want, tokens, strict=True)
+        ):
+            return kind
+    return None
+
+
+def diff_file(file: str, old: Any, new: Any, types: Types, *, merge_new: bool = True) -> list[Op]:
+    """Operations that turn ``old`` into ``new`` (either may be ABSENT). Without
+    ``merge_new``, what is created is added whole, in one operation: far fewer, for a
+    delta that would otherwise have too many."""
+    created = types if merge_new else {}
+    if old is ABSENT and new is ABSENT:
+        return []
+    if old is ABSENT:
+        return _created(file, (), new, created) or [Op("add", file, "", canonical.copy(new))]
+    if new is ABSENT:
+        return [Op("test", file, "", canonical.copy(old)), Op("remove", file, "")]
+    ops: list[Op] = []
+    _diff(file, (), old, new, types, ops, created)
+    return ops
+
+
+def _diff(
+    file: str,
+    tokens: pointer.Tokens,
+    old: Any,
+    new: Any,
+    types: Types,
+    ops: list[Op],
+    created: Types,
+) -> None:
+    if canonical.equal(old, new) and type(old) is type(new):
+        return
+    path = pointer.format(tokens)
+    kind = declared(types, tokens)
+    if kind == "counter" and is_number(old) and is_number(new):
+        ops.append(Op("incr", file, path, new - old))
+        return
+    if (
+        kind == "append"
+        and type(old) is list
+        and type(new) is list
+        and len(new) >= len(old)
+        and all(canonical.equal(a, b) for a, b in zip(old, new, strict=False))
+    ):
+        ops.extend(Op("append", file, path, canonical.copy(v)) for v in new[len(old) :])
+        return
+    if kind == "set" and type(old) is list and type(new) is list:
+        added = [m for m in new if not any(canonical.equal(m, o) for o in old)]
+        removed = any(not any(canonical.equal(o, m) for m in new) for o in old)
+        if not removed:
+            if added:
+                ops.append(Op("union", file, path, canonical.copy(added)))
+            return
+    if type(old) is dict and type(new) is dict:
+        for key in sorted(old.keys() - new.keys()):
+            sub = pointer.format((*tokens, key))
+            ops.append(Op("test", file, sub, canonical.copy(old[key])))
+            ops.append(Op("remove", file, sub))
+        for key in sorted(new.keys()):
+            if key in old:
+                _diff(file, (*tokens, key), old[key], new[key], types, ops, created)
+            else:
+                at = (*tokens, key)
+                made = _created(file, at, new[key], created)
+                ops.extend(made or [Op("add", file, pointer.format(at), canonical.copy(new[key]))])
+        return
+    ops.append(Op("test", file, path, canonical.copy(old)))
+    ops.append(Op("replace", file, path, canonical.copy(new)))
+
+
+def differing_paths(old: Any, new: Any, *, limit: int = 100) -> list[str]:
+    """JSON Pointers of the places where two documents differ, outermost first (at most
+    ``limit``): what a postmortem reads when a replay does not match."""
+    out: list[str] = []
+    _differing(old, new, [], out, limit)
+    return out
+
+
+def _differing(old: Any, new: Any, at: list[str], out: list[str], limit: int) -> None:
+    if len(out) >= limit or canonical.equal(old, new):
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            _differing(old.get(key, ABSENT), new.get(key, ABSENT), [*at, key], out, limit)
+    elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            _differing(a, b, [*at, str(i)], out, limit)
+    else:
+        out.append(pointer.format(tuple(at)))
+
+
+def _created(file: str, tokens: pointer.Tokens, new: Any, types: Types) -> list[Op] | None:
+    """Operations that create ``new`` where nothing was, if declared paths lie within it:
+    their merge operations first (which create what they need, and commute with another
+    worker's creating the same counter, list or set), then an ``add`` for each other part.
+    None when no merge operation would come of it: then the caller adds ``new`` whole."""
+    merged: list[Op] = []
+    added: list[Op] = []
+    _create(file, tokens, new, types, merged, added)
+    return merged + added if merged else None
+
+
+def _create(
+    file: str, tokens: pointer.Tokens, new: Any, types: Types, merged: list[Op], added: list[Op]
+) -> bool:
+    """Split the creation of ``new`` into ``merged`` and ``added``; False, appending
+    nothing, if no merge operation lies within it."""
+    path = pointer.format(tokens)
+    kind = declared(types, tokens)
+    if kind == "counter" and is_number(new):
+        merged.append(Op("incr", file, path, new))
+        return True
+    if kind == "append" and type(new) is list and new:
+        merged.extend(Op("append", file, path, canonical.copy(v)) for v in new)
+        return True
+    if kind == "set" and type(new) is list and new and _distinct(new):
+        merged.append(Op("union", file, path, canonical.copy(new)))
+        return True
+    if type(new) is not dict:
+        return False
+    plain: list[str] = []
+    found = False
+    for key in sorted(new):
+        if _create(file, (*tokens, key), new[key], types, merged, added):
+            found = True
+        else:
+            plain.append(key)
+    if found:  # this object is made by the merge operations beneath it; add the rest
+        added.extend(
+            Op("add", file, pointer.format((*tokens, key)), canonical.copy(new[key]))
+            for key in plain
+        )
+    return found
+
+
+def _distinct(items: list[Any]) -> bool:
+    """No member twice: a union would keep only one, and the file would not be as left."""
+    ordered = sorted(items, key=canonical.sort_key)
+    return not any(canonical.equal(a, b) for a, b in pairwise(ordered))

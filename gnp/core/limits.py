@@ -1,0 +1,152 @@
+"""What a delta may be: its size, its shape, and the files it may name.
+
+Theory of operation: everything a worker sends is untrusted input that the engine will
+parse, hold in memory and write into git. The limits bound the engine's cost per delta;
+the file rules confine a delta to state files, so that no delta can reach the
+protocol's own folder (``.gnp/``: keyring, ledger, archive), git's own files, or
+anything outside the repository. A check that is relaxed here is a hole everywhere.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from gnp.core.errors import BadFile, Malformed
+
+WORKER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# C0 and C1 controls, and what Windows refuses in a name (':' also makes NTFS streams).
+_BAD_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"|?*]')
+# Characters macOS (HFS+) ignores in names, and bidirectional overrides: ".g\u200cit" is
+# ".git" there, and "\u202e" makes a name read backwards.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufeff]")
+_DRIVE = re.compile(r"[A-Za-z]:")
+_SHORT_NAME = re.compile(r"(?i)(git|gnp)~\d+")  # NTFS 8.3 names of .git and .gnp
+_RESERVED = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{d}{i}" for d in ("com", "lpt") for i in range(1, 10)]
+)
+MAX_SEGMENT_BYTES = 255  # most filesystems' limit on one name
+PROTOCOL_DIR = ".gnp"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds on one delta. The defaults suit agents editing JSON state by hand."""
+
+    max_bytes: int = 1 << 20
+    max_ops: int = 1000
+    max_depth: int = 64
+    max_file_length: int = 255
+    max_author_length: int = 256
+    max_error_length: int = 4096
+
+    def __post_init__(self) -> None:
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if type(value) is not int or value < 1:
+                raise ValueError(f"limit {name} must be a positive integer, not {value!r}")
+
+
+DEFAULT_LIMITS = Limits()
+
+
+def check_worker(worker: object) -> str:
+    """Return ``worker`` if it is a valid worker id, else raise :class:`Malformed`."""
+    if (
+        not isinstance(worker, str)
+        or not WORKER_ID.fullmatch(worker)
+        or ".." in worker  # git refuses these in a ref name: refs/gnp/inbox/<worker>/...
+        or worker.endswith((".lock", "."))
+    ):
+        raise Malformed(
+            f"worker id {worker!r} is invalid: use 1-64 characters of a-z 0-9 . _ -, "
+            "starting with a letter or digit, without '..' or a final '.' or '.lock'"
+        )
+    return worker
+
+
+def check_file(file: object, limits: Limits = DEFAULT_LIMITS) -> str:
+    """Return ``file`` if a delta may touch it, else raise :class:`BadFile` saying why."""
+    if not isinstance(file, str):
+        raise BadFile(f"file must be a string, not {type(file).__name__}")
+    problem = _file_problem(file, limits)
+    if problem:
+        raise BadFile(f"file {file!r} refused: {problem}")
+    return file
+
+
+@lru_cache(maxsize=8192)  # a frame names the same few files over and over
+def _file_problem(file: str, limits: Limits) -> str | None:
+    if not file:
+        return "empty path"
+    if len(file) > limits.max_file_length:
+        return f"longer than {limits.max_file_length} characters"
+    for broken, why in _PATH_RULES:
+        if broken(file):
+            return why
+    parts = file.split("/")
+    for spoilt, said in _PARTS_RULES:
+        if spoilt(parts):
+            return said
+    for part in parts:
+        for broken, why in _NAME_RULES:
+            if broken(part):
+                return why.format(name=part)
+    if any(p.lower().endswith(".json") for p in parts[:-1]):
+        return "a folder name cannot end in .json (it would collide with a state file)"
+    return None
+
+
+# The rules a state file's path must keep, as (broken, why): the first broken one is the
+# reason given. Whole paths first, then their names between slashes, one by one.
+Rule = tuple[Callable[[str], bool], str]
+_PATH_RULES: tuple[Rule, ...] = (
+    (lambda f: "\x00" in f, "contains NUL"),
+    (lambda f: "\\" in f, "contains a backslash; use '/' between folders"),
+    (
+        lambda f: f.startswith("/") or _DRIVE.match(f) is not None,
+        "absolute paths are not allowed; name the file relative to the repository root",
+    ),
+    (
+        lambda f: _BAD_CHARS.search(f) is not None,
+        'contains a control character or one of < > : " | ? *',
+    ),
+    (
+        lambda f: _INVISIBLE.search(f) is not None,
+        "contains an invisible or direction-changing character",
+    ),
+    (
+        lambda f: unicodedata.normalize("NFC", f) != f,
+        "is not in Unicode NFC form (write composed characters)",
+    ),
+    (lambda f: not f.endswith(".json"), "state files end in .json"),
+)
+_PARTS_RULES: tuple[tuple[Callable[[list[str]], bool], str], ...] = (
+    (lambda parts: ".." in parts, "'..' is not allowed"),
+    (lambda parts: "" in parts or "." in parts, "empty or '.' path segment"),
+)
+_NAME_RULES: tuple[Rule, ...] = (  # "{name}" in a reason is the name
+    (
+        lambda n: len(n.encode("utf-8")) > MAX_SEGMENT_BYTES,
+        f"a name is longer than {MAX_SEGMENT_BYTES} bytes",
+    ),
+    (lambda n: n != n.rstrip(". "), "a name ends in a dot or a space, which Windows drops"),
+    (
+        lambda n: n.split(".")[0].lower() in _RESERVED,
+        "{name!r} is a reserved device name on Windows",
+    ),
+    (
+        lambda n: (
+            n.lower() == PROTOCOL_DIR
+            or (_SHORT_NAME.fullmatch(n.lower()) is not None and "gnp" in n.lower())
+        ),
+        f"{PROTOCOL_DIR}/ belongs to the protocol; deltas cannot touch it",
+    ),
+    (
+        lambda n: n.lower() == ".git" or _SHORT_NAME.fullmatch(n.lower()) is not None,
+        ".git is not a state path",
+    ),
+)

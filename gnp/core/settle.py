@@ -1,0 +1,135 @@
+"""Settle one frame: what arrived in the inbox -> verdicts and the changes to ``main``.
+
+Theory of operation: the engine and replay both call :func:`settle` and
+:meth:`Settlement.changes`, and nothing else decides what a frame does, so a replay of
+frame N from its parent and its archive is the same computation as the frame itself.
+Everything here is pure: the git layer passes in what it read (arrivals, the base
+documents, the keyring, the limits, the ledger) and writes out what it gets back.
+
+The changes of a frame are: the state files the applied deltas touched, one ledger
+entry per settled delta, the archive of the frame (every delta file that arrived, and
+every verdict, refused pushes included) and the new frame number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
+
+from gnp.core import canonical
+from gnp.core.admit import admit
+from gnp.core.archive import VerdictRecord
+from gnp.core.delta import Delta
+from gnp.core.document import ABSENT, Reader
+from gnp.core.errors import Malformed, Refused
+from gnp.core.layout import FRAME_FILE, frame_dir, ledger_path, parse_ref
+from gnp.core.limits import Limits
+from gnp.core.reduce import FrameResult, reduce
+from gnp.core.signing import Keyring
+from gnp.core.verdict import REPORTED, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One inbox ref at the boundary: its delta file, or why the push itself was refused."""
+
+    source: str
+    data: bytes | None
+    refusal: tuple[str, str] | None = None  # (code, reason)
+    commit: str = ""  # the pushed commit: lets a rerun recognise what a frame consumed
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    frame: int
+    result: FrameResult
+    verdicts: tuple[VerdictRecord, ...]  # every arrival's verdict, as archived
+    arrivals: Sequence[Arrival]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for v in self.verdicts if v.outcome is outcome)
+
+    def changes(self) -> dict[str, bytes | None]:
+        """Path -> new content (None: remove) for the frame's commit."""
+        out: dict[str, bytes | None] = {}
+        for file, doc in self.result.documents.items():
+            out[file] = None if doc is ABSENT else canonical.encode_pretty(doc)
+        stamp = f"{self.frame}\n".encode()
+        for delta_id in self.result.settled:
+            out[ledger_path(delta_id)] = stamp
+        archive = frame_dir(self.frame)
+        for arrival in self.arrivals:
+            named = parse_ref(arrival.source)
+            if arrival.data is not None and named is not None:
+                out[f"{archive}/deltas/{named[0]}/{named[1]}.json"] = arrival.data
+        out[f"{archive}/verdicts.json"] = canonical.encode_pretty(
+            [v.to_json() for v in self.verdicts]
+        )
+        out[FRAME_FILE] = canonical.encode_pretty({"frame": self.frame})
+        return out
+
+    def summary(self) -> str:
+        parts = [f"{self.count(o)} {o}" for o in REPORTED if self.count(o)]
+        return ", ".join(parts) or "nothing"
+
+
+def settle(
+    frame: int,
+    arrivals: Sequence[Arrival],
+    base: Reader,
+    keyring: Keyring,
+    limits: Limits,
+    ledger: Container[str],
+) -> Settlement:
+    """Admit every arrival, reduce the admitted deltas, and give every arrival a verdict."""
+    refused: list[VerdictRecord] = []
+    admitted: dict[str, tuple[Arrival, Delta]] = {}
+    for arrival in arrivals:
+        named = parse_ref(arrival.source)
+        try:
+            if arrival.refusal is not None or arrival.data is None:
+                code, reason = arrival.refusal or ("malformed", "no delta file")
+                raise _Given(code, reason)
+            delta = _admit(arrival.data, keyring, limits)
+            if named != (delta.worker, delta.id):
+                raise Malformed(
+                    f"{arrival.source} holds delta {delta.id[:12]} of "
+                    f"{delta.worker!r}, not the one its name claims"
+                )
+        except (Refused, _Given) as exc:
+            refused.append(
+                VerdictRecord(
+                    arrival.source,
+                    arrival.commit,
+                    named[1] if named else None,
+                    named[0] if named else None,
+                    Outcome.REJECTED,
+                    exc.code,
+                    str(exc),
+                )
+            )
+            continue
+        admitted[delta.id] = (arrival, delta)
+    result = reduce(frame, [d for _, d in admitted.values()], base, ledger)
+    verdicts = [
+        VerdictRecord.of(v, admitted[v.delta][0].source, admitted[v.delta][0].commit)
+        for v in result.verdicts
+    ]
+    return Settlement(frame, result, (*verdicts, *refused), arrivals)
+
+
+def _admit(data: bytes, keyring: Keyring, limits: Limits) -> Delta:
+    try:
+        return admit(data, keyring, limits)
+    except Refused:
+        raise
+    except Exception as exc:  # a bug must refuse one delta, not stall every frame after it
+        raise _Given("internal-error", f"admission failed ({type(exc).__name__}: {exc})") from exc
+
+
+class _Given(Exception):
+    """A refusal decided before admission (by the git layer), carried through unchanged."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code

@@ -1,0 +1,199 @@
+"""A frame, step by step, written once.
+
+Theory of operation: one frame is
+
+1. its lineage location, checked writable before anything runs: a frame is never on
+   ``main`` without its lineage;
+2. the roster's workers, each in its own worktree, at most ``max_workers`` at once; each
+   ends in one outcome, and a worker whose run ended without one (its task crashed, say)
+   gets its fallback here, from :func:`gnp.frame.workers.stand_in`;
+3. the boundary: the inbox as it is once every worker has ended (deltas pushed later
+   wait for the next frame);
+4. the merge, held to that boundary;
+5. the frame's lineage rows, if it merged a frame;
+6. its summary, published.
+
+A stop (SIGTERM, Ctrl-C) while the workers run sets the frame's :class:`StopToken`
+before anything waits for them, so they stop their commands and leave fallbacks.
+
+How each step runs is the caller's (:class:`Steps`): :class:`PlainSteps` calls the
+functions directly, the workers on a thread pool; the frame flow (``gnp_flows.frame``)
+runs each step as a Prefect task. Both go through :func:`run`, so they share the order,
+the boundary and the failure handling.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from gnp.frame.roster import Member
+from gnp.frame.summary import FrameSummary
+from gnp.frame.workers import WorkerOutcome, stand_in, work
+from gnp.git.connect import open_hub
+from gnp.git.engine import FrameReport, boundary, run_frame
+from gnp.git.hub import Hub
+from gnp.lineage.frames import lineage_root, record_lineage
+from gnp.lineage.store import check_writable
+from gnp.process.stop import StopToken, stopping_on_interrupt
+
+
+@dataclass(frozen=True, slots=True)
+class Crashed:
+    """A worker's run that ended without an outcome: why."""
+
+    reason: str
+
+
+Attempt = WorkerOutcome | Crashed
+Pending = Callable[[], Attempt]  # waits for one worker, and says how it ended
+Submit = Callable[[Member], Pending]  # starts one worker
+
+
+class Steps(Protocol):
+    """How the steps of a frame run. ``hub`` is where the hub is (a path or a URL): each
+    step opens it for itself, as a task in another thread or process must."""
+
+    @property
+    def run_id(self) -> str | None:
+        """The run that runs the frame, if there is one to name (a flow run)."""
+
+    def workers(
+        self, hub: str, max_workers: int, worktrees: str | None, stop: StopToken
+    ) -> AbstractContextManager[Submit]:
+        """A pool of workers, open for the ``with`` block; gone (every worker ended) after."""
+
+    def boundary(self, hub: str) -> list[str]: ...
+
+    def merge(self, hub: str, refs: list[str]) -> FrameReport: ...
+
+    def lineage(self, hub: str, frame: int, where: str | None, seconds: float) -> str: ...
+
+    def publish(self, summary: FrameSummary, key: str) -> None: ...
+
+
+def run(
+    hub: str,
+    members: Sequence[Member],
+    steps: Steps,
+    *,
+    max_workers: int = 8,
+    lineage: str | None = None,
+    worktrees: str | None = None,
+) -> FrameSummary:
+    """Run one whole frame of ``hub``, each step as ``steps`` runs it."""
+    started = time.perf_counter()
+    opened = open_hub(hub)
+    check_writable(lineage_root(opened, lineage))
+    outcomes = fan_out(opened, hub, members, steps, max_workers, worktrees)
+    report = steps.merge(hub, steps.boundary(hub))
+    seconds = time.perf_counter() - started
+    where = None
+    if report.frame is not None:
+        where = steps.lineage(hub, report.frame, lineage, seconds)
+    summary = FrameSummary.of(
+        report, outcomes, lineage=where, flow_run_id=steps.run_id, seconds=seconds
+    )
+    steps.publish(summary, artifact_key(opened))
+    return summary
+
+
+def fan_out(
+    opened: Hub,
+    hub: str,
+    members: Sequence[Member],
+    steps: Steps,
+    max_workers: int,
+    worktrees: str | None,
+) -> list[WorkerOutcome]:
+    """Every member's outcome. An interrupt while they run stops them first (the token is
+    set before the pool waits for them), then goes on up."""
+    if not members:
+        return []
+    stop = StopToken()
+    with steps.workers(hub, max_workers, worktrees, stop) as submit, stopping_on_interrupt(stop):
+        pending = [submit(member) for member in members]
+        attempts = [wait() for wait in pending]
+    return [outcome(opened, m, a) for m, a in zip(members, attempts, strict=True)]
+
+
+def outcome(hub: Hub, member: Member, attempt: Attempt) -> WorkerOutcome:
+    """The worker's outcome; a run that ended without one gets its fallback delta now."""
+    if isinstance(attempt, Crashed):
+        return stand_in(hub, member.id, attempt.reason)
+    return attempt
+
+
+def artifact_key(hub: Hub) -> str:
+    """One artifact key per hub (lowercase letters, digits and dashes, as Prefect asks),
+    so that a UI keeps each hub's frames under one name, newest first."""
+    return f"gnp-frame-{hub.state().hub_id[:12].lower()}"
+
+
+class PlainSteps:
+    """The steps called directly: the workers on threads of this process."""
+
+    run_id: str | None = None
+
+    @contextlib.contextmanager
+    def workers(
+        self, hub: str, max_workers: int, worktrees: str | None, stop: StopToken
+    ) -> Iterator[Submit]:
+        root = Path(worktrees) if worktrees else None
+
+        def one(member: Member) -> WorkerOutcome:
+            # A Hub per worker: a pygit2 repository is not to be shared between threads.
+            return work(open_hub(hub), member, root=root, stop=stop)
+
+        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
+
+            def submit(member: Member) -> Pending:
+                future = pool.submit(one, member)
+                return lambda: _attempt(future)
+
+            yield submit
+
+    def boundary(self, hub: str) -> list[str]:
+        return boundary(open_hub(hub))
+
+    def merge(self, hub: str, refs: list[str]) -> FrameReport:
+        return run_frame(open_hub(hub), within=refs)
+
+    def lineage(self, hub: str, frame: int, where: str | None, seconds: float) -> str:
+        return record_lineage(open_hub(hub), frame, where, seconds=seconds)
+
+    def publish(self, summary: FrameSummary, key: str) -> None:
+        """Nowhere to publish: the caller has the summary."""
+
+
+def _attempt(future: Future[WorkerOutcome]) -> Attempt:
+    try:
+        return future.result()
+    except Exception as exc:  # work() reports failures; this is a last resort
+        return Crashed(f"{type(exc).__name__}: {exc}")
+
+
+def run_plain(
+    hub: str,
+    members: Sequence[Member] = (),
+    *,
+    max_workers: int = 8,
+    lineage: str | None = None,
+    worktrees: str | None = None,
+) -> FrameSummary:
+    """One frame without Prefect: what the library, the tests and the benchmark that
+    prices Prefect run."""
+    return run(
+        hub,
+        members,
+        PlainSteps(),
+        max_workers=max_workers,
+        lineage=lineage,
+        worktrees=worktrees,
+    )

@@ -1,0 +1,173 @@
+"""Replay: re-derive a historical frame from its parent commit and its archive.
+
+Frame N's commit holds, under ``.gnp/frames/N/``, every delta file that arrived and
+every verdict. Replay settles those arrivals again on the parent commit with the very
+function the engine used (:func:`gnp.core.settle.settle`) and rebuilds the tree; the frame
+is reproduced exactly if and only if the tree ids are equal (invariant 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygit2
+
+from gnp.core import canonical
+from gnp.core.archive import FrameRecord, VerdictRecord, verdicts_from_json
+from gnp.core.diff import differing_paths
+from gnp.core.document import ABSENT
+from gnp.core.errors import Refused, UsageError
+from gnp.core.layout import FRAME_FILE, frame_dir, parse_ref
+from gnp.core.settle import Arrival
+from gnp.git import trees
+from gnp.git.connect import open_hub
+from gnp.git.engine import settle_on
+from gnp.git.hub import Hub
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    frame: int
+    commit: str
+    recorded_tree: str
+    replayed_tree: str
+    differences: list[str] = field(default_factory=list)  # files that differ
+    paths: list[str] = field(default_factory=list)  # "file#/pointer" where JSON differs
+
+    @property
+    def identical(self) -> bool:
+        return self.recorded_tree == self.replayed_tree
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "frame": self.frame,
+            "commit": self.commit,
+            "identical": self.identical,
+            "recorded_tree": self.recorded_tree,
+            "replayed_tree": self.replayed_tree,
+            "differences": list(self.differences),
+            "paths": list(self.paths),
+        }
+
+
+def frame_commit(hub: Hub, frame: int) -> pygit2.Commit:
+    """The commit on main that merged ``frame``."""
+    if frame < 1:
+        raise UsageError(f"frames are numbered from 1; there is no frame {frame}")
+    found = frame_commits(hub, frame, frame)
+    if frame not in found:
+        raise UsageError(f"frame {frame} is not on main (the last frame is {hub.state().frame})")
+    return found[frame]
+
+
+def frame_commits(hub: Hub, first: int, last: int) -> dict[int, pygit2.Commit]:
+    """The commits on main that merged frames ``first`` to ``last``, found in one walk
+    back along main (replaying many frames must not walk main once per frame)."""
+    found: dict[int, pygit2.Commit] = {}
+    commit = hub.main()
+    while True:
+        number = canonical.decode(trees.read(commit.tree, FRAME_FILE) or b'{"frame": -1}')
+        n = number.get("frame") if isinstance(number, dict) else None
+        if not isinstance(n, int) or n < first:
+            return found
+        if n <= last and commit.message.startswith("gnp frame "):
+            found[n] = commit
+        if not commit.parents:
+            return found
+        commit = commit.parents[0]
+
+
+def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
+    """Replay ``frame``; ``commit_id`` (from :func:`frame_commits`) saves finding it."""
+    commit = frame_commit(hub, frame) if commit_id is None else hub.repo[commit_id]
+    assert isinstance(commit, pygit2.Commit)
+    parent = commit.parents[0]
+    state = hub.state(parent)
+    arrivals = []
+    for verdict in archived_verdicts(commit, frame):
+        data = _archived_delta(commit, frame, verdict.source)
+        refusal = None if data is not None else (verdict.code or "", verdict.reason or "")
+        arrivals.append(Arrival(verdict.source, data, refusal, verdict.commit))
+    arrivals.sort(key=lambda a: a.source)
+    settlement = settle_on(state, frame, arrivals)
+    tree = trees.edit(hub.repo, parent.tree, settlement.changes())
+    differences: list[str] = []
+    paths: list[str] = []
+    if tree != commit.tree.id:
+        replayed = hub.repo[tree]
+        assert isinstance(replayed, pygit2.Tree)
+        diff = replayed.diff_to_tree(commit.tree)
+        differences = sorted({d.new_file.path for d in diff.deltas})
+        paths = _differing_paths(replayed, commit.tree, differences)
+    return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences, paths)
+
+
+def _differing_paths(replayed: pygit2.Tree, recorded: pygit2.Tree, files: list[str]) -> list[str]:
+    """Where, inside each differing JSON file, the replay and the record disagree."""
+    out = []
+    for file in files:
+        docs = []
+        for tree in (recorded, replayed):
+            data = trees.read(tree, file)
+            try:
+                docs.append(ABSENT if data is None else canonical.decode(data))
+            except Refused:
+                docs.append(None)  # not canonical JSON: the whole file differs
+        if None in docs:
+            out.append(f"{file}#")
+            continue
+        out.extend(f"{file}#{p}" for p in differing_paths(docs[0], docs[1]))
+    return out
+
+
+def frame_record(hub: Hub, frame: int) -> FrameRecord:
+    """Frame ``frame`` as its commit archives it: what lineage rows are made from."""
+    commit = frame_commit(hub, frame)
+    verdicts = archived_verdicts(commit, frame)
+    deltas = {}
+    for verdict in verdicts:
+        data = _archived_delta(commit, frame, verdict.source)
+        if data is not None:
+            deltas[verdict.source] = data
+    return FrameRecord(frame, str(commit.parents[0].id), str(commit.id), verdicts, deltas)
+
+
+def archived_verdicts(commit: pygit2.Commit, frame: int) -> tuple[VerdictRecord, ...]:
+    """The verdicts frame ``frame``'s commit archives."""
+    data = trees.read(commit.tree, f"{frame_dir(frame)}/verdicts.json")
+    return verdicts_from_json(canonical.decode(data or b"[]"))
+
+
+def _archived_delta(commit: pygit2.Commit, frame: int, source: str) -> bytes | None:
+    """The delta file that arrived on ``source``, as the frame archived it, if any."""
+    named = parse_ref(source)
+    if named is None:
+        return None
+    return trees.read(commit.tree, f"{frame_dir(frame)}/deltas/{named[0]}/{named[1]}.json")
+
+
+def frames_to_replay(hub: str, frame: int | None, first: int | None, last: int | None) -> list[int]:
+    """One frame, a range (either end defaulting to the first or last frame), or all."""
+    if frame is not None and (first is not None or last is not None):
+        raise UsageError("give one frame, or a range (first/last), not both")
+    latest = open_hub(hub).state().frame
+    if latest < 1 and frame is None and first is None and last is None:
+        return []  # a new hub: nothing to replay yet, and nothing wrong
+    if frame is not None:
+        check_frame(latest, frame)
+        return [frame]
+    if latest < 1:
+        raise UsageError("the hub has no frames yet")
+    low, high = first if first is not None else 1, last if last is not None else latest
+    if not 1 <= low <= high <= latest:
+        raise UsageError(f"frames run from 1 to {latest}; cannot replay {low} to {high}")
+    return list(range(low, high + 1))
+
+
+def check_frame(latest: int, frame: int) -> None:
+    """Refuse a frame the hub does not have (it has frames 1 to ``latest``)."""
+    if latest < 1:
+        raise UsageError("the hub has no frames yet")
+    if not 1 <= frame <= latest:
+        raise UsageError(f"frames run from 1 to {latest}; there is no frame {frame}")

@@ -1,0 +1,78 @@
+"""Reading lineage back, as pandas DataFrames: what ``gnp lineage``, the notebooks and
+postmortems use. Apart from :mod:`gnp.lineage.store`, so that a frame, which only writes
+its rows, never loads pandas.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow.dataset as pds
+import pyarrow.fs as pafs
+
+from gnp.core import canonical
+from gnp.core.errors import UsageError
+from gnp.core.verdict import REPORTED
+from gnp.lineage.store import SCHEMA, location
+
+_OUTCOMES = [o.value for o in REPORTED]  # column names, in the order reports use
+
+
+def read(
+    root: str,
+    *,
+    frame: int | None = None,
+    frames: tuple[int, int] | None = None,
+    worker: str | None = None,
+) -> pd.DataFrame:
+    """Lineage rows as a DataFrame, reading only the frames asked for."""
+    fs, base = location(root)
+    try:
+        info = fs.get_file_info(base)
+    except OSError as exc:
+        raise UsageError(f"cannot read lineage at {root}: {exc}") from None
+    if info.type == pafs.FileType.NotFound:
+        return SCHEMA.empty_table().to_pandas()
+    dataset = pds.dataset(
+        base,
+        filesystem=fs,
+        format="parquet",
+        partitioning="hive",
+        schema=SCHEMA,
+        exclude_invalid_files=True,
+    )
+    condition = None
+    if frame is not None:
+        condition = pds.field("frame") == frame
+    if frames is not None:
+        span = (pds.field("frame") >= frames[0]) & (pds.field("frame") <= frames[1])
+        condition = span if condition is None else condition & span
+    if worker is not None:
+        by_worker = pds.field("worker") == worker
+        condition = by_worker if condition is None else condition & by_worker
+    table = dataset.to_table(filter=condition)
+    return table.to_pandas().sort_values(["frame"], kind="stable").reset_index(drop=True)
+
+
+def summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """The per-frame summary of lineage rows: one row per frame with its deltas counted
+    by status, main before and after, the flow run and how long the frame took."""
+    per_frame = rows.groupby("frame", sort=True).agg(
+        deltas=("status", "size"),
+        base_commit=("base_commit", "first"),
+        result_commit=("result_commit", "first"),
+        flow_run_id=("flow_run_id", "first"),
+        frame_seconds=("frame_seconds", "first"),
+    )
+    counts = pd.crosstab(rows["frame"], rows["status"]).reindex(columns=_OUTCOMES, fill_value=0)
+    columns = ["frame", "deltas", *_OUTCOMES, *per_frame.columns.drop("deltas")]
+    joined = per_frame.join(counts).reset_index() if len(rows) else None
+    if joined is None:
+        return pd.DataFrame(columns=columns)
+    return joined[columns]
+
+
+def to_json(frame: pd.DataFrame) -> str:
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return canonical.encode_pretty(
+        [{k: (list(v) if hasattr(v, "tolist") else v) for k, v in r.items()} for r in records]
+    ).decode("utf-8")

@@ -1,0 +1,132 @@
+"""Ownership records: which process owns a worktree, so that the janitor can tell a dead
+owner from a live one after a SIGKILL, which no trap survives.
+
+Theory of operation: a worktree's record is written before its branch exists and removed
+after its branch is gone, so a branch the janitor sees is either owned by a record or
+left by nobody. A record is replaced whole (written aside, then renamed), so the janitor
+never reads half of one. What the janitor believes of a record is read once, here, into
+an :class:`Owner`: a record it cannot read, or a field of the wrong type, means nothing
+is known of it, and the janitor treats the worktree as left by a dead owner only when
+the record says which process that was and it is gone.
+
+The JSON keys are shared by every gnp version on a machine (a janitor may sweep after an
+older run), so they do not change: ``worker pid host start created path branch``, and,
+as the run goes, ``work: {"sid"}`` and ``unchanged``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gnp.process.proc import process_start, running
+
+FOLDER = "gnp-owners"  # in the local repository, beside its worktree entries
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """One ownership record, as read: what is not known is None."""
+
+    name: str  # the worktree's name, and the record's
+    pid: int | None = None
+    host: str | None = None
+    start: str | None = None  # the owner's start time, as the kernel gives it
+    path: str | None = None  # the worktree's folder
+    branch: str | None = None
+    session: int | None = None  # the session the work runs in, once it started
+    unchanged: bool = False  # the run ended with nothing to report
+
+    @classmethod
+    def parse(cls, name: str, record: object) -> Owner:
+        fields = record if isinstance(record, dict) else {}
+        work = fields.get("work")
+        return cls(
+            name,
+            pid=_typed(fields.get("pid"), int),
+            host=_typed(fields.get("host"), str),
+            start=_typed(fields.get("start"), str),
+            path=_typed(fields.get("path"), str),
+            branch=_typed(fields.get("branch"), str),
+            session=_typed(work.get("sid"), int) if isinstance(work, dict) else None,
+            unchanged=fields.get("unchanged") is True,
+        )
+
+    def alive(self) -> bool:
+        """Is the owner still running? One on another host: assume so. One that the
+        record does not name: no."""
+        if self.host != socket.gethostname():
+            return True
+        return self.pid is not None and running(self.pid, self.start)
+
+
+def _typed(value: object, kind: type[Any]) -> Any:
+    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+
+
+def record_path(repo: Path, name: str) -> Path:
+    return repo / FOLDER / f"{name}.json"
+
+
+def read_all(repo: Path) -> list[Owner]:
+    """Every ownership record of the local repository at ``repo``, by name."""
+    out = []
+    for path in sorted((repo / FOLDER).glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            record = {}
+        out.append(Owner.parse(path.stem, record))
+    return out
+
+
+def write(repo: Path, name: str, *, worker: str, path: Path, branch: str) -> None:
+    """The record of a worktree this process makes now."""
+    pid = os.getpid()
+    record = {
+        "worker": worker,
+        "pid": pid,
+        "host": socket.gethostname(),
+        "start": process_start(pid),
+        "created": datetime.now(UTC).isoformat(),
+        "path": str(path),
+        "branch": branch,
+    }
+    record_path(repo, name).parent.mkdir(exist_ok=True)
+    _put(repo, name, record)
+
+
+def note_work(repo: Path, name: str, pid: int) -> None:
+    """Add the session the work runs in (started by ``pid``), so that if this process is
+    killed outright the janitor can stop the work it left running, unsupervised, past any
+    timeout."""
+    _note(repo, name, work={"sid": pid})
+
+
+def note_unchanged(repo: Path, name: str) -> None:
+    """Say that the run ended with nothing to report, so that a kill while the worktree
+    is removed is not taken by the janitor for a worker that died before it reported (and
+    given a fallback it never earned)."""
+    _note(repo, name, unchanged=True)
+
+
+def remove(repo: Path, name: str) -> None:
+    record_path(repo, name).unlink(missing_ok=True)
+
+
+def _note(repo: Path, name: str, **fields: Any) -> None:
+    record = json.loads(record_path(repo, name).read_text())
+    _put(repo, name, {**record, **fields})
+
+
+def _put(repo: Path, name: str, record: dict[str, Any]) -> None:
+    """Replace the record whole: the janitor never reads half of one."""
+    final = record_path(repo, name)
+    tmp = final.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, final)

@@ -1,0 +1,168 @@
+"""Isolated worktrees for workers, and the traps that always remove them.
+
+Theory of operation: a worker gets a worktree of ``main`` (state files only, no
+``.gnp/``) on a branch of its own, ``gnp/<worker>/<token>``, in its local repository,
+by default on tmpfs. Whatever happens, the trap removes the directory, prunes the
+worktree entry and deletes the branch: on normal exit and exceptions (the context
+manager), on SIGTERM (turned into ``SystemExit`` so the stack unwinds through it), on
+SIGINT (``KeyboardInterrupt``, likewise) and at interpreter exit (``atexit``). Only
+SIGKILL escapes; for that, an ownership record (:mod:`gnp.process.owners`) lets the
+janitor tell a dead owner from a live one and clean up after it.
+
+libgit2 1.9.7 (pygit2 1.21) reports false "already checked out" and "current HEAD of a
+linked repository" errors when processes add and prune worktrees of one repository at
+once; worktree add/prune and branch deletion are therefore serialized per repository
+(:func:`gnp.host.locks.worktrees`), and those two errors are retried.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pygit2
+
+from gnp.git.local import LocalRepo
+from gnp.host import locks
+from gnp.process import owners
+
+BRANCH_PREFIX = "refs/heads/gnp/"
+_RETRYABLE = ("already checked out", "current HEAD of a linked", "is locked")
+T = TypeVar("T")
+
+
+def default_root() -> Path:
+    """Where worktrees go: ``$GNP_WORKTREES``, else tmpfs if there is one, else the temp dir."""
+    configured = os.environ.get("GNP_WORKTREES")
+    if configured:
+        return Path(configured)
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK):
+        return shm / f"gnp-{os.getuid()}"
+    return Path(tempfile.gettempdir()) / f"gnp-{os.getuid()}"
+
+
+def _retry(action: Callable[[], T], tries: int = 50) -> T:
+    for attempt in range(tries):
+        try:
+            return action()
+        except pygit2.GitError as exc:
+            if attempt == tries - 1 or not any(s in str(exc) for s in _RETRYABLE):
+                raise
+            time.sleep(0.002 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Worktree:
+    local: LocalRepo
+    worker: str
+    name: str
+    path: Path
+    branch: str
+    base: pygit2.Commit  # main when the worktree was made
+    start: pygit2.Oid  # the worktree's first commit: base without .gnp/
+    removed: bool = False
+    keep_branch: bool = False  # set when the branch holds a delta that is not yet pushed
+
+    def remove(self) -> None:
+        """Remove the directory, the worktree entry, the branch and the record. Idempotent."""
+        if self.removed:
+            return
+        remove_worktree(self.local, self.name, self.path, None if self.keep_branch else self.branch)
+        owners.remove(self.local.path, self.name)
+        self.removed = True
+        _LIVE.pop(self.name, None)
+
+
+def remove_worktree(local: LocalRepo, name: str, path: Path | None, branch: str | None) -> None:
+    repo = local.repo
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+    with locks.worktrees(local.path):
+        if name in repo.list_worktrees():
+            _retry(lambda: repo.lookup_worktree(name).prune(True))
+        if branch is not None and branch in repo.references:
+            _retry(lambda: repo.references.delete(branch))
+
+
+def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktree:
+    """A fresh worktree of the hub's main for ``worker``, with its trap set."""
+    base = local.fetch_main()
+    name = f"{worker}-{os.getpid()}-{secrets.token_hex(4)}"
+    root = root or default_root()
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = root / name
+    branch = f"{BRANCH_PREFIX}{worker}/{name}"
+    tree = local.repo.TreeBuilder(base.tree)
+    if tree.get(".gnp") is not None:
+        tree.remove(".gnp")  # workers see state, never the protocol's files
+    sig = pygit2.Signature("gnp", "gnp@gnp.invalid")
+    start = local.repo.create_commit(
+        None, sig, sig, f"worktree of {base.id}", tree.write(), [base.id]
+    )
+    wt = Worktree(local, worker, name, path, branch, base, start)
+    owners.write(local.path, name, worker=worker, path=path, branch=branch)
+    _LIVE[name] = wt
+    install_traps()
+    try:
+        with locks.worktrees(local.path):
+            ref = local.repo.references.create(branch, start)
+            _retry(lambda: local.repo.add_worktree(name, str(path), ref))
+    except BaseException:
+        wt.remove()
+        raise
+    return wt
+
+
+@contextlib.contextmanager
+def worktree(local: LocalRepo, worker: str, *, root: Path | None = None) -> Iterator[Worktree]:
+    """``with worktree(local, "w") as wt:`` ... the worktree is gone afterwards, always."""
+    wt = create(local, worker, root=root)
+    try:
+        yield wt
+    finally:
+        wt.remove()
+
+
+# Traps ------------------------------------------------------------------------------------
+
+_LIVE: dict[str, Worktree] = {}  # this process's worktrees: what its exit trap removes
+_at_exit = False
+_on_signal = False
+
+
+def _remove_all() -> None:
+    for wt in list(_LIVE.values()):
+        with contextlib.suppress(Exception):
+            wt.remove()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every `with worktree(...)`
+
+
+def install_traps() -> None:
+    """Remove live worktrees at exit and on SIGTERM. The signal handler can only be set
+    from the main thread, so a call from another thread sets the exit trap alone and a
+    later call from the main thread still sets the handler."""
+    global _at_exit, _on_signal
+    if not _at_exit:
+        _at_exit = True
+        atexit.register(_remove_all)
+    if _on_signal or threading.current_thread() is not threading.main_thread():
+        return
+    _on_signal = True
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        signal.signal(signal.SIGTERM, _on_sigterm)
