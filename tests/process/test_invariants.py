@@ -1,4 +1,5 @@
-"""The six invariants of DESIGN.md, one named test each, on a real hub."""
+"""The invariants of docs/design.md, one named test each, on a real hub (the table
+there names the other tests that hold each one)."""
 
 from __future__ import annotations
 
