@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import re
 import shlex
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from gnp.core import canonical
 from gnp.core.errors import GnpError, Malformed, UsageError
 from gnp.core.limits import check_worker
+from gnp.frame import call
 
 DEFAULT_TIMEOUT = 600.0  # seconds; a worker that hangs must not hold the frame forever
 _CALL = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
@@ -43,7 +43,7 @@ class Member:
     def argv(self) -> list[str]:
         """The process that does this worker's work."""
         if self.call is not None:
-            return [sys.executable, "-m", "gnp.frame.call", self.call]
+            return call.command(self.call)
         return list(self.command)
 
     def what(self) -> str:

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from gnp.core.errors import UsageError
+from gnp.frame.call import command
 from gnp.frame.roster import DEFAULT_TIMEOUT, Member, parse
 
 
@@ -19,7 +20,8 @@ def test_a_call_and_a_command() -> None:
         ]
     )
     assert members[0] == Member("poster", "agents.social:post", (), 2, 5.0)
-    assert members[0].argv() == [sys.executable, "-m", "gnp.frame.call", "agents.social:post"]
+    assert members[0].argv() == command("agents.social:post")
+    assert command("a:b")[:2] == [sys.executable, "-P"] and command("a:b")[2].endswith("call.py")
     assert members[1].argv() == ["claude", "-p", "tidy the stats"]  # split, never a shell
     assert members[1].timeout == DEFAULT_TIMEOUT and members[1].authority == 0
     assert [parse([m.to_json()])[0] for m in members] == members  # round trip

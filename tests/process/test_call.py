@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from gnp.frame.call import CALL_PATH, resolve
+from gnp.frame.call import CALL_PATH, command, resolve
 
 
 def call(target: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     import os
 
     return subprocess.run(
-        [sys.executable, "-m", "gnp.frame.call", target],
+        command(target),  # as the harness starts it
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -54,3 +54,18 @@ def test_usage_and_bad_targets(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "ModuleNotFoundError" in missing.stderr
     with pytest.raises(TypeError, match="is not callable"):
         resolve("gnp.frame.call:CALL_PATH")
+
+
+def test_the_callable_s_process_loads_no_gnp_and_names_are_not_shadowed(tmp_path: Path) -> None:
+    """The process starts with the standard library alone, and gnp/frame/'s own module
+    names (summary, workers...) are not on its path before the callable's."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "summary.py").write_text(
+        "import sys\n"
+        "def work(worktree):\n"
+        "    print(sorted(m for m in sys.modules if m == 'gnp' or m.startswith('gnp.')))\n"
+    )
+    done = call("summary:work", tmp_path, **{CALL_PATH: str(lib)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
