@@ -248,7 +248,7 @@ def frame(
     before = opened.state().frame
     entries = [m.to_json() for m in load(roster)] if roster else None
     try:
-        with session(tell), _progress(len(entries or ())):
+        with session(show.progress), _progress(len(entries or ())):
             from gnp_flows.frame import frame as frame_flow
 
             summary = flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
@@ -280,7 +280,7 @@ def replay(
     from gnp_cli.runs import flow_run, session
 
     frames_to_replay(hub, frame, first, last)  # a bad range is one line, before Prefect
-    with session(tell):
+    with session(show.progress):
         from gnp_flows.replay import replay as replay_flow
 
         reports = flow_run(lambda: replay_flow(hub, frame, first, last, fail_on_mismatch=False))
@@ -309,7 +309,7 @@ def demo() -> None:
     folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
     os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
     show.out.print(f"[bold]gnp demo[/] in {escape(str(folder))}")
-    with session(tell):
+    with session(show.progress):
         from gnp_cli.demo import closing
         from gnp_cli.demo import run as run_demo
 

@@ -37,7 +37,7 @@ def say(text: str) -> None:
 
 
 def progress(line: str) -> None:
-    """A line on stderr while work goes on (a worker's outcome as it ends)."""
+    """A line on stderr while work goes on: a worker's outcome as it ends, a server starting."""
     err.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
