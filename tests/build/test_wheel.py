@@ -1,0 +1,46 @@
+"""The wheel installs gnp under its own names only: never a top-level `flows`, `tasks`,
+`deployments` or `cli`, which are other projects' folder names (docs/design.md)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def wheel(source: Path, tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert built.returncode == 0, built.stderr
+    [path] = out.glob("gnp-*.whl")
+    return zipfile.ZipFile(path)
+
+
+def test_every_top_level_name_in_the_wheel_is_gnps_own(wheel: zipfile.ZipFile) -> None:
+    tops = {name.split("/", 1)[0] for name in wheel.namelist()}
+    assert all(top.startswith("gnp") for top in tops), sorted(tops)
+    assert {"gnp", "gnp_cli", "gnp_deployments", "gnp_flows", "gnp_tasks"} <= tops
+
+
+def test_the_wheel_holds_every_module_and_its_entry_point(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    for module in (
+        "gnp/core/delta.py",
+        "gnp/py.typed",
+        "gnp_cli/entry.py",
+        "gnp_flows/frame.py",
+        "gnp_tasks/worker.py",
+        "gnp_deployments/serve.py",
+    ):
+        assert module in names, module
+    [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+    assert "gnp = gnp_cli.entry:main" in wheel.read(entry_points).decode()
