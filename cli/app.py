@@ -407,7 +407,7 @@ def _progress(total: int) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> None:
     """Run the command line; every error is one line on stderr and a non-zero exit."""
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=argv, prog_name="gnp", standalone_mode=False)
     except GnpError as exc:
         _fail(explain(exc), 1)
     except Exception as exc:
