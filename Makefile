@@ -1,4 +1,5 @@
-# Two commands: `make test` and `make demo`. Both create .venv and install gnp into it;
+# `make demo` and `make test` are the two a newcomer needs; `make test-fast` answers a
+# change to the core in under a minute. Each creates .venv and installs gnp into it;
 # re-running is quick because the install is redone only when pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv

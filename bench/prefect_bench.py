@@ -67,7 +67,7 @@ def main() -> None:
     # machine's disk, a folder that churns through thousands of worktrees slows down.
     print(f"starting a Prefect server on loopback ({SERVER.url})", flush=True)
     SERVER.start()
-    # The server was started quiet; the runs log as `gnp frame`'s do (flows/cli.py),
+    # The server was started quiet; the runs log as `gnp frame`'s do (gnp_cli.runs),
     # unless --quiet: Prefect reads this when it is first imported, in run().
     if not args.quiet:
         os.environ.pop("PREFECT_LOGGING_LEVEL", None)

@@ -347,8 +347,18 @@ def serve(
 
     open_hub(hub)  # a missing hub is one line here, before Prefect is asked
     entries = [m.to_json() for m in load(roster)] if roster else None
+    from prefect.settings import get_current_settings
+
     from gnp_deployments.schedules import FRAME_CRON, REPLAY_CRON, build
     from gnp_deployments.serve import serve as serve_deployments
+
+    if not get_current_settings().api.url:
+        # Prefect would start its temporary server, whose scheduler does not run: the
+        # schedules would never make a run, and nothing would say so.
+        raise UsageError(
+            "gnp serve needs a Prefect server that schedules runs: start one "
+            "('prefect server start') and set PREFECT_API_URL to its API"
+        )
 
     made = build(
         hub,

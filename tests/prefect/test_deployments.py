@@ -179,6 +179,21 @@ def test_serve_refuses_a_missing_hub_or_roster_in_one_line(
     ]
 
 
+def test_serve_without_a_prefect_server_that_schedules_says_so(tmp_path: Path) -> None:
+    """Prefect's temporary server runs no scheduler: served there, frames would never run."""
+    hub = str(demo.setup(tmp_path / "hub.git").path)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")  # no profile names a server either
+    done = subprocess.run(
+        [GNP, "serve", "--hub", hub], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        "gnp: gnp serve needs a Prefect server that schedules runs: start one "
+        "('prefect server start') and set PREFECT_API_URL to its API"
+    ]
+
+
 # prefect.yaml ------------------------------------------------------------------------------
 
 
