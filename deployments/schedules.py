@@ -3,8 +3,8 @@
 A frame every few minutes is what turns a hub's inbox into state; a nightly replay of
 every frame is what proves that state was derived honestly, and fails loudly (a failed
 flow run) when it was not. Both are plain objects here so that tests and callers can
-inspect them offline; ``gnp serve`` (:mod:`gnp_deployments.serve`) registers and serves them, ``prefect.yaml``
-describes the same two for teams with a work pool.
+inspect them offline; ``gnp serve`` (:mod:`gnp_deployments.serve`) registers and serves
+them, ``prefect.yaml`` describes the same two for teams with a work pool.
 
 Entrypoints are module paths (``gnp_flows.frame.frame``): gnp is installed where its flows
 run, so a run imports the flow the same way whatever directory the server started in.
