@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pygit2
 
 from gnp.core import canonical
-from gnp.core.archive import VerdictRecord, verdicts_from_json
+from gnp.core.archive import VerdictRecord
 from gnp.core.errors import GnpError, Refused
 from gnp.core.layout import frame_dir, parse_ref
 from gnp.core.settle import Arrival, Settlement, settle
@@ -97,13 +97,30 @@ def build_commit(hub: Hub, base: pygit2.Commit, settlement: Settlement) -> pygit
 
 
 def _consumed_by_last_frame(state: State) -> set[tuple[str, str]]:
-    """(ref, commit) of every push the last frame gave a verdict, refused ones included."""
+    """(ref, commit) of every push the last frame gave a verdict, refused ones included.
+
+    Only those two fields are read, and only where they are strings (the earliest frames
+    did not record the commit): an archive that holds more, or what this version does
+    not know (an outcome of a later one, an owner's edit), must not stop every frame
+    after it. Only an archive that is not JSON at all does, and says where it is.
+    """
     if state.frame < 1:
         return set()
-    data = trees.read(state.tree, f"{frame_dir(state.frame)}/verdicts.json")
+    path = f"{frame_dir(state.frame)}/verdicts.json"
+    data = trees.read(state.tree, path)
     if data is None:
         return set()
-    return {(v.source, v.commit) for v in verdicts_from_json(canonical.decode(data))}
+    try:
+        archived = canonical.decode(data)
+    except Refused as exc:
+        raise GnpError(f"{path} on main is not JSON ({exc}); restore it from git") from None
+    consumed = set()
+    for v in archived if isinstance(archived, list) else ():
+        source = v.get("source") if isinstance(v, dict) else None
+        if isinstance(source, str):
+            commit = v.get("commit")
+            consumed.add((source, commit if isinstance(commit, str) else ""))
+    return consumed
 
 
 def boundary(hub: Hub) -> list[str]:

@@ -218,3 +218,42 @@ def test_a_boundary_holds_later_deltas_for_the_next_frame(hub: Hub) -> None:
     assert hub.state().document("stats.json") == {"count": 1}
     assert run_frame(hub).verdicts[0].delta == late.id  # not lost: the next frame
     assert hub.state().document("stats.json") == {"count": 11}
+
+
+@pytest.mark.parametrize(
+    "archived",
+    [
+        b"{}",  # not an array
+        b'[{"source": "refs/gnp/inbox/x/y", "outcome": "expired"}]',  # an outcome unknown here
+        b'[{"source": 5, "commit": "c", "outcome": "applied"}]',  # a field of the wrong type
+        b"[1]",  # not an object
+    ],
+)
+def test_an_archive_the_engine_cannot_fully_read_does_not_stop_later_frames(
+    hub: Hub, archived: bytes
+) -> None:
+    """The engine reads the last frame's verdicts for one thing, the (ref, commit) of each
+    push it consumed; an owner's hand-edited or a later version's archive must not stop
+    every later frame (invariant 7), as the first three never did before the core's
+    archive records were typed."""
+    send(hub, "alice", incr())
+    last = run_frame(hub).frame
+    hub.commit_on_main(
+        lambda s: {f".gnp/frames/{last:06d}/verdicts.json": archived}, "owner edits the archive"
+    )
+    send(hub, "alice", incr())
+    assert run_frame(hub).frame == 2
+    assert state(hub, "stats.json") == {"count": 2}
+
+
+def test_an_archive_that_is_not_json_stops_the_engine_with_its_name(hub: Hub) -> None:
+    from gnp import GnpError, Refused
+
+    send(hub, "alice", incr())
+    run_frame(hub)
+    where = ".gnp/frames/000001/verdicts.json"
+    hub.commit_on_main(lambda s: {where: b"garbage"}, "owner breaks the archive")
+    send(hub, "alice", incr())
+    with pytest.raises(GnpError, match=f"{where} on main is not JSON") as caught:
+        run_frame(hub)
+    assert not isinstance(caught.value, Refused)  # no delta was refused
