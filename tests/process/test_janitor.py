@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,36 @@ def test_no_fallback_for_a_live_owner_nor_for_one_on_another_host(local: LocalRe
         mine.remove()
         theirs.remove()
     assert leftovers(local) == []
+
+
+def test_records_that_are_not_regular_files_are_not_read(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    """A record the janitor cannot read means nothing is known of it (gnp.process.owners):
+    a FIFO among the records must not hang the sweep, nor a link to /dev/zero fill memory."""
+    folder = owners.record_path(local.path, "x").parent
+    folder.mkdir(exist_ok=True)
+    os.mkfifo(folder / "fifo.json")
+    (folder / "zero.json").symlink_to("/dev/zero")
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from gnp.process import owners\n"
+        "print(sorted(o.name for o in owners.read_all(Path(sys.argv[1]))))\n"
+    )
+    try:
+        ran = subprocess.run(
+            [sys.executable, "-c", script, str(local.path)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading the ownership records hung on a FIFO")
+    assert ran.stdout.strip() == "['fifo', 'zero']", ran.stderr[-300:]
+    report = sweep(hub)  # neither is known to be dead: both are kept, as unreadable ones are
+    assert not report.removed and sorted(p.name for p in folder.iterdir()) == [
+        "fifo.json",
+        "zero.json",
+    ]
