@@ -364,8 +364,8 @@ def serve(
         hub,
         entries,
         name=name,
-        cron=cron or FRAME_CRON,
-        replay_cron=replay_cron or REPLAY_CRON,
+        cron=FRAME_CRON if cron is None else cron,  # '' is a mistake, not the default
+        replay_cron=REPLAY_CRON if replay_cron is None else replay_cron,
         lineage=lineage,
         max_workers=max_workers,
     )

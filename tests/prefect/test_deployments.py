@@ -161,6 +161,29 @@ def test_serve_refuses_bad_input_in_one_line(
     assert line.startswith("gnp: ") and message in line
 
 
+@pytest.mark.parametrize("option", ["--cron", "--replay-cron"])
+def test_serve_refuses_an_empty_schedule_rather_than_serving_the_default(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    option: str,
+) -> None:
+    """``--cron ''`` is a mistake (an unset variable in a unit file, say): it is refused, as
+    ``python -m deployments.serve`` refused it, not taken for the default schedule."""
+    import gnp_deployments.serve
+
+    def served(deployments: object) -> None:
+        pytest.fail(f"gnp serve {option} '' served the default schedule")
+
+    monkeypatch.setattr(gnp_deployments.serve, "serve", served)
+    hub = demo.setup(tmp_path / "hub.git")
+    assert serve_exits(["--hub", str(hub.path), option, ""]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert (
+        line == "gnp: '' is not a cron schedule Prefect accepts (five fields, e.g. '*/5 * * * *')"
+    )
+
+
 def test_serve_refuses_a_missing_hub_or_roster_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
