@@ -55,3 +55,13 @@ def _as_sigterm(signum: int, frame: FrameType | None) -> None:
             flush=True,
         )
     on_sigterm(signal.SIGTERM, frame)
+
+
+if __name__ == "__main__":
+    # The command's first name, still runnable from a checkout (where deployments/ imports
+    # by its short name): without this it would exit 0 having served nothing.
+    print(
+        "gnp: 'python -m deployments.serve' is now 'gnp serve' (with the same options)",
+        file=sys.stderr,
+    )
+    sys.exit(2)

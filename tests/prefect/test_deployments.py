@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -215,6 +216,23 @@ def test_serve_without_a_prefect_server_that_schedules_says_so(tmp_path: Path) -
         "gnp: gnp serve needs a Prefect server that schedules runs: start one "
         "('prefect server start') and set PREFECT_API_URL to its API"
     ]
+
+
+def test_the_old_way_to_serve_says_what_replaced_it() -> None:
+    """``python -m deployments.serve``, run where it always was (a checkout, where the
+    folder still imports by its short name), must not exit 0 having served nothing: a
+    unit file written for it would look healthy and schedule no frame."""
+    ran = subprocess.run(
+        [sys.executable, "-m", "deployments.serve", "--hub", "hub.git"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 2
+    assert ran.stderr.splitlines()[-1] == (
+        "gnp: 'python -m deployments.serve' is now 'gnp serve' (with the same options)"
+    )
 
 
 # prefect.yaml ------------------------------------------------------------------------------
