@@ -38,7 +38,7 @@ class Owner:
     pid: int | None = None
     host: str | None = None
     start: str | None = None  # the owner's start time, as the kernel gives it
-    path: str | None = None  # the worktree's folder
+    path: str | None = None  # the worktree's folder (always named as the record is)
     branch: str | None = None
     session: int | None = None  # the session the work runs in, once it started
     unchanged: bool = False  # the run ended with nothing to report
@@ -52,7 +52,7 @@ class Owner:
             pid=_typed(fields.get("pid"), int),
             host=_typed(fields.get("host"), str),
             start=_typed(fields.get("start"), str),
-            path=_typed(fields.get("path"), str),
+            path=_own_folder(name, _typed(fields.get("path"), str)),
             branch=_typed(fields.get("branch"), str),
             session=_typed(work.get("sid"), int) if isinstance(work, dict) else None,
             unchanged=fields.get("unchanged") is True,
@@ -64,6 +64,13 @@ class Owner:
         if self.host != socket.gethostname():
             return True
         return self.pid is not None and running(self.pid, self.start)
+
+
+def _own_folder(name: str, path: str | None) -> str | None:
+    """A worktree's folder is named as its record is (:func:`gnp.process.worktree.create`),
+    and the janitor removes a dead owner's folder whole: a record that names any other
+    folder is damaged, and its path is not believed."""
+    return path if path is not None and Path(path).name == name else None
 
 
 def _typed(value: object, kind: type[Any]) -> Any:

@@ -349,3 +349,24 @@ def test_records_that_are_not_regular_files_are_not_read(
         "fifo.json",
         "zero.json",
     ]
+
+
+def test_a_record_of_a_dead_owner_removes_only_its_own_worktree_folder(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    """A worktree's folder is named as its record is (gnp.process.worktree.create): a
+    record whose path names any other folder is damaged, and the janitor, which removes
+    a dead owner's folder whole, must not take it at its word."""
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "notes.txt").write_text("mine")
+    folder = owners.record_path(local.path, "w-1-dead").parent
+    folder.mkdir(exist_ok=True)
+    owners.record_path(local.path, "w-1-dead").write_text(
+        json.dumps({"pid": 2**22 + 1, "host": socket.gethostname(), "path": str(precious)})
+    )
+    assert Owner.parse("w-1-dead", {"path": str(precious)}).path is None
+    report = sweep(hub)
+    assert (precious / "notes.txt").read_text() == "mine"
+    assert report.removed == ["worktree w-1-dead of dead pid 4194305"]
+    assert not owners.record_path(local.path, "w-1-dead").exists()
