@@ -1,5 +1,5 @@
-"""``python -m gnp_cli.serve ARGS``: ``gnp serve ARGS``, under the name scheduled frames
-were first served by."""
+"""``python -m gnp_cli.serve ARGS``: ``gnp serve ARGS``, for a service that starts a
+Python module rather than a command."""
 
 from __future__ import annotations
 

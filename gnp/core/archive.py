@@ -10,12 +10,12 @@ merged holds, and :meth:`VerdictRecord.to_json` must never change them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from gnp.core.errors import Malformed
-from gnp.core.verdict import Outcome, Verdict
+from gnp.core.verdict import REPORTED, Outcome, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,9 +94,9 @@ def verdicts_from_json(data: object) -> tuple[VerdictRecord, ...]:
     return tuple(VerdictRecord.from_json(v) for v in data)
 
 
-def counts(verdicts: tuple[VerdictRecord, ...]) -> dict[Outcome, int]:
-    """How many verdicts of each outcome, every outcome named."""
-    out = dict.fromkeys(Outcome, 0)
+def counts(verdicts: Iterable[VerdictRecord]) -> dict[Outcome, int]:
+    """How many verdicts of each outcome, every outcome named, in the order reports use."""
+    out = dict.fromkeys(REPORTED, 0)
     for v in verdicts:
         out[v.outcome] += 1
     return out

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gnp.core import canonical
 from gnp.core.admit import admit
-from gnp.core.archive import VerdictRecord
+from gnp.core.archive import VerdictRecord, counts
 from gnp.core.delta import Delta
 from gnp.core.document import ABSENT, Reader
 from gnp.core.errors import Malformed, Refused
@@ -47,7 +47,7 @@ class Settlement:
     arrivals: Sequence[Arrival]
 
     def count(self, outcome: Outcome) -> int:
-        return sum(1 for v in self.verdicts if v.outcome is outcome)
+        return counts(self.verdicts)[outcome]
 
     def changes(self) -> dict[str, bytes | None]:
         """Path -> new content (None: remove) for the frame's commit."""

@@ -14,10 +14,8 @@ lets a timeout stop blocking work: threads cannot be interrupted.
 from __future__ import annotations
 
 import math
-import os
 import re
 import shlex
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +24,7 @@ from gnp.core import canonical
 from gnp.core.errors import GnpError, Malformed, UsageError
 from gnp.core.limits import check_worker
 from gnp.frame import call
+from gnp.host import files
 
 DEFAULT_TIMEOUT = 600.0  # seconds; a worker that hangs must not hold the frame forever
 _CALL = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
@@ -117,31 +116,18 @@ MAX_ROSTER_BYTES = 16 * 1024 * 1024  # far more than any roster: 10,000 workers 
 def load(path: str) -> list[Member]:
     """A roster file, checked entry by entry; errors name the file.
 
-    Only a regular file is read, and no more than :data:`MAX_ROSTER_BYTES` of it: a FIFO
-    would block the command with nothing said, and a device such as ``/dev/zero`` would
-    be read until memory runs out. It is opened without blocking, to look before reading.
+    Only a regular file is read, and no more than :data:`MAX_ROSTER_BYTES` of it
+    (:func:`gnp.host.files.read_bounded`): a FIFO would block the command with nothing
+    said, and ``/dev/zero`` would be read until memory runs out.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        data = files.read_bounded(path, MAX_ROSTER_BYTES)
+    except files.NotAFile:
+        raise UsageError(f"roster {path} is not a regular file") from None
+    except files.TooLong:
+        raise UsageError(f"roster {path} is over {MAX_ROSTER_BYTES} bytes") from None
     except OSError as exc:
         raise UsageError(f"cannot read roster {path}: {exc.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise UsageError(f"cannot read roster {path}: Is a directory")
-        if not stat.S_ISREG(mode):
-            raise UsageError(f"roster {path} is not a regular file")
-        chunks, size = [], 0
-        while size <= MAX_ROSTER_BYTES and (chunk := os.read(fd, MAX_ROSTER_BYTES + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
-        data = b"".join(chunks)
-    except OSError as exc:
-        raise UsageError(f"cannot read roster {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_ROSTER_BYTES:
-        raise UsageError(f"roster {path} is over {MAX_ROSTER_BYTES} bytes")
     try:
         return parse(canonical.decode(data))
     except GnpError as exc:  # not JSON, or not a roster

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gnp.core.archive import VerdictRecord
-from gnp.core.verdict import REPORTED, Outcome, WorkerStatus
+from gnp.core.archive import VerdictRecord, counts
+from gnp.core.verdict import Outcome, WorkerStatus
 from gnp.frame.workers import WorkerOutcome
 from gnp.git.engine import FrameReport
 
@@ -54,7 +54,7 @@ class FrameSummary:
     @property
     def counts(self) -> dict[Outcome, int]:
         """Deltas by verdict, every verdict named, in the order reports use."""
-        return {o: sum(1 for v in self.verdicts if v.outcome is o) for o in REPORTED}
+        return counts(self.verdicts)
 
     @property
     def unreported(self) -> list[str]:

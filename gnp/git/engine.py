@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import pygit2
 
 from gnp.core import canonical
-from gnp.core.archive import VerdictRecord
+from gnp.core.archive import VerdictRecord, counts
 from gnp.core.errors import GnpError, Refused
 from gnp.core.layout import frame_dir, parse_ref
 from gnp.core.settle import Arrival, Settlement, settle
-from gnp.core.verdict import REPORTED, Outcome
+from gnp.core.verdict import Outcome
 from gnp.git import trees
 from gnp.git.hub import Hub, State, engine_signature
 from gnp.git.inbox import Item, remove, snapshot, take
@@ -47,7 +47,7 @@ class FrameReport:
     attempts: int = 1
 
     def count(self, outcome: Outcome) -> int:
-        return sum(1 for v in self.verdicts if v.outcome is outcome)
+        return counts(self.verdicts)[outcome]
 
 
 class _Ledger:
@@ -79,8 +79,8 @@ def arrivals(hub: Hub, items: list[Item], max_bytes: int) -> list[Arrival]:
 
 
 def commit_message(settlement: Settlement, base: pygit2.Oid) -> str:
-    counts = {o: settlement.count(o) for o in REPORTED}
-    trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in counts.items())
+    tally = counts(settlement.verdicts)
+    trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in tally.items())
     return (
         f"gnp frame {settlement.frame}: {settlement.summary()}\n\n"
         f"Gnp-Frame: {settlement.frame}\nGnp-Base: {base}\n"

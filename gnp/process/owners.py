@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import socket
-import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from gnp.host import files
 from gnp.process.proc import process_start, running
 
 FOLDER = "gnp-owners"  # in the local repository, beside its worktree entries
@@ -86,7 +86,7 @@ def read_all(repo: Path) -> list[Owner]:
     out = []
     for path in sorted((repo / FOLDER).glob("*.json")):
         try:
-            record = json.loads(_read(path))
+            record = json.loads(files.read_bounded(path, MAX_RECORD_BYTES))
         except (OSError, ValueError):
             record = {}
         out.append(Owner.parse(path.stem, record))
@@ -94,21 +94,6 @@ def read_all(repo: Path) -> list[Owner]:
 
 
 MAX_RECORD_BYTES = 64 * 1024  # a record is a few hundred bytes
-
-
-def _read(path: Path) -> bytes:
-    """A record's bytes, if it is a regular file of a record's size: what else is found
-    here (a FIFO, a link to a device) would block the janitor or fill its memory."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        data = os.read(fd, MAX_RECORD_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > MAX_RECORD_BYTES:
-        raise ValueError(f"{path} is over {MAX_RECORD_BYTES} bytes")
-    return data
 
 
 def write(repo: Path, name: str, *, worker: str, path: Path, branch: str) -> None:

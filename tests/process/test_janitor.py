@@ -1,7 +1,7 @@
 """The janitor's fallbacks: a worker killed before it reported still gets a verdict.
 
 Real processes killed with SIGKILL, real git; the janitor's other sweeps are tested
-with the worktrees they clean up after (tests/test_worktree.py).
+with the worktrees they clean up after (tests/process/test_worktree.py).
 """
 
 from __future__ import annotations
