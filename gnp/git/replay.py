@@ -134,9 +134,15 @@ def frame_record(hub: Hub, frame: int) -> FrameRecord:
 
 
 def archived_verdicts(commit: pygit2.Commit, frame: int) -> tuple[VerdictRecord, ...]:
-    """The verdicts frame ``frame``'s commit archives."""
-    data = trees.read(commit.tree, f"{frame_dir(frame)}/verdicts.json")
-    return verdicts_from_json(canonical.decode(data or b"[]"))
+    """The verdicts frame ``frame``'s commit archives; a damaged archive is a usage error
+    naming it (no delta was refused: the record of the frame is what is wrong)."""
+    path = f"{frame_dir(frame)}/verdicts.json"
+    try:
+        return verdicts_from_json(canonical.decode(trees.read(commit.tree, path) or b"[]"))
+    except Refused as exc:
+        raise UsageError(
+            f"{path} on commit {commit.id} is damaged ({exc}); restore it from git"
+        ) from None
 
 
 def _archived_delta(commit: pygit2.Commit, frame: int, source: str) -> bytes | None:

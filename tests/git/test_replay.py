@@ -49,3 +49,25 @@ def test_which_frames_a_replay_covers(hub: Hub) -> None:
     ]:
         with pytest.raises(UsageError, match=message):
             frames_to_replay(where, *bad)
+
+
+def test_a_damaged_archive_is_named_not_taken_for_a_refused_delta(hub: Hub) -> None:
+    from gnp.core import canonical
+    from gnp.core.layout import frame_dir
+    from gnp.git import trees
+    from gnp.lineage.frames import record_lineage
+
+    send(hub, "alice", incr())
+    run_frame(hub)
+    path = f"{frame_dir(1)}/verdicts.json"
+    recorded = hub.main()
+    damaged = canonical.encode_pretty([{"source": "refs/x", "outcome": "expired"}])
+    tree = trees.edit(hub.repo, recorded.tree, {path: damaged})
+    sig = recorded.author
+    doctored = hub.repo.create_commit(
+        None, sig, sig, recorded.message, tree, [recorded.parents[0].id]
+    )
+    hub.repo.references["refs/heads/main"].set_target(doctored)
+    for reading in (lambda: replay(hub, 1), lambda: record_lineage(hub, 1)):
+        with pytest.raises(UsageError, match=rf"{path} on commit \w+ is damaged"):
+            reading()
