@@ -163,8 +163,10 @@ def run(
 
 @app.command()
 def relay() -> None:
-    """Keep a resident submitter: this user's later 'gnp submit' calls hand it their
-    delta and take milliseconds, not the command's start-up. Ctrl-C stops it."""
+    """Keep a resident submitter, so that this user's later submits take milliseconds.
+
+    Each later 'gnp submit' of the same user and GNP_HOME hands its delta to it, instead
+    of paying the command's start-up. Ctrl-C or SIGTERM stops it."""
     from gnp_cli.relay_server import serve
 
     serve(log=tell)
@@ -172,8 +174,10 @@ def relay() -> None:
 
 @app.command()
 def janitor(hub: HubOption) -> None:
-    """Remove what dead workers and crashed engines left behind, submit a fallback for
-    each worker that died before it reported; print what was done."""
+    """Clean up after dead workers and crashed engines; print what was done.
+
+    Removes what they left behind, and submits a fallback for each worker that died
+    before it reported."""
     from gnp.git.connect import open_hub
     from gnp.process.janitor import sweep
 
@@ -274,8 +278,10 @@ def replay(
     last: Annotated[int | None, typer.Option("--last", help="Replay up to this frame.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-derive frame N (or a range; all by default) from its parent and its archive, as
-    a Prefect flow run; exit 0 iff every one matches what main recorded."""
+    """Re-derive frames from their parents and archives; exit 0 iff each one matches.
+
+    One frame (--frame), a range (--first, --last) or, by default, every frame, as a
+    Prefect flow run, each compared with what main recorded."""
     from gnp.git.replay import frames_to_replay
     from gnp_cli.runs import flow_run, session
 
@@ -298,8 +304,9 @@ def replay(
 
 @app.command()
 def demo() -> None:
-    """The whole protocol on an embedded default, in a temporary folder: three frames of
-    simulated agents as Prefect flow runs, then every frame replayed."""
+    """The whole protocol on an embedded default, in a temporary folder.
+
+    Three frames of simulated agents as Prefect flow runs, then every frame replayed."""
     import tempfile
 
     from rich.markup import escape
@@ -340,8 +347,10 @@ def serve(
     lineage: LineageOption = None,
     max_workers: MaxWorkersOption = 8,
 ) -> None:
-    """Serve one hub's scheduled frames and nightly replay from this process, with no
-    work pool: `gnp-frame/NAME` and `gnp-replay/NAME`. Ctrl-C stops it."""
+    """Serve one hub's scheduled frames and nightly replay from this process.
+
+    The deployments `gnp-frame/NAME` and `gnp-replay/NAME`, with no work pool, against
+    the Prefect server at PREFECT_API_URL. Ctrl-C stops it."""
     from gnp.frame.roster import load
     from gnp.git.connect import open_hub
 
