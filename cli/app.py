@@ -2,9 +2,9 @@
 
 Each command is a few lines that check what they were given, call gnp (or a flow, or
 the deployments), and hand the result to :mod:`gnp_cli.show`. What a command needs is
-imported inside it: ``gnp --help`` and a quick command should not pay for pygit2, and
-none but ``frame``, ``replay``, ``demo`` and ``serve`` for Prefect, which takes a second
-or more to import. Errors are one line on stderr and a non-zero exit.
+imported inside it: ``gnp --help`` loads nothing of gnp, a quick command does not pay for
+pygit2, and none but ``frame``, ``replay``, ``demo`` and ``serve`` for Prefect, which
+takes a second or more to import. Errors are one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from typing import Annotated
 
 import typer
 
-from gnp.core import canonical
-from gnp.core.errors import GnpError, UsageError, explain
 from gnp_cli import show
 from gnp_cli.show import tell
 
@@ -122,6 +120,7 @@ def submit(
     source: Annotated[str, typer.Argument(help="A JSON file of ops, or - for stdin.")] = "-",
 ) -> None:
     """Submit one delta: a JSON list of ops, or {"ops": [...], "authority": N, "author": "..."}."""
+    from gnp.core.errors import UsageError
     from gnp.git.connect import open_hub
     from gnp.git.submit import submit_json
     from gnp_cli.relay import Unreadable, read_source
@@ -240,6 +239,8 @@ def frame(
     as_json: JsonOption = False,
 ) -> None:
     """Run one frame now, as a Prefect flow run: the roster's workers, then the merge."""
+    from gnp.core import canonical
+    from gnp.core.errors import GnpError
     from gnp.frame.roster import load
     from gnp.git.connect import open_hub
     from gnp.lineage.frames import lineage_root
@@ -283,6 +284,8 @@ def replay(
 
     One frame (--frame), a range (--first, --last) or, by default, every frame, as a
     Prefect flow run, each compared with what main recorded."""
+    from gnp.core import canonical
+    from gnp.core.errors import GnpError
     from gnp.git.replay import frames_to_replay
     from gnp_cli.runs import flow_run, session
 
@@ -312,6 +315,7 @@ def demo() -> None:
 
     from rich.markup import escape
 
+    from gnp.core.errors import GnpError
     from gnp_cli.runs import session, started_here
 
     folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
@@ -352,6 +356,7 @@ def serve(
 
     The deployments `gnp-frame/NAME` and `gnp-replay/NAME`, with no work pool, against
     the Prefect server at PREFECT_API_URL. Ctrl-C stops it."""
+    from gnp.core.errors import UsageError
     from gnp.frame.roster import load
     from gnp.git.connect import open_hub
 
@@ -428,17 +433,19 @@ def main(argv: list[str] | None = None) -> None:
     """Run the command line; every error is one line on stderr and a non-zero exit."""
     try:
         code = app(args=argv, prog_name="gnp", standalone_mode=False)
-    except GnpError as exc:
-        _fail(explain(exc), 1)
     except Exception as exc:
-        # click's usage errors (typer vendors click, so match by shape, not by class)
         exit_code = getattr(exc, "exit_code", None)
-        if not hasattr(exc, "format_message") or not isinstance(exit_code, int):
+        if hasattr(exc, "format_message") and isinstance(exit_code, int):
+            # click's usage errors (typer vendors click, so matched by shape, not class)
+            message = exc.format_message()
+            if not message:  # no arguments: the help was shown
+                sys.exit(exit_code)
+            _fail(f"{message} (see 'gnp --help')", exit_code)
+        from gnp.core.errors import GnpError, explain  # here: `gnp --help` loads no gnp
+
+        if not isinstance(exc, GnpError):
             raise
-        message = exc.format_message()
-        if not message:  # no arguments: the help was shown
-            sys.exit(exit_code)
-        _fail(f"{message} (see 'gnp --help')", exit_code)
+        _fail(explain(exc), 1)
     if code == INTERRUPTED:
         _fail("interrupted", code)
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,22 @@ def test_a_worker_whose_output_is_markup_is_shown_as_text(demo_hub: Hub) -> None
     console = Console(record=True, width=200)
     console.print(workers_table(summary.workers))
     assert "[/oops] x" in console.export_text()
+
+
+def test_help_loads_nothing_of_gnp() -> None:
+    """`gnp --help` and a usage error pay for the command line alone, not for the core."""
+    probe = (
+        "import sys\n"
+        "from gnp_cli.entry import main\n"
+        "sys.argv = ['gnp', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exit:\n"
+        "    loaded = [m for m in sys.modules if m == 'gnp' or m.startswith('gnp.')]\n"
+        "    print(exit.code, loaded, file=sys.__stderr__)\n"
+    )
+    for args, code in ((["--help"], 0), (["frame", "--help"], 0), (["no-such"], 2)):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60
+        )
+        assert done.stderr.splitlines()[-1] == f"{code} []", done.stderr
