@@ -107,7 +107,7 @@ class TaskSteps:
         return merge(hub, refs)
 
     def lineage(self, hub: str, frame: int, where: str | None, seconds: float) -> str:
-        return record(hub, frame, where, runtime.flow_run.id, seconds)
+        return record(hub, frame, where, self.run_id, seconds)
 
     def publish(self, summary: FrameSummary, key: str) -> None:
         publish(summary, key)
