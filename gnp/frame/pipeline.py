@@ -137,9 +137,19 @@ def artifact_key(hub: Hub) -> str:
 
 
 class PlainSteps:
-    """The steps called directly: the workers on threads of this process."""
+    """The steps called directly: the workers on threads of this process, the other
+    steps in the calling thread, one after another, on one opened hub (for a hub at a
+    URL, each opening fetches)."""
 
     run_id: str | None = None
+
+    def __init__(self) -> None:
+        self._opened: dict[str, Hub] = {}
+
+    def _hub(self, hub: str) -> Hub:
+        if hub not in self._opened:
+            self._opened[hub] = open_hub(hub)
+        return self._opened[hub]
 
     @contextlib.contextmanager
     def workers(
@@ -160,13 +170,13 @@ class PlainSteps:
             yield submit
 
     def boundary(self, hub: str) -> list[str]:
-        return boundary(open_hub(hub))
+        return boundary(self._hub(hub))  # refreshes: what was pushed meanwhile
 
     def merge(self, hub: str, refs: list[str]) -> FrameReport:
-        return run_frame(open_hub(hub), within=refs)
+        return run_frame(self._hub(hub), within=refs)
 
     def lineage(self, hub: str, frame: int, where: str | None, seconds: float) -> str:
-        return record_lineage(open_hub(hub), frame, where, seconds=seconds)
+        return record_lineage(self._hub(hub), frame, where, seconds=seconds)
 
     def publish(self, summary: FrameSummary, key: str) -> None:
         """Nowhere to publish: the caller has the summary."""
