@@ -26,7 +26,7 @@ from gnp.core.layout import FRAME_FILE, frame_dir, ledger_path, parse_ref
 from gnp.core.limits import Limits
 from gnp.core.reduce import FrameResult, reduce
 from gnp.core.signing import Keyring
-from gnp.core.verdict import REPORTED, Outcome
+from gnp.core.verdict import Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class Settlement:
         return out
 
     def summary(self) -> str:
-        parts = [f"{self.count(o)} {o}" for o in REPORTED if self.count(o)]
+        parts = [f"{n} {o}" for o, n in counts(self.verdicts).items() if n]
         return ", ".join(parts) or "nothing"
 
 
