@@ -10,9 +10,15 @@ detected, the higher-priority delta wins and the loser is named. A worker's own 
 never conflict with each other: they apply in its own order.
 
 Inserting into or removing from an array shifts its other elements, so such an
-operation's footprint is the whole array, not one index. An additive operation that has
-to create a missing object or file also has an ``ensure`` footprint there, so an ``add``
-beneath it cannot succeed or fail by timing alone.
+operation's footprint is the whole array, not one index. Appending to an array that
+the base holds (``append``, or RFC 6902's ``add .../-``) shifts nothing: its footprint
+is the place past the end (``/list/-``), so appends of different workers commute, with
+each other and with changes to the elements the base has, and apply in composite-key
+order, as one after another would. A pointer to an index at or past the base's end is
+read as that same place, so it clashes with an append: what it finds there would
+depend on timing. An additive operation that has to create a missing object or file
+also has an ``ensure`` footprint there, so an ``add`` beneath it cannot succeed or fail
+by timing alone.
 
 The index answers "does this footprint conflict with anything accepted so far, and
 with whom" in time proportional to the pointer's depth, not to the number of deltas:
@@ -26,12 +32,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gnp.core.document import ABSENT
 from gnp.core.ops import OPS, Kind, Op
 from gnp.core.pointer import Tokens
 
 READ = "read"
 WRITE = "write"
 ENSURE = "ensure"  # an additive op creates this missing object (or the missing file)
+APPEND = "append"  # an append past the end of an array, by `append` or RFC 6902 `add .../-`
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,47 +63,83 @@ def _commute(a: str, b: str, same_location: bool) -> bool:
     return same_location and a == b and a != WRITE
 
 
-IsArray = Callable[[str, Tokens], bool | None]
-"""Whether the location holds an array in the base (None: it does not exist)."""
+END = "-"  # RFC 6901's "past the last element": where appends to an array land
 
 
-def footprints(op: Op, is_array: IsArray) -> Iterator[Footprint]:
-    """The footprints of ``op``; ``is_array`` looks at the frame's base documents."""
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where a pointer lands in the frame's base documents."""
+
+    tokens: Tokens  # the pointer, with array indexes at or past the base's end as END
+    missing: int | None  # length of the shortest strict prefix that does not exist
+    array: bool  # the location holds an array
+
+
+Locate = Callable[[str, Tokens], Place]
+"""Looks a pointer up in the frame's base documents."""
+
+
+def footprints(op: Op, locate: Locate) -> Iterator[Footprint]:
+    """The footprints of ``op``; ``locate`` looks at the frame's base documents."""
     spec = OPS[op.op]
     if spec.kind is Kind.ADDITIVE:
-        missing = _first_missing(op.file, op.tokens, is_array)
-        if missing is not None:
-            yield Footprint(op.file, missing, ENSURE)
-        yield Footprint(op.file, op.tokens, op.op)
+        place = locate(op.file, op.tokens)
+        if place.missing is not None:
+            yield Footprint(op.file, place.tokens[: place.missing], ENSURE)
+        if op.op == "append" and place.array:
+            # Appends land past the end: they commute with each other and leave every
+            # element the base has where it was.
+            yield Footprint(op.file, (*place.tokens, END), APPEND)
+        else:
+            yield Footprint(op.file, place.tokens, op.op)
     elif op.op in ("test", "replace"):
-        yield Footprint(op.file, op.tokens, READ if op.op == "test" else WRITE)
+        yield Footprint(op.file, locate(op.file, op.tokens).tokens, READ if op.op == "test" else WRITE)
     else:
         if op.op == "copy":
             assert op.from_tokens is not None
-            yield Footprint(op.file, op.from_tokens, READ)
+            yield Footprint(op.file, locate(op.file, op.from_tokens).tokens, READ)
         elif op.op == "move":
             assert op.from_tokens is not None
-            yield Footprint(op.file, _structural(op.file, op.from_tokens, is_array), WRITE)
-        yield Footprint(op.file, _structural(op.file, op.tokens, is_array), WRITE)
+            yield Footprint(op.file, _structural(op.file, op.from_tokens, locate), WRITE)
+        if op.op == "add" and op.tokens and op.tokens[-1] == END:
+            parent = locate(op.file, op.tokens[:-1])
+            if parent.array and parent.missing is None:  # RFC 6902's append
+                yield Footprint(op.file, (*parent.tokens, END), APPEND)
+                return
+        yield Footprint(op.file, _structural(op.file, op.tokens, locate), WRITE)
 
 
-def _first_missing(file: str, tokens: Tokens, is_array: IsArray) -> Tokens | None:
-    """The shallowest missing ancestor (or the file, ``()``) that ``tokens`` would create."""
-    for depth in range(len(tokens)):
-        if is_array(file, tokens[:depth]) is None:
-            return tokens[:depth]
-    return None
-
-
-def _structural(file: str, tokens: Tokens, is_array: IsArray) -> Tokens:
+def _structural(file: str, tokens: Tokens, locate: Locate) -> Tokens:
     """Where an insert/remove at ``tokens`` has effect: the array itself, if in one."""
     if not tokens:
         return tokens
-    parent, last = tokens[:-1], tokens[-1]
-    array = is_array(file, parent)
-    if array or (array is None and (last == "-" or last.isdigit())):
-        return parent
-    return tokens
+    last = tokens[-1]
+    parent = locate(file, tokens[:-1])
+    exists = parent.missing is None
+    if parent.array or (not exists and (last == END or last.isdigit())):
+        return parent.tokens
+    return (*parent.tokens, last)
+
+
+def locate_in(document: Any, tokens: Tokens) -> Place:
+    """Look ``tokens`` up in ``document`` (ABSENT: the file does not exist)."""
+    if document is ABSENT:
+        return Place(tokens, 0 if tokens else None, False)
+    node = document
+    for depth, token in enumerate(tokens):
+        t = type(node)
+        if t is dict:
+            node = node.get(token, ABSENT)
+        elif t is list and token.isascii() and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            if t is list and (token == END or (token.isascii() and token.isdigit())):
+                # Past the end: an append by another worker may put something there.
+                tokens = (*tokens[:depth], END, *tokens[depth + 1 :])
+            node = ABSENT
+        if node is ABSENT:
+            return Place(tokens, depth + 1 if depth + 1 < len(tokens) else None, False)
+    return Place(tokens, None, type(node) is list)
 
 
 @dataclass(slots=True)

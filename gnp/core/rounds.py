@@ -28,7 +28,7 @@ from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
 from gnp.core import pointer
-from gnp.core.conflicts import READ, Clash, Footprint, Index, footprints
+from gnp.core.conflicts import READ, Clash, Footprint, Index, Place, footprints, locate_in
 from gnp.core.delta import Delta
 from gnp.core.document import ABSENT, Reader, UndoLog, Workspace
 from gnp.core.errors import Refused
@@ -322,24 +322,11 @@ def _lost(delta: Delta, clash: Clash) -> Verdict:
 
 
 def _footprints(delta: Delta, workspace: Workspace) -> list[Footprint]:
-    def is_array(file: str, tokens: pointer.Tokens) -> bool | None:
+    def locate(file: str, tokens: pointer.Tokens) -> Place:
         try:
-            node = workspace.document(file)
+            document = workspace.document(file)
         except Refused:  # unreadable: applying will reject the delta with the reason
-            return None
-        for token in tokens:
-            if type(node) is dict:
-                node = node.get(token, ABSENT)
-            elif type(node) is list and _is_index(token, len(node)):
-                node = node[int(token)]
-            else:
-                return None
-            if node is ABSENT:
-                return None
-        return None if node is ABSENT else type(node) is list
+            document = ABSENT
+        return locate_in(document, tokens)
 
-    return [fp for op in delta.ops for fp in footprints(op, is_array)]
-
-
-def _is_index(token: str, length: int) -> bool:
-    return token.isascii() and token.isdigit() and int(token) < length
+    return [fp for op in delta.ops for fp in footprints(op, locate)]

@@ -22,7 +22,7 @@ from gnp import (
     reduce,
 )
 from gnp.core import rounds
-from gnp.core.conflicts import footprints
+from gnp.core.conflicts import Place, footprints
 from gnp.core.delta import Delta
 from gnp.core.order import key
 from gnp.core.pointer import is_prefix
@@ -305,19 +305,28 @@ def _naive_clash(a: Delta, b: Delta, doc: Any) -> bool:
         return False
     ws = Workspace(_reader(doc))
 
-    def is_array(file: str, tokens: tuple[str, ...]) -> bool | None:
+    def locate(file: str, tokens: tuple[str, ...]) -> Place:
+        # Written out again, step by step, rather than through locate_in.
         node = ws.document(file)
+        seen: list[str] = []
+        missing = None if node is not ABSENT or not tokens else 0
         for t in tokens:
+            if isinstance(node, list) and (t == "-" or (t.isdigit() and int(t) >= len(node))):
+                t = "-"
+            seen.append(t)
             if isinstance(node, dict) and t in node:
                 node = node[t]
-            elif isinstance(node, list) and t.isdigit() and int(t) < len(node):
+            elif isinstance(node, list) and t.isdigit():
                 node = node[int(t)]
-            else:
-                return None
-        return None if node is ABSENT else isinstance(node, list)
+            elif node is not ABSENT:
+                node = ABSENT
+                if missing is None and len(seen) < len(tokens):
+                    missing = len(seen)
+        normal = tuple(seen)
+        return Place(normal, missing, isinstance(node, list))
 
-    for x in (fp for op in a.ops for fp in footprints(op, is_array)):
-        for y in (fp for op in b.ops for fp in footprints(op, is_array)):
+    for x in (fp for op in a.ops for fp in footprints(op, locate)):
+        for y in (fp for op in b.ops for fp in footprints(op, locate)):
             if x.file != y.file or not (
                 is_prefix(x.tokens, y.tokens) or is_prefix(y.tokens, x.tokens)
             ):

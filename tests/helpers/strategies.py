@@ -36,7 +36,10 @@ workers = st.from_regex(WORKER_ID, fullmatch=True)
 small_workers = st.sampled_from(("alice", "bob", "carol", "dave"))
 files = st.sampled_from(FILES)
 token_lists = st.lists(st.sampled_from(KEYS), min_size=1, max_size=3)
-pointers = token_lists.map(lambda t: pointer.format(tuple(t)))
+# Pointers also end past an array's end now and then ("-", an index beyond it): appends.
+pointers = st.tuples(token_lists, st.sampled_from(("", "", "", "-", "1", "3"))).map(
+    lambda t: pointer.format((*t[0], t[1]) if t[1] else tuple(t[0]))
+)
 
 EDGES = (1e308, -1e308, 2**1100, -(2**1100))  # float range; an int no float can hold
 _start = datetime(2026, 11, 29, tzinfo=UTC)
@@ -87,6 +90,36 @@ def deltas(draw: st.DrawFn, op_strategy: st.SearchStrategy[Op] = ops, max_ops: i
 
 
 frames = st.lists(deltas(), max_size=8)
+
+
+@st.composite
+def append_ops(draw: st.DrawFn) -> Op:
+    """An append to one of two lists the base holds, as ``append`` or ``add .../-``."""
+    where = draw(st.sampled_from(("/posts/p1/comments", "/posts/p2/comments")))
+    value = {"by": draw(small_workers), "n": draw(st.integers(0, 1_000_000))}
+    if draw(st.booleans()):
+        return Op("append", "posts.json", where, value)
+    return Op("add", "posts.json", f"{where}/-", value)
+
+
+# Appends, with now and then an edit of an element the base has, which commutes with
+# them, or a read past the end, which does not.
+append_frames = st.lists(
+    deltas(
+        st.one_of(
+            append_ops(),
+            append_ops(),
+            st.builds(
+                lambda n: Op("replace", "posts.json", "/posts/p1/comments/0/n", n),
+                st.integers(0, 9),
+            ),
+            st.builds(lambda: Op("test", "posts.json", "/posts/p2/comments/1", None)),
+        )
+    ),
+    max_size=10,
+    unique_by=lambda x: x.id,
+)
+APPEND_BASE = {"posts": {"p1": {"comments": [{"by": "x", "n": 0}]}, "p2": {"comments": []}}}
 # Sums at the edges (EDGES) depend on their order: a float overflows, or rounds, one way
 # and not the other. Frames that must commute exactly keep to small integers.
 additive_frames = st.lists(deltas(additive_ops(edges=False)), max_size=8)
