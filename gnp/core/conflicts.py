@@ -93,7 +93,8 @@ def footprints(op: Op, locate: Locate) -> Iterator[Footprint]:
         else:
             yield Footprint(op.file, place.tokens, op.op)
     elif op.op in ("test", "replace"):
-        yield Footprint(op.file, locate(op.file, op.tokens).tokens, READ if op.op == "test" else WRITE)
+        access = READ if op.op == "test" else WRITE
+        yield Footprint(op.file, locate(op.file, op.tokens).tokens, access)
     else:
         if op.op == "copy":
             assert op.from_tokens is not None
