@@ -1,8 +1,11 @@
 """A frame's archive on ``main``: the verdict of every push that arrived, as recorded.
 
-Theory of operation: frame N's commit keeps, under ``.gnp/frames/N/``, every delta file
-that arrived and ``verdicts.json``, one :class:`VerdictRecord` per inbox ref, refused
-pushes included. Replay settles the same arrivals again and must write the same bytes,
+Theory of operation: frame N's commit keeps, under ``.gnp/frames/N/``, the delta file of
+every admitted delta and ``verdicts.json``, one :class:`VerdictRecord` per inbox ref,
+refused pushes included. What admission refused (an unregistered worker, bytes that
+are not a delta, a bad signature) is not archived: anyone can push bytes to an inbox,
+and ``main`` would keep them for ever. Its verdict keeps its size and SHA-256 instead.
+Replay settles the same arrivals again and must write the same bytes,
 so the JSON form here is fixed: its keys and their spelling are what every frame ever
 merged holds, and :meth:`VerdictRecord.to_json` must never change them.
 :class:`FrameRecord` is what lineage makes its rows of, read back from such a commit.
@@ -31,6 +34,9 @@ class VerdictRecord:
     code: str | None = None
     reason: str | None = None
     winner: str | None = None  # for a conflict: the delta that won
+    # A refused push's bytes are not archived; their size and SHA-256 are, instead.
+    size: int | None = None
+    sha256: str | None = None
 
     @classmethod
     def of(cls, verdict: Verdict, source: str, commit: str) -> VerdictRecord:
@@ -55,6 +61,9 @@ class VerdictRecord:
             "code": self.code,
             "reason": self.reason,
             "winner": self.winner,
+            # Only where known, so that frames merged before these existed replay exactly.
+            **({} if self.size is None else {"size": self.size}),
+            **({} if self.sha256 is None else {"sha256": self.sha256}),
         }
 
     @classmethod
@@ -73,6 +82,8 @@ class VerdictRecord:
                 _text(data, "code"),
                 _text(data, "reason"),
                 _text(data, "winner"),
+                _size(data.get("size")),
+                _text(data, "sha256"),
             )
         except (KeyError, ValueError) as exc:
             raise Malformed(f"an archived verdict is damaged: {exc}") from None
@@ -84,6 +95,12 @@ def _text(data: dict[str, Any], key: str) -> Any:
         raise Malformed(f"an archived verdict's {key} is not a string: {value!r}")
     if key == "source" and value is None:
         raise Malformed("an archived verdict names no source")
+    return value
+
+
+def _size(value: object) -> int | None:
+    if value is not None and (type(value) is not int or value < 0):
+        raise Malformed(f"an archived verdict's size is not a byte count: {value!r}")
     return value
 
 

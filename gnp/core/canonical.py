@@ -14,6 +14,7 @@ a total order on JSON values (for ``union`` sets) and a fast deep copy of JSON v
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from gnp.core.errors import Malformed
@@ -180,3 +181,49 @@ def depth(value: JSON, limit: int) -> int:
                     return deepest
             stack.extend((v, level) for v in (item.values() if t is dict else item))
     return deepest
+
+
+@dataclass(frozen=True, slots=True)
+class Extent:
+    """How far a value reaches: its nesting, about how many bytes it encodes to, and
+    whether it holds an integer wider than a bound. Measuring stops as soon as a limit is
+    passed, so it costs no more than the limits, however large the value."""
+
+    depth: int
+    size: int
+    wide_int: bool = False
+
+
+def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Extent:
+    """Measure ``value``, stopping once deeper than ``max_depth``, larger than
+    ``max_size`` or holding an integer of more than ``int_bits`` bits.
+
+    The size counts compact JSON: strings by character, integers by about a digit per
+    3.3 bits, other scalars by a fixed width. A bound, not the encoding's exact length."""
+    stack: list[tuple[JSON, int]] = [(value, 0)]
+    deepest = size = 0
+    while stack:
+        item, level = stack.pop()
+        t = type(item)
+        if t is dict:
+            level += 1
+            size += 1 + len(item) + sum(len(k) + 3 for k in item)
+            stack.extend((v, level) for v in item.values())
+        elif t is list:
+            level += 1
+            size += 1 + len(item)
+            stack.extend((v, level) for v in item)
+        elif t is str:
+            size += len(item) + 2
+        elif t is int:
+            bits = item.bit_length()
+            if bits > int_bits:
+                return Extent(deepest, size, wide_int=True)
+            size += bits * 3 // 10 + 1
+        else:
+            size += 5 if t is not float else 24
+        if level > deepest:
+            deepest = level
+        if deepest > max_depth or size > max_size:
+            break
+    return Extent(deepest, size)

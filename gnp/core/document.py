@@ -9,6 +9,11 @@ not to the documents it touches.
 
 Values are copied on the way in (``add``, ``copy``, ``append``...) so the document never
 aliases an operation's value: later operations mutate the document, never a delta.
+Every value on its way in is measured first, within the bounds (:class:`Limits`): how
+deep the document may nest, how wide an integer may be, and how many bytes one delta,
+one file and one frame may add. A ``copy`` is measured at its source before anything is
+copied, so a delta that would double a document again and again fails at once, at a
+cost bounded by the limits, not by what it asks for.
 A missing state file is the :data:`ABSENT` document: ``add`` at ``""`` creates it,
 ``remove`` at ``""`` deletes it, additive operations create it and any missing object
 parents, everything else fails on it.
@@ -21,7 +26,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from gnp.core import canonical, pointer
-from gnp.core.errors import OpFailed, PatchTestFailed, Refused
+from gnp.core.errors import OpFailed, PatchTestFailed, Refused, TooLarge
+from gnp.core.limits import DEFAULT_LIMITS, MAX_INT_BITS, Limits
 from gnp.core.ops import Op, is_number
 
 
@@ -43,7 +49,7 @@ Reader = Callable[[str], Any]
 mutates what it returns, so each call must return a fresh value."""
 
 # Undo log entries: (action, container, key, old value).
-_SET, _DEL, _INSERT, _POP, _ROOT = range(5)
+_SET, _DEL, _INSERT, _POP, _ROOT, _GROW = range(6)
 UndoLog = list[tuple[int, Any, Any, Any]]
 Combine = Callable[["Workspace", Op, Any, UndoLog], Any]
 
@@ -51,11 +57,16 @@ Combine = Callable[["Workspace", Op, Any, UndoLog], Any]
 class Workspace:
     """The documents a frame works on, read lazily through a :data:`Reader`."""
 
-    __slots__ = ("_docs", "_reader", "_sets")
+    __slots__ = ("_docs", "_grown", "_limits", "_reader", "_sets", "_sizes", "limits")
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, limits: Limits = DEFAULT_LIMITS) -> None:
         self._reader = reader
+        self.limits = limits
         self._docs: dict[str, Any] = {}
+        # What values brought in so far: per file, about its size (measured when read,
+        # never lowered: a bound, not a tally); the frame's and the delta's growth.
+        self._sizes: dict[str, int] = {}
+        self._grown = [0, 0]  # [frame, delta]
         # Lists known to be sorted sets (by id, holding the list so the id stays unique),
         # so that a frame sorts each set it unions into once, not once per operation.
         self._sets: dict[int, list[Any]] = {}
@@ -64,12 +75,80 @@ class Workspace:
         """The current document of ``file`` (ABSENT if it does not exist)."""
         docs = self._docs
         if file not in docs:
-            docs[file] = self._reader(file)
+            doc = docs[file] = self._reader(file)
+            # Measured as read, before anything changes it, so that what a delta may add
+            # does not depend on what another removed first.
+            self._sizes[file] = (
+                0
+                if doc is ABSENT
+                else canonical.extent(
+                    doc,
+                    max_depth=MAX_MEASURE,
+                    max_size=self.limits.max_document_bytes,
+                    int_bits=MAX_MEASURE,
+                ).size
+            )
         return docs[file]
+
+    def admit(self, op: Op, tokens: pointer.Tokens, value: Any, log: UndoLog | None) -> None:
+        """Refuse ``value`` on its way in at ``tokens`` unless it keeps every bound;
+        with ``log``, count the bytes it adds (a move adds none, so it passes None)."""
+        room = MAX_DOCUMENT_DEPTH - len(tokens)
+        t = type(value)
+        nested = t is dict or t is list
+        if nested and room < 1:
+            raise _fail(op, f"the document would nest deeper than {MAX_DOCUMENT_DEPTH} levels")
+        if log is None and not nested:
+            return
+        limits = self.limits
+        budget = MAX_MEASURE
+        if log is not None:
+            frame, delta = self._grown
+            budget = min(
+                limits.max_growth - delta,
+                limits.max_frame_growth - frame,
+                limits.max_document_bytes - self._size(op.file),
+            )
+        seen = canonical.extent(value, max_depth=room, max_size=budget, int_bits=MAX_INT_BITS)
+        if seen.wide_int:
+            raise _fail(op, f"a number wider than {MAX_INT_BITS} bits, which JSON cannot carry")
+        if seen.depth > room:
+            raise _fail(op, f"the document would nest deeper than {MAX_DOCUMENT_DEPTH} levels")
+        if log is None:
+            return
+        if seen.size > budget:
+            raise self._too_large(op, seen.size)
+        size = self._size(op.file)
+        log.append((_GROW, None, op.file, (size, *self._grown)))
+        self._sizes[op.file] = size + seen.size
+        self._grown[0] += seen.size
+        self._grown[1] += seen.size
+
+    def _size(self, file: str) -> int:
+        self.document(file)
+        return self._sizes[file]
+
+    def _too_large(self, op: Op, size: int) -> TooLarge:
+        limits, (frame, delta) = self.limits, self._grown
+        at = f"{op.op} {op.file}:{op.path or '/'}"
+        if size > limits.max_growth - delta:
+            why = f"the delta would add more than {_bytes(limits.max_growth)} (max_growth)"
+        elif size > limits.max_frame_growth - frame:
+            why = (
+                f"the frame's deltas would add more than {_bytes(limits.max_frame_growth)} "
+                "(max_frame_growth); submit it again for a later frame"
+            )
+        else:
+            why = (
+                f"{op.file} would grow past {_bytes(limits.max_document_bytes)} "
+                "(max_document_bytes)"
+            )
+        return TooLarge(f"{at} refused: {why}")
 
     def apply(self, ops: Iterable[Op]) -> UndoLog:
         """Apply ``ops`` in order, all or nothing; return the log that undoes them."""
         log: UndoLog = []
+        self._grown[1] = 0
         try:
             for op in ops:
                 _APPLY[op.op](self, op, log)
@@ -97,6 +176,8 @@ class Workspace:
                 container.insert(key, old)
             elif action == _POP:
                 container.pop(key)
+            elif action == _GROW:
+                self._sizes[key], self._grown[0], self._grown[1] = old
             else:
                 self._docs[key] = old
         log.clear()
@@ -140,8 +221,13 @@ class Workspace:
         parent = self._parent(op, tokens, None)
         return _child(op, parent, tokens)
 
-    def _add(self, op: Op, tokens: pointer.Tokens, value: Any, log: UndoLog) -> None:
-        _check_depth(op, tokens, value)
+    def _add(
+        self, op: Op, tokens: pointer.Tokens, value: Any, log: UndoLog, *, admitted: bool
+    ) -> None:
+        """Put ``value`` at ``tokens``; unless ``admitted`` already, it is measured for
+        depth only: it was moved, not made."""
+        if not admitted:
+            self.admit(op, tokens, value, None)
         if not tokens:
             log.append((_ROOT, None, op.file, self.document(op.file)))
             self._docs[op.file] = value
@@ -223,7 +309,8 @@ class Workspace:
 
 
 def _op_add(ws: Workspace, op: Op, log: UndoLog) -> None:
-    ws._add(op, op.tokens, canonical.copy(op.value), log)
+    ws.admit(op, op.tokens, op.value, log)
+    ws._add(op, op.tokens, canonical.copy(op.value), log, admitted=True)
 
 
 def _op_remove(ws: Workspace, op: Op, log: UndoLog) -> None:
@@ -234,7 +321,8 @@ def _op_replace(ws: Workspace, op: Op, log: UndoLog) -> None:
     tokens = op.tokens
     if not tokens:
         ws._get(op, tokens)  # the file must exist
-        ws._add(op, tokens, canonical.copy(op.value), log)
+        ws.admit(op, tokens, op.value, log)
+        ws._add(op, tokens, canonical.copy(op.value), log, admitted=True)
         return
     parent = ws._parent(op, tokens, None)
     key: Any = tokens[-1]
@@ -246,7 +334,7 @@ def _op_replace(ws: Workspace, op: Op, log: UndoLog) -> None:
         ws._sets.pop(id(parent), None)
     else:
         raise _fail(op, f"{_where(tokens[:-1])} is not an object or array")
-    _check_depth(op, tokens, op.value)
+    ws.admit(op, tokens, op.value, log)
     log.append((_SET, parent, key, parent[key]))
     parent[key] = canonical.copy(op.value)
 
@@ -257,12 +345,14 @@ def _op_move(ws: Workspace, op: Op, log: UndoLog) -> None:
         ws._get(op, op.tokens)
         return
     value = ws._remove(op, op.from_tokens, log)
-    ws._add(op, op.tokens, value, log)
+    ws._add(op, op.tokens, value, log, admitted=False)
 
 
 def _op_copy(ws: Workspace, op: Op, log: UndoLog) -> None:
     assert op.from_tokens is not None
-    ws._add(op, op.tokens, canonical.copy(ws._get(op, op.from_tokens)), log)
+    source = ws._get(op, op.from_tokens)
+    ws.admit(op, op.tokens, source, log)  # measured before anything is copied
+    ws._add(op, op.tokens, canonical.copy(source), log, admitted=True)
 
 
 def _op_test(ws: Workspace, op: Op, log: UndoLog) -> None:
@@ -277,13 +367,14 @@ def _op_test(ws: Workspace, op: Op, log: UndoLog) -> None:
 def _numeric(name: str, pick: Callable[[Any, Any], Any]) -> Combine:
     def combine(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
         if old is ABSENT:
-            return op.value
-        if not is_number(old):
+            new = op.value
+        elif not is_number(old):
             raise _fail(op, f"{name} needs a number there, found {_show(old)}")
-        try:
-            new = pick(old, op.value)
-        except OverflowError:  # a float meeting an integer beyond float range
-            raise _fail(op, f"{name} of {_show(old)} and {_show(op.value)} overflows") from None
+        else:
+            try:
+                new = pick(old, op.value)
+            except OverflowError:  # a float meeting an integer beyond float range
+                raise _fail(op, f"{name} of {_show(old)} and {_show(op.value)} overflows") from None
         if not is_number(new) or (type(new) is int and new.bit_length() > MAX_INT_BITS):
             raise _fail(op, f"{name} would leave a number that JSON cannot carry")
         return new
@@ -292,7 +383,7 @@ def _numeric(name: str, pick: Callable[[Any, Any], Any]) -> Combine:
 
 
 def _append(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
-    _check_depth(op, (*op.tokens, "-"), op.value)
+    ws.admit(op, (*op.tokens, "-"), op.value, log)
     if old is ABSENT:
         return [canonical.copy(op.value)]
     if type(old) is not list:
@@ -304,6 +395,7 @@ def _append(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
 
 
 def _union(ws: Workspace, op: Op, old: Any, log: UndoLog) -> Any:
+    ws.admit(op, op.tokens, op.value, log)
     if old is ABSENT:
         return [canonical.copy(m) for m in _as_set(op.value)]
     if type(old) is not list:
@@ -358,15 +450,11 @@ _APPLY: dict[str, Callable[[Workspace, Op, UndoLog], None]] = {
 # Helpers --------------------------------------------------------------------------------
 
 MAX_DOCUMENT_DEPTH = 256  # well inside what json and copy can recurse through
-MAX_INT_BITS = 13_000  # about 3,900 digits: Python refuses to print more than 4,300
+MAX_MEASURE = 1 << 62  # no bound: what extent() measures without stopping
 
 
-def _check_depth(op: Op, tokens: pointer.Tokens, value: Any) -> None:
-    """Refuse a value that would nest the document deeper than MAX_DOCUMENT_DEPTH."""
-    if type(value) is dict or type(value) is list:
-        room = MAX_DOCUMENT_DEPTH - len(tokens)
-        if room < 1 or canonical.depth(value, room) > room:
-            raise _fail(op, f"the document would nest deeper than {MAX_DOCUMENT_DEPTH} levels")
+def _bytes(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 and n % (1 << 20) == 0 else f"{n} bytes"
 
 
 def _child(op: Op, parent: Any, tokens: pointer.Tokens) -> Any:

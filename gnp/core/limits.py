@@ -29,12 +29,21 @@ _RESERVED = frozenset(
     ["con", "prn", "aux", "nul"] + [f"{d}{i}" for d in ("com", "lpt") for i in range(1, 10)]
 )
 MAX_SEGMENT_BYTES = 255  # most filesystems' limit on one name
+MAX_INT_BITS = 13_000  # about 3,900 digits: Python refuses to print more than 4,300
 PROTOCOL_DIR = ".gnp"
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Bounds on one delta. The defaults suit agents editing JSON state by hand."""
+    """Bounds on one delta, on what it may produce, and on a frame's documents. The
+    defaults suit agents editing JSON state by hand.
+
+    A delta is small on the wire, but a ``copy`` can double a document, so what a delta
+    creates is bounded too: the bytes its operations add (``max_growth``, a copy counting
+    what it copies), the size a state file may reach (``max_document_bytes``) and what
+    one frame may add across its files (``max_frame_growth``). Sizes are of compact JSON,
+    measured as :func:`gnp.core.canonical.extent` does.
+    """
 
     max_bytes: int = 1 << 20
     max_ops: int = 1000
@@ -42,6 +51,9 @@ class Limits:
     max_file_length: int = 255
     max_author_length: int = 256
     max_error_length: int = 4096
+    max_growth: int = 16 << 20
+    max_document_bytes: int = 64 << 20
+    max_frame_growth: int = 128 << 20
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

@@ -21,7 +21,7 @@ from typing import Any
 from gnp.core import pointer
 from gnp.core.canonical import JSON
 from gnp.core.errors import Malformed, TooLarge
-from gnp.core.limits import DEFAULT_LIMITS, Limits, check_file
+from gnp.core.limits import DEFAULT_LIMITS, MAX_INT_BITS, Limits, check_file
 
 
 class Kind(Enum):
@@ -94,6 +94,13 @@ class Op:
         if spec.value_type == "number" and not is_number(self.value):
             raise Malformed(
                 f"{self.op} at {self.path!r} needs a number value, not {_type_name(self.value)}"
+            )
+        if type(self.value) is int and self.value.bit_length() > MAX_INT_BITS:
+            # Every way to a number keeps one bound, or a counter made this way could
+            # never be added to again.
+            raise TooLarge(
+                f"{self.op} at {self.path!r}: a number wider than {MAX_INT_BITS} bits, "
+                "which JSON cannot carry"
             )
         if spec.value_type == "array" and type(self.value) is not list:
             raise Malformed(

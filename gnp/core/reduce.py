@@ -30,6 +30,7 @@ from typing import Any
 
 from gnp.core.delta import Delta
 from gnp.core.document import Reader, Workspace
+from gnp.core.limits import DEFAULT_LIMITS, Limits
 from gnp.core.order import key
 from gnp.core.rounds import decide
 from gnp.core.verdict import Outcome, Verdict, rejected
@@ -53,7 +54,11 @@ class FrameResult:
 
 
 def reduce(
-    frame: int, deltas: Iterable[Delta], base: Reader, ledger: Container[str] = ()
+    frame: int,
+    deltas: Iterable[Delta],
+    base: Reader,
+    ledger: Container[str] = (),
+    limits: Limits = DEFAULT_LIMITS,
 ) -> FrameResult:
     """Apply the verified ``deltas`` of ``frame`` to the documents ``base`` reads."""
     # A frame allocates many objects that live until it ends; Python's generational
@@ -62,14 +67,14 @@ def reduce(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _reduce(frame, deltas, base, ledger)
+        return _reduce(frame, deltas, base, ledger, limits)
     finally:
         if enabled:
             gc.enable()
 
 
 def _reduce(
-    frame: int, deltas: Iterable[Delta], base: Reader, ledger: Container[str]
+    frame: int, deltas: Iterable[Delta], base: Reader, ledger: Container[str], limits: Limits
 ) -> FrameResult:
     slots: list[Verdict | Delta] = []  # in key order: a verdict, or a candidate's place
     candidates: list[Delta] = []
@@ -95,7 +100,7 @@ def _reduce(
             candidates.append(delta)
             slots.append(delta)
 
-    workspace = Workspace(base)
+    workspace = Workspace(base, limits)
     final, out = decide(candidates, workspace, base)
 
     touched: set[str] = set()

@@ -117,7 +117,7 @@ def decide(
     round that was discarded. Most need no try (:func:`_foregone`).
     """
     prints = {d.id: _footprints(d, workspace) for d in candidates}
-    doom = _Doom(candidates, prints, base)
+    doom = _Doom(candidates, prints, Workspace(base, workspace.limits))
     final, out = _stable(candidates, prints, workspace, {}, doom)
     readmitted: set[str] = set()
     while out:
@@ -196,10 +196,10 @@ class _Doom:
     """
 
     def __init__(
-        self, candidates: list[Delta], prints: dict[str, list[Footprint]], base: Reader
+        self, candidates: list[Delta], prints: dict[str, list[Footprint]], alone: Workspace
     ) -> None:
-        # Built on first use: a frame in which no loss is for nothing never asks.
-        self._alone = Workspace(base)
+        # Read on first use: a frame in which no loss is for nothing never asks.
+        self._alone = alone
         self._candidates = candidates
         self._prints = prints
         self._deltas: dict[str, Delta] = {}

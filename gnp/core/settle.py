@@ -7,12 +7,16 @@ Everything here is pure: the git layer passes in what it read (arrivals, the bas
 documents, the keyring, the limits, the ledger) and writes out what it gets back.
 
 The changes of a frame are: the state files the applied deltas touched, one ledger
-entry per settled delta, the archive of the frame (every delta file that arrived, and
-every verdict, refused pushes included) and the new frame number.
+entry per settled delta, the archive of the frame (the delta file of every admitted
+delta, and every verdict, refused pushes included, with the size and hash of what was
+refused) and the new frame number. A delta whose processing raises anything at all is
+rejected alone and the frame goes on (:func:`_reduce`): whatever arrives, every arrival
+ends this frame with a verdict.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
@@ -24,9 +28,10 @@ from gnp.core.document import ABSENT, Reader
 from gnp.core.errors import Malformed, Refused
 from gnp.core.layout import FRAME_FILE, frame_dir, ledger_path, parse_ref
 from gnp.core.limits import Limits
+from gnp.core.order import key
 from gnp.core.reduce import FrameResult, reduce
 from gnp.core.signing import Keyring
-from gnp.core.verdict import Outcome
+from gnp.core.verdict import Outcome, rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,11 @@ class Arrival:
     data: bytes | None
     refusal: tuple[str, str] | None = None  # (code, reason)
     commit: str = ""  # the pushed commit: lets a rerun recognise what a frame consumed
+    # Replay only: the archive holds these bytes (frames merged before refused bytes were
+    # left out of it kept them all), and a refusal's size and hash as recorded.
+    archived: bool = False
+    size: int | None = None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +55,7 @@ class Settlement:
     result: FrameResult
     verdicts: tuple[VerdictRecord, ...]  # every arrival's verdict, as archived
     arrivals: Sequence[Arrival]
+    admitted: frozenset[str]  # the sources whose delta was admitted
 
     def count(self, outcome: Outcome) -> int:
         return counts(self.verdicts)[outcome]
@@ -60,7 +71,8 @@ class Settlement:
         archive = frame_dir(self.frame)
         for arrival in self.arrivals:
             named = parse_ref(arrival.source)
-            if arrival.data is not None and named is not None:
+            kept = arrival.source in self.admitted or arrival.archived
+            if arrival.data is not None and named is not None and kept:
                 out[f"{archive}/deltas/{named[0]}/{named[1]}.json"] = arrival.data
         out[f"{archive}/verdicts.json"] = canonical.encode_pretty(
             [v.to_json() for v in self.verdicts]
@@ -97,6 +109,9 @@ def settle(
                     f"{delta.worker!r}, not the one its name claims"
                 )
         except (Refused, _Given) as exc:
+            size, sha256 = arrival.size, arrival.sha256
+            if arrival.data is not None and not arrival.archived:
+                size, sha256 = len(arrival.data), hashlib.sha256(arrival.data).hexdigest()
             refused.append(
                 VerdictRecord(
                     arrival.source,
@@ -106,16 +121,63 @@ def settle(
                     Outcome.REJECTED,
                     exc.code,
                     str(exc),
+                    size=size,
+                    sha256=sha256,
                 )
             )
             continue
         admitted[delta.id] = (arrival, delta)
-    result = reduce(frame, [d for _, d in admitted.values()], base, ledger)
+    result = _reduce(frame, [d for _, d in admitted.values()], base, ledger, limits)
     verdicts = [
         VerdictRecord.of(v, admitted[v.delta][0].source, admitted[v.delta][0].commit)
         for v in result.verdicts
     ]
-    return Settlement(frame, result, (*verdicts, *refused), arrivals)
+    sources = frozenset(arrival.source for arrival, _ in admitted.values())
+    return Settlement(frame, result, (*verdicts, *refused), arrivals, sources)
+
+
+def _reduce(
+    frame: int, deltas: list[Delta], base: Reader, ledger: Container[str], limits: Limits
+) -> FrameResult:
+    """:func:`reduce`, but a delta whose processing raises anything at all (MemoryError,
+    RecursionError, a bug in gnp) is rejected alone, and the frame goes on without it:
+    no delta, however built, may stop a frame, or every frame after it."""
+    try:
+        return reduce(frame, deltas, base, ledger, limits)
+    except Exception as exc:  # who caused it is found below, one delta at a time
+        together = exc
+    broken: dict[str, BaseException] = {}
+    for delta in deltas:
+        try:
+            reduce(frame, [delta], base, ledger, limits)
+        except Exception as exc:
+            broken[delta.id] = exc
+    rest = [d for d in deltas if d.id not in broken]
+    try:
+        result = reduce(frame, rest, base, ledger, limits)
+    except Exception as exc:  # none fails alone, all fail together: none applies
+        broken.update(dict.fromkeys((d.id for d in rest), exc if broken else together))
+        result = reduce(frame, [], base, ledger, limits)
+    order = {d.id: key(d) for d in deltas}
+    verdicts = [
+        *result.verdicts,
+        *(
+            rejected(
+                d,
+                "internal-error",
+                f"processing it failed ({_named(broken[d.id])}); the frame went on without it",
+            )
+            for d in deltas
+            if d.id in broken
+        ),
+    ]
+    verdicts.sort(key=lambda v: order[v.delta])
+    return FrameResult(frame, result.documents, tuple(verdicts))
+
+
+def _named(exc: BaseException) -> str:
+    text = str(exc)
+    return type(exc).__name__ + (f": {text[:200]}" if text else "")
 
 
 def _admit(data: bytes, keyring: Keyring, limits: Limits) -> Delta:

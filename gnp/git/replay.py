@@ -1,7 +1,8 @@
 """Replay: re-derive a historical frame from its parent commit and its archive.
 
-Frame N's commit holds, under ``.gnp/frames/N/``, every delta file that arrived and
-every verdict. Replay settles those arrivals again on the parent commit with the very
+Frame N's commit holds, under ``.gnp/frames/N/``, every admitted delta file and every
+verdict; a push refused before admission is replayed as the refusal it recorded.
+Replay settles those arrivals again on the parent commit with the very
 function the engine used (:func:`gnp.core.settle.settle`) and rebuilds the tree; the frame
 is reproduced exactly if and only if the tree ids are equal (invariant 4).
 """
@@ -87,8 +88,20 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
     arrivals = []
     for verdict in archived_verdicts(commit, frame):
         data = _archived_delta(commit, frame, verdict.source)
-        refusal = None if data is not None else (verdict.code or "", verdict.reason or "")
-        arrivals.append(Arrival(verdict.source, data, refusal, verdict.commit))
+        if data is not None:  # admitted, or refused in a frame that archived refusals
+            arrivals.append(Arrival(verdict.source, data, None, verdict.commit, archived=True))
+            continue
+        refusal = (verdict.code or "", verdict.reason or "")
+        arrivals.append(
+            Arrival(
+                verdict.source,
+                None,
+                refusal,
+                verdict.commit,
+                size=verdict.size,
+                sha256=verdict.sha256,
+            )
+        )
     arrivals.sort(key=lambda a: a.source)
     settlement = settle_on(state, frame, arrivals)
     tree = trees.edit(hub.repo, parent.tree, settlement.changes())

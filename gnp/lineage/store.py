@@ -11,6 +11,7 @@ The location is any filesystem pyarrow reaches (a folder, ``s3://...``).
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from gnp.core.errors import Refused, UsageError
 from gnp.core.verdict import Outcome
 from gnp.host import keys
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sha256
 SCHEMA = pa.schema(
     [
         pa.field("frame", pa.int64(), nullable=False),
@@ -48,6 +49,7 @@ SCHEMA = pa.schema(
         pa.field("result_commit", pa.string(), nullable=False),
         pa.field("flow_run_id", pa.string()),
         pa.field("frame_seconds", pa.float64()),
+        pa.field("sha256", pa.string()),  # of the delta file; kept for a refused push too
     ],
     metadata={b"gnp.lineage.schema": str(SCHEMA_VERSION).encode()},
 )
@@ -85,11 +87,12 @@ def rows(
                 "reason": verdict.reason,
                 "winner": verdict.winner,
                 "signature_verified": bool(verified),
-                "bytes": len(data) if data is not None else None,
+                "bytes": len(data) if data is not None else verdict.size,
                 "base_commit": record.base_commit,
                 "result_commit": record.result_commit,
                 "flow_run_id": flow_run_id,
                 "frame_seconds": frame_seconds,
+                "sha256": hashlib.sha256(data).hexdigest() if data is not None else verdict.sha256,
             }
         )
     return out

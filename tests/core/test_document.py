@@ -69,7 +69,7 @@ def test_incr_on_a_number_in_an_array() -> None:
         ({"a": True}, o("incr", "/a", 1), "needs a number there"),
         ({"a": 1e308}, o("incr", "/a", 1e308), "JSON cannot carry"),
         ({"a": 10**400}, o("incr", "/a", 0.5), "overflows"),
-        ({"a": 10**3920}, o("incr", "/a", 10**3920), "JSON cannot carry"),
+        ({"a": 2**13000 - 1}, o("incr", "/a", 1), "JSON cannot carry"),
         ({"a": 1}, o("append", "/a", 1), "needs an array there"),
         ({"a": {}}, o("union", "/a", [1]), "needs an array there"),
         ({"a": 5}, o("incr", "/a/b", 1), "is not an object or array"),
@@ -196,7 +196,7 @@ def test_appending_to_a_long_list_does_not_copy_it() -> None:
     before = w.document("stats.json")["log"]
     log = w.apply([o("append", "/log", "x")])
     assert w.document("stats.json")["log"] is before and before[-1] == "x"
-    assert len(log) == 1
+    assert len(log) == 2  # the item to pop on undo, and the bytes it added
     w.undo(log)
     assert len(before) == 100_000
 
@@ -254,3 +254,77 @@ def test_an_unexpected_error_rejects_the_delta_instead_of_stopping_the_frame() -
     w = Workspace(broken_reader)
     with pytest.raises(OpFailed, match="ZeroDivisionError: a bug somewhere"):
         w.apply([o("incr", "/n", 1)])
+
+
+# Bounds on what a delta produces --------------------------------------------------------
+
+
+def test_every_way_to_a_number_keeps_one_bound() -> None:
+    """An ``incr`` that creates its path, an ``add`` or a ``replace`` cannot bring in an
+    integer that a later ``incr`` could not add to: a counter never gets stuck."""
+    from gnp.core.errors import TooLarge
+    from gnp.core.limits import MAX_INT_BITS
+
+    wide = 2 ** (MAX_INT_BITS + 1)
+    for name in ("incr", "max", "min", "add", "append"):
+        with pytest.raises(TooLarge, match="JSON cannot carry"):
+            o(name, "/new", wide)
+    for op in (o("add", "/a", {"x": wide}), o("replace", "/n", [wide]), o("append", "/l", [wide])):
+        w = ws(stats={"n": 1, "l": []})
+        with pytest.raises(OpFailed, match="JSON cannot carry"):
+            w.apply([op])
+        assert w.document("stats.json") == {"n": 1, "l": []}
+    w = ws(stats={})
+    w.apply([o("incr", "/made", 2**MAX_INT_BITS - 2)])
+    w.apply([o("incr", "/made", 1)])  # what an incr made, an incr can add to
+    assert w.document("stats.json")["made"] == 2**MAX_INT_BITS - 1
+
+
+def _doubling(copies: int) -> list[Op]:
+    return [o("add", "/a0", "x" * 200_000)] + [
+        o("copy", f"/a{i}", from_="") for i in range(1, copies + 1)
+    ]
+
+
+def test_a_delta_that_doubles_a_document_is_refused_before_memory_runs_out() -> None:
+    """The delta seen stopping every frame: a large string, then 16 copies of the whole
+    document into itself. It fails at the copy that passes the bound, having copied
+    nothing beyond it, and changes nothing."""
+    from gnp.core.errors import TooLarge
+
+    w = ws(stats={"keep": 1})
+    with pytest.raises(TooLarge, match="max_growth"):
+        w.apply(_doubling(16))
+    assert w.document("stats.json") == {"keep": 1}
+
+
+def test_growth_is_bounded_per_file_and_per_frame() -> None:
+    from gnp.core.errors import TooLarge
+    from gnp.core.limits import Limits
+
+    docs = {"stats.json": {}, "other.json": {}}
+    small = Limits(max_growth=1000, max_document_bytes=3000, max_frame_growth=4000)
+    w = Workspace(lambda f: canonical.copy(docs.get(f, ABSENT)), small)
+    for i in range(3):  # each delta adds about 900 bytes to one file
+        w.apply([o("add", f"/s{i}", "y" * 900)])
+    with pytest.raises(TooLarge, match="would grow past 3000 bytes"):
+        w.apply([o("add", "/s3", "y" * 900)])
+    w.apply([o("add", "/t0", "y" * 900, file="other.json")])
+    with pytest.raises(TooLarge, match="max_frame_growth"):
+        w.apply([o("add", "/t1", "y" * 900, file="other.json")])
+    # A move makes nothing: it is never refused for growth.
+    w.apply([o("move", "/moved", from_="/s0")])
+    w = Workspace(lambda f: canonical.copy(docs.get(f, ABSENT)), small)
+    with pytest.raises(TooLarge, match="max_growth"):
+        w.apply([o("add", "/u", "y" * 600), o("add", "/v", "y" * 600)])
+    assert w.document("stats.json") == {}
+
+
+def test_an_undone_delta_gives_back_what_it_grew() -> None:
+    from gnp.core.limits import Limits
+
+    small = Limits(max_growth=1000, max_document_bytes=100_000, max_frame_growth=1500)
+    w = Workspace(lambda f: {} if f == "stats.json" else ABSENT, small)
+    log = w.apply([o("add", "/a", "y" * 900)])
+    w.undo(log)
+    w.apply([o("add", "/b", "y" * 900)])  # fits again: the undone growth was given back

@@ -504,7 +504,7 @@ def test_a_doomed_delta_fails_wherever_it_wins(
     candidates = sorted({x.id: x for x in frame}.values(), key=key)
     workspace = Workspace(base)
     prints = {x.id: rounds._footprints(x, workspace) for x in candidates}
-    doom = rounds._Doom(candidates, prints, base)
+    doom = rounds._Doom(candidates, prints, Workspace(base))
     for _ in range(4):
         out = {x.id for x in candidates if rnd.random() < 0.3}
         round_ = rounds._round(candidates, prints, workspace, out)

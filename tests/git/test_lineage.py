@@ -79,7 +79,7 @@ def test_writing_a_frame_again_replaces_it_never_duplicates(hub: Hub, tmp_path: 
     assert len(read(root, frame=1)) == 5
     folder = Path(path).parent
     assert [p.name for p in folder.iterdir()] == ["part.parquet"]  # no temporary left
-    assert pq.read_schema(path).metadata[b"gnp.lineage.schema"] == b"1"
+    assert pq.read_schema(path).metadata[b"gnp.lineage.schema"] == b"2"
     assert pq.read_schema(path).names == SCHEMA.names
 
 
