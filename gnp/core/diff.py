@@ -11,9 +11,15 @@ and writes operations that say what changed, in a form that merges safely:
 * such a path that did not exist yet (a new file, a new key) is made by those same
   operations, which create what they need, so two workers creating one counter both
   count; what else is new beside it is added after;
-* anything else becomes ``test`` of the old value + ``replace`` (or ``add``/``remove``),
-  so that if another worker changed the same value in the meantime, the frame reports a
-  conflict or a failed test instead of silently keeping one of the two.
+* an undeclared list that was only extended becomes RFC 6902 appends (``add .../-``),
+  which commute; one of the same length is compared element by element, so a change
+  deep in a document is an operation at the deepest path that changed; a list made
+  where none was becomes ``append``s, which create it;
+* anything else becomes ``test`` of the old value + ``replace`` (or ``remove``), so that
+  if anything changed that value since the base, by another worker or another run of
+  this one, the frame reports a conflict or a lost update instead of silently keeping
+  one of the two. A key added where none was is an ``add``, which has no such guard:
+  RFC 6902 cannot test that a key is absent.
 
 Declarations live in ``.gnp/types.json`` on main: ``{file: {pointer: type}}``, where a
 pointer token ``*`` matches any one key (``/agents/*/score``).
@@ -30,6 +36,7 @@ from gnp.core.document import ABSENT
 from gnp.core.ops import Op, is_number
 
 Types = Mapping[str, str]  # pointer pattern -> "counter" | "append" | "set"
+_MAX_INFERRED = 100  # a longer new list is added whole: one operation, not one per item
 TYPES = frozenset({"counter", "append", "set"})
 
 
@@ -47,7 +54,7 @@ def diff_file(file: str, old: Any, new: Any, types: Types, *, merge_new: bool = 
     """Operations that turn ``old`` into ``new`` (either may be ABSENT). Without
     ``merge_new``, what is created is added whole, in one operation: far fewer, for a
     delta that would otherwise have too many."""
-    created = types if merge_new else {}
+    created = types if merge_new else None
     if old is ABSENT and new is ABSENT:
         return []
     if old is ABSENT:
@@ -66,9 +73,9 @@ def _diff(
     new: Any,
     types: Types,
     ops: list[Op],
-    created: Types,
+    created: Types | None,
 ) -> None:
-    if canonical.equal(old, new) and type(old) is type(new):
+    if _same(old, new):
         return
     path = pointer.format(tokens)
     kind = declared(types, tokens)
@@ -91,6 +98,18 @@ def _diff(
             if added:
                 ops.append(Op("union", file, path, canonical.copy(added)))
             return
+    if type(old) is list and type(new) is list and len(new) >= len(old):
+        changed = [i for i, (a, b) in enumerate(zip(old, new, strict=False)) if not _same(a, b)]
+        if len(changed) <= max(1, len(old) // 2):
+            # What changed in place, element by element, then RFC 6902 appends for what
+            # was added at the end: appends commute with other workers' and with other
+            # runs of this worker, so each item lands once. (Most elements changing, as an
+            # insertion at the front makes them, is a replacement of the list instead.)
+            for i in changed:
+                _diff(file, (*tokens, str(i)), old[i], new[i], types, ops, created)
+            end = pointer.format((*tokens, "-"))
+            ops.extend(Op("add", file, end, canonical.copy(v)) for v in new[len(old) :])
+            return
     if type(old) is dict and type(new) is dict:
         for key in sorted(old.keys() - new.keys()):
             sub = pointer.format((*tokens, key))
@@ -106,6 +125,10 @@ def _diff(
         return
     ops.append(Op("test", file, path, canonical.copy(old)))
     ops.append(Op("replace", file, path, canonical.copy(new)))
+
+
+def _same(old: Any, new: Any) -> bool:
+    return canonical.equal(old, new) and type(old) is type(new)
 
 
 def differing_paths(old: Any, new: Any, *, limit: int = 100) -> list[str]:
@@ -129,11 +152,14 @@ def _differing(old: Any, new: Any, at: list[str], out: list[str], limit: int) ->
         out.append(pointer.format(tuple(at)))
 
 
-def _created(file: str, tokens: pointer.Tokens, new: Any, types: Types) -> list[Op] | None:
-    """Operations that create ``new`` where nothing was, if declared paths lie within it:
-    their merge operations first (which create what they need, and commute with another
-    worker's creating the same counter, list or set), then an ``add`` for each other part.
-    None when no merge operation would come of it: then the caller adds ``new`` whole."""
+def _created(file: str, tokens: pointer.Tokens, new: Any, types: Types | None) -> list[Op] | None:
+    """Operations that create ``new`` where nothing was, if declared paths or lists lie
+    within it: their merge operations first (which create what they need, and commute
+    with another worker's creating the same counter, list or set), then an ``add`` for
+    each other part. None when no merge operation would come of it, or ``types`` is None:
+    then the caller adds ``new`` whole."""
+    if types is None:
+        return None
     merged: list[Op] = []
     added: list[Op] = []
     _create(file, tokens, new, types, merged, added)
@@ -155,6 +181,11 @@ def _create(
         return True
     if kind == "set" and type(new) is list and new and _distinct(new):
         merged.append(Op("union", file, path, canonical.copy(new)))
+        return True
+    if kind is None and type(new) is list and new and len(new) <= _MAX_INFERRED:
+        # A list made where none was: appends, which create it, so two runs of one
+        # worker making the same list both keep their items.
+        merged.extend(Op("append", file, path, canonical.copy(v)) for v in new)
         return True
     if type(new) is not dict:
         return False

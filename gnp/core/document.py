@@ -360,7 +360,8 @@ def _op_test(ws: Workspace, op: Op, log: UndoLog) -> None:
     if not canonical.equal(actual, op.value):
         raise PatchTestFailed(
             f"test {op.file}:{op.path or '/'} failed: expected "
-            f"{_show(op.value)}, found {_show(actual)}"
+            f"{_show(op.value)}, found {_show(actual)}",
+            op,
         )
 
 

@@ -78,6 +78,17 @@ class PatchTestFailed(OpFailed):
 
     code = "test-failed"
 
+    def __init__(self, message: str, op: object = None) -> None:
+        super().__init__(message)
+        self.op = op  # the failing operation, to tell a lost update from other tests
+
+
+class LostUpdate(PatchTestFailed):
+    """A value changed since the delta's base, and the delta would have written over it:
+    its ``test`` guards a ``replace`` or ``remove`` of that very value."""
+
+    code = "lost-update"
+
 
 def explain(exc: GnpError) -> str:
     """The one line a command prints for ``exc`` (after ``gnp: ``)."""

@@ -31,7 +31,7 @@ from gnp.core import pointer
 from gnp.core.conflicts import READ, Clash, Footprint, Index, Place, footprints, locate_in
 from gnp.core.delta import Delta
 from gnp.core.document import ABSENT, Reader, UndoLog, Workspace
-from gnp.core.errors import Refused
+from gnp.core.errors import LostUpdate, PatchTestFailed, Refused
 from gnp.core.ops import OPS, Kind, Op
 from gnp.core.order import priority
 from gnp.core.pointer import is_prefix
@@ -76,7 +76,7 @@ def _round(
         try:
             logs.append(workspace.apply(delta.ops))
         except Refused as exc:  # an op that cannot apply, or a base file unreadable
-            failed[delta.id] = rejected(delta, exc.code, str(exc))
+            failed[delta.id] = refused(delta, exc)
     return Round(losses, failed, logs)
 
 
@@ -236,7 +236,7 @@ class _Doom:
         if failure is None:
             return None, False  # it applies on the base documents
         index, exc = failure
-        verdict = rejected(delta, exc.code, str(exc))
+        verdict = refused(delta, exc)
         touched = self._touched_by_own(delta)
         if not touched and all(op.op not in NUMERIC for op in delta.ops[: index + 1]):
             return verdict, True
@@ -275,6 +275,30 @@ class _Doom:
             if mine.file == theirs.file
             and (is_prefix(mine.tokens, theirs.tokens) or is_prefix(theirs.tokens, mine.tokens))
         }
+
+
+def refused(delta: Delta, exc: Refused) -> Verdict:
+    """The verdict of a winner whose operations did not apply. A failed ``test`` that
+    guards a ``replace`` or ``remove`` of the same value (as the harness writes every
+    change to an existing value) is a lost update refused, and says so."""
+    op = exc.op if isinstance(exc, PatchTestFailed) else None
+    if isinstance(op, Op):
+        at = next((i for i, mine in enumerate(delta.ops) if mine is op), None)
+        then = delta.ops[at + 1] if at is not None and at + 1 < len(delta.ops) else None
+        if (
+            then
+            and then.op in ("replace", "remove")
+            and (then.file, then.path) == (op.file, op.path)
+        ):
+            where = f"{op.file}:{op.path or '/'}"
+            lost = LostUpdate(
+                f"lost update refused: {where} changed after frame {delta.frame}, this "
+                f"delta's base, and it would have written over that change "
+                f"({str(exc).split(' failed: ', 1)[-1]}); redo the work on main as it is now",
+                op,
+            )
+            return rejected(delta, lost.code, str(lost))
+    return rejected(delta, exc.code, str(exc))
 
 
 def _conflicts(

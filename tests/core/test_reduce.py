@@ -146,8 +146,14 @@ def test_lost_update_becomes_a_rejection_not_a_silent_overwrite() -> None:
     second = d("w", o("test", "/x", 1), o("replace", "/x", 3))
     result = run(first, second, s={"x": 1})
     assert outcomes(result) == ["applied", "rejected"]
-    assert result.verdicts[1].code == "test-failed"
+    assert result.verdicts[1].code == "lost-update"
+    reason = result.verdicts[1].reason or ""
+    assert reason.startswith("lost update refused: s.json:/x changed after frame 0")
+    assert "expected 1, found 2" in reason
     assert result.documents["s.json"] == {"x": 2}
+    # A test that guards nothing is a plain failed test.
+    plain = d("w", o("test", "/x", 1))
+    assert run(first, plain, s={"x": 1}).verdicts[1].code == "test-failed"
 
 
 def test_a_failing_test_rejects_the_delta_and_changes_nothing() -> None:
@@ -447,7 +453,7 @@ def test_a_delta_left_out_is_judged_against_the_frame_as_it_stands() -> None:
     result = run(boss, admin, mod, intern, s={"x": 0, "y": 0})
     assert result.documents["s.json"] == {"x": 2, "y": 2}
     assert outcomes(result) == ["rejected", "applied", "conflict", "conflict"]
-    assert result.verdicts[0].code == "test-failed"
+    assert result.verdicts[0].code == "lost-update"  # its test guards its replace
     assert result.verdicts[2].winner == result.verdicts[3].winner == admin.id
 
 
