@@ -72,6 +72,11 @@ def closing(result: DemoRun) -> None:
     forged = next(v for _, v in verdicts if v.outcome is Outcome.REJECTED)
     show.out.print("\n[bold]Summary[/]")
     show.say(f"  counters exact: {stats} (5 posts, 3 comments, 5 + 10 + 5 visits)")
+    replies = state.document("posts.json")["items"][0]["comments"]
+    show.say(
+        "  two agents commented on one post in frame 3, and both comments landed: "
+        + ", ".join(str(c.get("by")) for c in replies)
+    )
     show.say(f"  conflict: {conflict.worker}'s delta {conflict.reason}; the scout is {status!r}")
     show.say("  fallbacks, nothing of their edits applied: " + "; ".join(fallbacks))
     show.say(f"  forged delta: rejected, {forged.reason}")

@@ -2,7 +2,7 @@
 
 The agents are ordinary roster callables (each runs in its own process, in its own
 worktree, and edits state files like any agent would): posters and a commenter append
-and count, a counter adds visits, one crashes, one is killed mid-write, one hangs past
+and count, two agents comment on one post in one frame (both comments land), a counter adds visits, one crashes, one is killed mid-write, one hangs past
 its timeout, and two scouts set one agent's status differently in the same frame. A
 cron job outside the flow submits a delta of its own, and someone pushes a forged one.
 The frames themselves are run by the frame flow (``gnp demo``: ``gnp_cli/demo.py``).
@@ -59,13 +59,21 @@ def _edit(wt: Path, file: str, change: Any) -> None:
 
 def post(wt: Path) -> None:
     """Write a post and count it."""
-    _edit(wt, "posts.json", lambda d: d["items"].append({"by": _who(), "text": "hello"}))
+    new = {"by": _who(), "text": "hello", "comments": []}
+    _edit(wt, "posts.json", lambda d: d["items"].append(new))
     _edit(wt, "stats.json", lambda d: d.update(posts=d["posts"] + 1))
 
 
 def comment(wt: Path) -> None:
     _edit(wt, "comments.json", lambda d: d["items"].append({"by": _who(), "on": 0}))
     _edit(wt, "stats.json", lambda d: d.update(comments=d["comments"] + 1))
+
+
+def reply(wt: Path) -> None:
+    """Comment on the first post, in its own list of comments, which no one declared:
+    the essay's question of two agents commenting on one post in one frame."""
+    said = {"by": _who(), "text": f"a comment from {_who()}"}
+    _edit(wt, "posts.json", lambda d: d["items"][0]["comments"].append(said))
 
 
 def count_visits(wt: Path) -> None:
@@ -121,12 +129,15 @@ ROSTERS: list[list[dict[str, Any]]] = [
         _member("commenter", "comment"),
         _member("counter", "count_visits"),
         _member("sleepy", "hang", timeout=2),
+        _member("critic", "reply"),
+        _member("fan", "reply"),
     ],
 ]
 OUTSIDE = "cron"  # a worker outside the flow: a cron job using `gnp submit`
 FORGER = "mallory"
 EXPECTED = {"posts": 5, "comments": 3, "visits": 20}  # 5 + 10 (cron) + 5
 FALLBACKS = {1: "flaky", 2: "doomed", 3: "sleepy"}
+REPLIERS = ("critic", "fan")  # both comment on the first post in frame 3
 
 
 def setup(path: Path) -> Hub:
@@ -172,6 +183,9 @@ def check(hub: Hub, summaries: list[FrameSummary]) -> list[str]:
     posts = state.document("posts.json")["items"]
     if len(posts) != EXPECTED["posts"]:
         broken.append(f"{len(posts)} posts, expected {EXPECTED['posts']}")
+    said = sorted(c["by"] for c in posts[0].get("comments", []) if isinstance(c, dict))
+    if said != sorted(REPLIERS):
+        broken.append(f"the first post's comments are by {said}, expected {list(REPLIERS)}")
     status = state.document("agents.json")["agents"]["scout"]["status"]
     if status != "active":
         broken.append(f"the scout's status is {status!r}: higher authority did not win")
