@@ -41,14 +41,13 @@ def _hub(tmp_path: Path, *workers: str) -> tuple[str, dict[str, str]]:
 def _runs(hub: str, env: dict[str, str], jobs: list[tuple[str, str]]) -> None:
     procs = [
         subprocess.Popen(
-            [GNP, "run", "--hub", hub, "--worker", worker, "--", "python3", "-c", code, tag],
+            [GNP, "run", "--hub", hub, "--worker", worker, "--", "python3", "-c", code, str(n)],
             env={**os.environ, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
-        for tag, (worker, code) in enumerate(jobs)
-        for tag in [str(tag)]
+        )
+        for n, (worker, code) in enumerate(jobs)
     ]
     for p in procs:
         _, err = p.communicate(timeout=300)
