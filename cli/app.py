@@ -50,7 +50,8 @@ RosterOption = Annotated[
     str | None,
     typer.Option(
         "--roster",
-        help="A JSON file: the workers to run, [{id, call|command, authority, timeout}].",
+        help="A JSON file: the workers to run, [{id, call|command, authority, timeout, cwd}]; "
+        "their paths resolve from its folder (or their cwd).",
     ),
 ]
 LineageOption = Annotated[
@@ -241,35 +242,38 @@ def frame(
     """Run one frame now, as a Prefect flow run: the roster's workers, then the merge."""
     from gnp.core import canonical
     from gnp.core.errors import GnpError
-    from gnp.frame.roster import load
+    from gnp.frame.roster import check, load
+    from gnp.frame.summary import FrameFailed
     from gnp.git.connect import open_hub
     from gnp.lineage.frames import lineage_root
     from gnp.lineage.store import check_writable
     from gnp_cli.runs import flow_run, session
 
-    # A missing hub, a bad roster or an unwritable lineage location is one line here,
-    # before Prefect starts.
+    # A missing hub, a bad roster (or one whose workers cannot run) or an unwritable
+    # lineage location is one line here, before Prefect starts. The roster's paths
+    # resolve from its file's folder, and go to the flow absolute.
     opened = open_hub(hub)
     check_writable(lineage_root(opened, lineage))
-    before = opened.state().frame
-    entries = [m.to_json() for m in load(roster)] if roster else None
+    state = opened.state()
+    members = load(roster) if roster else []
+    check(members, state.keyring_text, hub)
+    entries = [m.to_json() for m in members] if roster else None
     try:
-        with session(show.progress), _progress(len(entries or ())):
+        with session(show.progress), _progress(len(members)):
             from gnp_flows.frame import frame as frame_flow
 
             summary = flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
+    except FrameFailed as failed:  # merged and recorded, but failed: show it, then say why
+        summary = failed.summary
     except KeyboardInterrupt:
-        _merged_before(hub, before)
+        _merged_before(hub, state.frame)
         raise
     if as_json:
         print(canonical.encode_pretty(summary.to_json()).decode())
     else:
         show.frame(summary)
-    if summary.unreported:  # the frame ran, but automation must notice
-        raise GnpError(
-            f"{len(summary.unreported)} worker(s) could not submit even a fallback: "
-            f"{summary.unreported}"
-        )
+    if summary.failure is not None:  # the flow run is Failed too: automation must notice
+        raise GnpError(summary.failure)
 
 
 @app.command()
@@ -357,11 +361,11 @@ def serve(
     The deployments `gnp-frame/NAME` and `gnp-replay/NAME`, with no work pool, against
     the Prefect server at PREFECT_API_URL. Ctrl-C stops it."""
     from gnp.core.errors import UsageError
-    from gnp.frame.roster import load
+    from gnp.frame.roster import check, load
     from gnp.git.connect import open_hub
 
-    open_hub(hub)  # a missing hub is one line here, before Prefect is asked
-    entries = [m.to_json() for m in load(roster)] if roster else None
+    opened = open_hub(hub)  # a missing hub is one line here, before Prefect is asked
+    check(load(roster) if roster else [], opened.state().keyring_text, hub)  # each frame, too
     from prefect.settings import get_current_settings
 
     from gnp_deployments.schedules import FRAME_CRON, REPLAY_CRON, build
@@ -377,7 +381,7 @@ def serve(
 
     made = build(
         hub,
-        entries,
+        roster,  # a file: its paths resolve from its folder, wherever a run starts
         name=name,
         cron=FRAME_CRON if cron is None else cron,  # '' is a mistake, not the default
         replay_cron=REPLAY_CRON if replay_cron is None else replay_cron,

@@ -47,6 +47,10 @@ def frame(summary: FrameSummary) -> None:
     for ref in summary.swept:
         say(f"removed {ref}: already merged")
     say(summary.headline())
+    if summary.failure is not None:
+        say(f"failed: {summary.failure}")
+    elif summary.warning is not None:
+        say(f"warning: {summary.warning}")
     for v in summary.notable():
         say(f"  {v.outcome:9} {v.worker or '?'} {(v.delta or '')[:12]}: {v.reason}")
     if summary.workers:

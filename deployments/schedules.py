@@ -23,7 +23,7 @@ from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
 from gnp.core.errors import UsageError
-from gnp.frame.roster import parse
+from gnp.frame.roster import load, parse
 from gnp.git.connect import is_url
 from gnp_flows.frame import frame
 from gnp_flows.replay import replay
@@ -42,7 +42,7 @@ ONE_FRAME_AT_A_TIME = ConcurrencyLimitConfig(
 
 def build(
     hub: str,
-    roster: list[dict[str, Any]] | None = None,
+    roster: str | list[dict[str, Any]] | None = None,
     *,
     name: str | None = None,
     cron: str = FRAME_CRON,
@@ -53,8 +53,9 @@ def build(
     """The frame deployment and the replay deployment of ``hub``, in that order.
 
     Both are named ``name`` (default: the hub's name), so they show in Prefect as
-    ``gnp-frame/<name>`` and ``gnp-replay/<name>``. Raises UsageError for a bad roster,
-    a bad cron string or a bad name, before anything is registered.
+    ``gnp-frame/<name>`` and ``gnp-replay/<name>``. ``roster`` is a roster file or a
+    list (:func:`roster_parameter`). Raises UsageError for a bad roster, a bad cron
+    string or a bad name, before anything is registered.
     """
     name = name or default_name(hub)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -64,7 +65,7 @@ def build(
     location = _absolute(hub)
     parameters: dict[str, Any] = {
         "hub": location,
-        "roster": [m.to_json() for m in parse(roster)],
+        "roster": roster_parameter(roster),
         "max_workers": max_workers,
     }
     if lineage is not None:
@@ -89,6 +90,15 @@ def build(
         ),
     ]
     return cast(list[RunnerDeployment], made)  # called from sync code: never a coroutine
+
+
+def roster_parameter(roster: str | list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The frame deployment's roster: a roster file's workers, their paths resolved from
+    its folder, or a list's, from the current folder (:mod:`gnp.frame.roster`). Each
+    entry keeps its folder as an absolute ``cwd``, so that a scheduled run resolves them
+    the same in whatever folder Prefect's runner starts it."""
+    members = load(roster) if isinstance(roster, str) else parse(roster)
+    return [m.to_json() for m in members]
 
 
 def check_cron(cron: str) -> str:

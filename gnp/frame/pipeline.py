@@ -2,8 +2,10 @@
 
 Theory of operation: one frame is
 
-1. its lineage location, checked writable before anything runs: a frame is never on
-   ``main`` without its lineage;
+1. its lineage location, checked writable, and its roster checked
+   (:func:`gnp.frame.roster.check`: registered workers, programs that exist), before
+   anything runs: a frame is never on ``main`` without its lineage, and a roster that
+   cannot work is refused in one line instead of failing worker by worker;
 2. the roster's workers, each in its own worktree, at most ``max_workers`` at once; each
    ends in one outcome, and a worker whose run ended without one (its task crashed, say)
    gets its fallback here, from :func:`gnp.frame.workers.stand_in`;
@@ -11,7 +13,9 @@ Theory of operation: one frame is
    wait for the next frame);
 4. the merge, held to that boundary;
 5. the frame's lineage rows, if it merged a frame;
-6. its summary, published.
+6. its summary, published; it says whether the frame failed (every roster worker fell
+   back, say: :attr:`gnp.frame.summary.FrameSummary.failure`), which the flow turns into
+   a Failed run after everything is recorded.
 
 A stop (SIGTERM, Ctrl-C) while the workers run sets the frame's :class:`StopToken`
 before anything waits for them, so they stop their commands and leave fallbacks.
@@ -25,18 +29,20 @@ the boundary and the failure handling.
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from gnp.frame.roster import Member
+from gnp.frame.roster import Member, check
 from gnp.frame.summary import FrameSummary
 from gnp.frame.workers import WorkerOutcome, stand_in, work
-from gnp.git.connect import open_hub
+from gnp.git.connect import is_url, open_hub
 from gnp.git.engine import FrameReport, boundary, run_frame
 from gnp.git.hub import Hub
 from gnp.lineage.frames import lineage_root, record_lineage
@@ -91,6 +97,7 @@ def run(
     started = time.perf_counter()
     opened = open_hub(hub)
     check_writable(lineage_root(opened, lineage))
+    check(members, opened.state().keyring_text, hub)
     outcomes = fan_out(opened, hub, members, steps, max_workers, worktrees)
     report = steps.merge(hub, steps.boundary(hub))
     seconds = time.perf_counter() - started
@@ -134,6 +141,25 @@ def artifact_key(hub: Hub) -> str:
     """One artifact key per hub (lowercase letters, digits and dashes, as Prefect asks),
     so that a UI keeps each hub's frames under one name, newest first."""
     return f"gnp-frame-{hub.state().hub_id[:12].lower()}"
+
+
+def run_name(base: str, taken: Iterable[str]) -> str:
+    """A flow run's name of its own: ``base`` (``frame-9``) if no other run has it, else
+    ``frame-9-2``, ``frame-9-3``... A frame run again after a cancelled or failed run is
+    told apart from it, and the frame's number stays where it was, first."""
+    suffixed = re.compile(re.escape(base) + r"(?:-([0-9]+))?")
+    used = {int(m.group(1) or 1) for name in taken if (m := suffixed.fullmatch(name)) is not None}
+    return base if 1 not in used else f"{base}-{max(used) + 1}"
+
+
+def same_hub(a: object, b: str) -> bool:
+    """Whether two runs' ``hub`` parameters name one hub: a URL as written, a path by
+    where it leads (one run may have been given it relative, another absolute)."""
+    if not isinstance(a, str):
+        return False
+    if is_url(a) or is_url(b):
+        return a == b
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 class PlainSteps:
@@ -198,7 +224,8 @@ def run_plain(
     worktrees: str | None = None,
 ) -> FrameSummary:
     """One frame without Prefect: what the library, the tests and the benchmark that
-    prices Prefect run."""
+    prices Prefect run. A frame that failed is returned, not raised: its summary's
+    ``failure`` says why, as the flow's Failed run does."""
     return run(
         hub,
         members,

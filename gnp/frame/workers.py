@@ -129,9 +129,10 @@ def _told(outcome: WorkerOutcome) -> WorkerOutcome:
 
 
 def _env(member: Member) -> dict[str, str]:
-    """A callable can import what the frame's process can, and what is in the folder the
-    frame was started from; :mod:`gnp.frame.call` puts these after its own path, so
-    neither can shadow the standard library or installed packages."""
+    """A callable can import what the frame's process can, and what is in the member's
+    folder (its roster's, or its cwd: never the folder the frame's process started in);
+    :mod:`gnp.frame.call` puts these after its own path, so neither can shadow the
+    standard library or installed packages."""
     if member.call is None:
         return {}
-    return {CALL_PATH: os.pathsep.join([*(p for p in sys.path if p), os.getcwd()])}
+    return {CALL_PATH: os.pathsep.join([*(p for p in sys.path if p), str(member.folder())])}

@@ -11,9 +11,14 @@ GNP = str(Path(sys.executable).with_name("gnp"))  # the installed entry point
 
 
 def cli(
-    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``gnp ARGS`` with this environment (plus ``env``); its output, as text."""
+    """``gnp ARGS`` with this environment (plus ``env``), in ``cwd`` (default: this
+    process's folder); its output, as text."""
     return subprocess.run(
         [GNP, *args],
         capture_output=True,
@@ -21,4 +26,5 @@ def cli(
         input=stdin,
         timeout=timeout,
         env={**os.environ, **(env or {})},
+        cwd=cwd,
     )

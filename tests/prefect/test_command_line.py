@@ -95,3 +95,56 @@ def test_the_command_line_takes_a_url(tmp_path: Path) -> None:
     assert open_hub(path).state().document("a.json") == {"x": 1}
     missing = cli("frame", "--hub", f"file://{tmp_path}/nowhere.git")
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+
+
+def test_gnp_frame_runs_a_rosters_workers_from_its_folder_wherever_it_is_started(
+    demo_hub: Hub, tmp_path: Path
+) -> None:
+    hub = str(demo_hub.path)
+    team = tmp_path / "team"
+    (team / "agents").mkdir(parents=True)
+    scout = team / "agents" / "scout.sh"
+    scout.write_text('#!/bin/sh\necho \'{"posts": 0, "comments": 0, "visits": 3}\' > stats.json\n')
+    scout.chmod(0o755)
+    (team / "agents" / "count.py").write_text(
+        "import json\nd = json.load(open('stats.json'))\nd['comments'] += 1\n"
+        "json.dump(d, open('stats.json', 'w'))\n"
+    )
+    roster = team / "roster.json"
+    roster.write_text(
+        json.dumps(
+            [
+                {"id": "scout-lead", "command": "./agents/scout.sh"},
+                {"id": "counter", "command": "python3 agents/count.py"},
+            ]
+        )
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = cli("frame", "--hub", hub, "--roster", "../team/roster.json", cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert "frame 1: 2 applied" in done.stdout
+    assert demo_hub.state().document("stats.json") == {"posts": 0, "comments": 1, "visits": 3}
+
+    # A roster that cannot run is refused in one line, before anything runs or merges.
+    roster.write_text(json.dumps([{"id": "stranger", "command": "./agents/scout.sh"}]))
+    unknown = cli("frame", "--hub", hub, "--roster", str(roster), cwd=elsewhere)
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1
+    assert unknown.stderr == (
+        "gnp: roster refused: worker 'stranger' has no key on the hub's keyring "
+        f"(gnp keygen stranger --hub {hub})\n"
+    )
+    roster.write_text(json.dumps([{"id": "scout-lead", "command": "./agents/gone.sh"}]))
+    missing = cli("frame", "--hub", hub, "--roster", str(roster), cwd=elsewhere)
+    assert missing.returncode == 1 and missing.stderr.count("\n") == 1
+    assert f"command {team}/agents/gone.sh does not exist" in missing.stderr
+    assert demo_hub.state().frame == 1
+
+    # Every worker fell back: the frame still merges, and says it failed.
+    roster.write_text(json.dumps([{"id": "scout-lead", "command": ["sh", "-c", "exit 4"]}]))
+    down = cli("frame", "--hub", hub, "--roster", str(roster))
+    assert down.returncode == 1
+    why = "every roster worker fell back: scout-lead (command exited with status 4)"
+    assert down.stderr.splitlines()[-1] == f"gnp: {why}"
+    assert "frame 2: 0 applied" in down.stdout and f"failed: {why}" in down.stdout
+    assert demo_hub.state().frame == 2

@@ -68,7 +68,15 @@ def test_build_makes_a_frame_and_a_replay_deployment_offline(tmp_path: Path) -> 
     assert FRAME_CRON == "*/5 * * * *"
     assert scheduled.parameters == {
         "hub": hub,
-        "roster": [{"id": "poster-1", "call": "gnp.demo:post", "authority": 0, "timeout": 600.0}],
+        "roster": [
+            {
+                "id": "poster-1",
+                "call": "gnp.demo:post",
+                "authority": 0,
+                "timeout": 600.0,
+                "cwd": os.getcwd(),  # a roster given as a list: from here, made absolute
+            }
+        ],
         "max_workers": 8,
         "lineage": str(tmp_path / "lineage"),
     }
@@ -97,6 +105,46 @@ def test_build_takes_a_name_schedules_and_resolves_a_relative_hub(
     }
     url = "ssh://git@example.com/org/social.git"
     assert build(url)[1].parameters == {"hub": url}
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_scheduled_frame_resolves_its_rosters_paths_from_the_rosters_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `gnp serve --roster FILE` builds: a run of it starts in whatever folder
+    Prefect's runner chooses, and its workers still run what the roster meant."""
+    hub = demo.setup(tmp_path / "hub.git")
+    monkeypatch.setenv("GNP_WORKTREES", str(tmp_path / "worktrees"))
+    team = tmp_path / "team"
+    (team / "sub").mkdir(parents=True)
+    (team / "scout.sh").write_text(
+        '#!/bin/sh\necho \'{"posts": 0, "comments": 0, "visits": 2}\' > stats.json\n'
+    )
+    (team / "scout.sh").chmod(0o755)
+    (team / "roster.json").write_text(
+        json.dumps(
+            [
+                {"id": "scout-lead", "command": "./scout.sh"},
+                {"id": "scout-new", "command": "../scout.sh", "cwd": "sub"},
+            ]
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    [scheduled, _] = build(str(hub.path), "team/roster.json", cron=NEVER, replay_cron=NEVER)
+    roster = scheduled.parameters["roster"]
+    assert [(m["command"], m["cwd"]) for m in roster] == [
+        (["./scout.sh"], str(team)),
+        (["../scout.sh"], str(team / "sub")),
+    ]
+    elsewhere = tmp_path / "runner"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    summary = frame(**scheduled.parameters)  # as the runner calls it, from its folder
+    assert [(w.worker, w.status) for w in summary.workers] == [
+        ("scout-lead", "ok"),
+        ("scout-new", "ok"),
+    ]
+    assert hub.state().document("stats.json")["visits"] == 4
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ itself, run by either runner: tests/prefect/test_frame.py."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,6 +46,29 @@ def test_a_run_named_for_a_frame_another_engine_took_is_renamed(demo_hub: Hub) -
     assert demo_hub.state().document("stats.json")["visits"] == 10  # merged by the racer
     assert summary.frame == 2 and summary.counts[Outcome.APPLIED] == 1
     assert flow_run(str(summary.flow_run_id)).name == "frame-2"
+
+
+def test_a_frame_run_after_a_cancelled_one_gets_a_name_of_its_own(hub: Hub, tmp_path: Path) -> None:
+    """A frame whose run was cancelled is run again: two runs, two names, both starting
+    with the frame's. Runs of another hub are another hub's frames."""
+    from prefect.states import Cancelled
+
+    path = str(hub.path)
+    with get_client(sync_client=True) as client:
+        cancelled = client.create_flow_run(
+            frame, name="frame-1", parameters={"hub": path}, state=Cancelled()
+        )
+    send(hub, "alice", incr())
+    again = frame(path)
+    assert again.frame == 1
+    assert flow_run(str(again.flow_run_id)).name == "frame-1-2"
+    assert flow_run(str(cancelled.id)).name == "frame-1"
+    empty = [frame(path).flow_run_id for _ in range(2)]
+    assert [flow_run(str(r)).name for r in empty] == ["frame-2-empty", "frame-2-empty-2"]
+
+    other = Hub.init(tmp_path / "other.git")
+    send(other, "alice", incr())
+    assert flow_run(str(frame(str(other.path)).flow_run_id)).name == "frame-1"
 
 
 @task(cache_policy=NO_CACHE)

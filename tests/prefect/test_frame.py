@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from gnp.core.errors import UsageError
 from gnp.core.verdict import Outcome, WorkerStatus
 from gnp.frame.pipeline import run_plain
-from gnp.frame.roster import parse
-from gnp.frame.summary import FrameSummary
+from gnp.frame.roster import load, parse
+from gnp.frame.summary import FrameFailed, FrameSummary
 from gnp.git.engine import boundary, run_frame
 from gnp.git.hub import Hub
 from gnp.git.local import LocalRepo
@@ -53,7 +54,13 @@ def run(runner: str) -> Runner:
         return plain
     from gnp_flows.frame import frame
 
-    return frame
+    def flow(hub: str, roster: list[dict[str, Any]] | None = None, **kw: Any) -> FrameSummary:
+        try:
+            return frame(hub, roster, **kw)
+        except FrameFailed as failed:  # a frame that failed: merged, and its run Failed
+            return failed.summary
+
+    return flow
 
 
 def flow_run(run_id: str | None) -> Any:
@@ -72,7 +79,9 @@ TROUBLE = [
     agent("scout-lead", "scout_active", authority=2),
     agent("scout-new", "scout_resting", authority=1),
     {"id": "counter", "command": ["sh", "-c", "exit 3"]},
-    {"id": "commenter", "command": ["no-such-agent-cli", "--go"]},
+    # A missing program refuses the roster (test_a_roster_that_cannot_run...); one that
+    # goes missing once the frame runs is a fallback like any other.
+    {"id": "commenter", "command": ["sh", "-c", "exec no-such-agent-cli --go"]},
 ]
 
 
@@ -95,7 +104,10 @@ def test_a_frame_with_crashing_timing_out_killed_and_conflicting_workers(
         "scout-lead": (WorkerStatus.OK, None),
         "scout-new": (WorkerStatus.OK, None),
         "counter": (WorkerStatus.FALLBACK, "command exited with status 3"),
-        "commenter": (WorkerStatus.FALLBACK, "command not found: no-such-agent-cli"),
+        "commenter": (
+            WorkerStatus.FALLBACK,
+            "command exited with status 127: sh: 1: exec: no-such-agent-cli: not found",
+        ),
     }
     assert summary.frame == 1
     assert summary.counts == {
@@ -135,6 +147,9 @@ def test_a_frame_with_crashing_timing_out_killed_and_conflicting_workers(
     else:
         assert set(rows.flow_run_id) == {summary.flow_run_id}
 
+    assert summary.failure is None
+    assert summary.warning is not None
+    assert summary.warning.startswith("5 of 8 roster workers fell back: flaky (command exited")
     assert replay(hub, 1).identical
     # Nothing is left behind: no worktree, no branch, nothing in the inbox.
     assert list((tmp_path / "worktrees").rglob("*.json")) == []
@@ -146,7 +161,7 @@ def test_a_frame_with_crashing_timing_out_killed_and_conflicting_workers(
         from prefect.client.orchestration import get_client
 
         made = flow_run(summary.flow_run_id)
-        assert made.name == "frame-1" and made.state.is_completed()
+        assert made.name == "frame-1" and made.state.is_completed()  # some fell back
         with get_client(sync_client=True) as client:
             artifacts = client.read_artifacts()
         mine = [
@@ -225,3 +240,125 @@ def test_sigterm_stops_running_workers_and_each_leaves_a_fallback(
         (w, "fallback", "stopped: the process running it was told to stop")
         for w in ("poster-1", "poster-2")
     ]
+
+
+def test_a_frame_whose_every_worker_fell_back_is_merged_and_fails(
+    demo_hub: Hub, run: Runner, runner: str
+) -> None:
+    """The inbox still merges and everything is recorded, but the frame says it failed,
+    and its flow run ends Failed (a frame of nothing but fallbacks is no frame's job)."""
+    cron = send(demo_hub, "cron", incr("stats.json", "/visits", 10))
+    down = [
+        agent("flaky", "crash"),
+        {"id": "counter", "command": ["sh", "-c", "exit 3"]},
+    ]
+    summary = run(str(demo_hub.path), down)
+
+    assert summary.failure == (
+        "every roster worker fell back: flaky (command exited with status 1: RuntimeError: "
+        "the model returned no answer), counter (command exited with status 3)"
+    )
+    assert summary.warning is None
+    assert summary.frame == 1 and summary.commit == str(demo_hub.main().id)
+    assert summary.counts[Outcome.APPLIED] == 1 and summary.counts[Outcome.FALLBACK] == 2
+    assert demo_hub.state().document("stats.json")["visits"] == 10  # the cron job's
+    assert summary.lineage is not None
+    rows = lineage.read(lineage_root(demo_hub))
+    assert sorted(rows.worker) == ["counter", "cron", "flaky"]
+    assert cron.id in set(rows.delta_id)
+    assert summary.to_json()["failure"] == summary.failure
+    assert f"**Failed:** {summary.failure}" in summary.markdown()
+    if runner == "flow":
+        from prefect.client.orchestration import get_client
+
+        made = flow_run(summary.flow_run_id)
+        assert made.state.is_failed() and made.state.message == summary.failure
+        assert made.name == "frame-1"
+        with get_client(sync_client=True) as client:
+            artifacts = client.read_artifacts()
+        [mine] = [a for a in artifacts if str(a.flow_run_id) == summary.flow_run_id and a.key]
+        assert "every roster worker fell back: flaky" in str(mine.data)
+
+
+def test_a_roster_that_cannot_run_is_refused_before_anything_runs(
+    demo_hub: Hub, tmp_path: Path, run: Runner
+) -> None:
+    send(demo_hub, "cron", incr("stats.json", "/visits", 10))
+    marker = tmp_path / "ran"
+    ran = {"id": "poster-1", "command": ["sh", "-c", f"touch {marker}"]}
+    stranger = {"id": "stranger", "command": ["true"]}
+    (tmp_path / "agent.sh").write_text("#!/bin/sh\n")  # not executable
+    cases = {
+        "worker 'stranger' has no key on the hub's keyring (gnp keygen stranger --hub": stranger,
+        f"worker 'counter': command {tmp_path}/nowhere/agent.sh does not exist": {
+            "id": "counter",
+            "command": ["./nowhere/agent.sh"],
+            "cwd": str(tmp_path),
+        },
+        f"worker 'counter': command {tmp_path}/agent.sh is not executable (chmod +x it)": {
+            "id": "counter",
+            "command": ["./agent.sh"],
+            "cwd": str(tmp_path),
+        },
+        "worker 'counter': command 'no-such-agent-cli' is not on PATH": {
+            "id": "counter",
+            "command": ["no-such-agent-cli"],
+        },
+    }
+    for message, bad in cases.items():
+        with pytest.raises(UsageError) as refused:
+            run(str(demo_hub.path), [ran, bad])
+        assert str(refused.value).startswith("roster refused: ")
+        assert message in str(refused.value) and "\n" not in str(refused.value)
+    assert not marker.exists()  # nothing ran
+    assert demo_hub.state().frame == 0 and len(boundary(demo_hub)) == 1  # nothing merged
+
+
+def test_a_rosters_paths_resolve_from_its_folder_not_from_where_the_frame_runs(
+    demo_hub: Hub, tmp_path: Path, run: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agents = tmp_path / "team" / "agents"
+    agents.mkdir(parents=True)
+    script = agents / "scout.sh"
+    script.write_text('#!/bin/sh\necho \'{"posts": 1, "comments": 0, "visits": 4}\' > stats.json\n')
+    script.chmod(0o755)
+    (agents / "count.py").write_text(
+        "import json, sys\n"
+        "d = json.load(open('stats.json'))\n"
+        "d['visits'] += 2\n"
+        "json.dump(d, open('stats.json', 'w'))\n"
+    )
+    (tmp_path / "team" / "team_agents.py").write_text(
+        "import json\n"
+        "def post(wt):\n"
+        "    p = wt / 'posts.json'\n"
+        "    d = json.loads(p.read_text())\n"
+        "    d['items'].append({'by': 'team'})\n"
+        "    p.write_text(json.dumps(d))\n"
+    )
+    roster = tmp_path / "team" / "roster.json"
+    roster.write_text(
+        json.dumps(
+            [
+                {"id": "scout-lead", "command": "./agents/scout.sh"},
+                {"id": "counter", "command": [sys.executable, "agents/count.py"]},
+                {"id": "poster-1", "call": "team_agents:post"},
+                {"id": "poster-2", "command": "./scout.sh", "cwd": "agents"},
+            ]
+        )
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # where a served frame's process might be
+    entries = [m.to_json() for m in load(str(roster))]  # as gnp frame and gnp serve pass it
+    summary = run(str(demo_hub.path), entries)
+    assert {w.worker: (w.status, w.error) for w in summary.workers} == {
+        "scout-lead": (WorkerStatus.OK, None),
+        "counter": (WorkerStatus.OK, None),
+        "poster-1": (WorkerStatus.OK, None),
+        "poster-2": (WorkerStatus.OK, None),
+    }
+    assert summary.failure is None and summary.warning is None
+    assert demo_hub.state().document("posts.json")["items"] == [{"by": "team"}]
+    # visits and posts are counters: both scouts' edits are +4 and +1, the counter's +2
+    assert demo_hub.state().document("stats.json") == {"posts": 2, "comments": 0, "visits": 10}

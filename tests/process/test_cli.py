@@ -72,7 +72,7 @@ def test_option_help_says_what_the_readme_says() -> None:
     assert len(hubs) >= 8 and all("git URL" in help for help in hubs)
     assert "goes" in helps["frame", "--lineage"]
     assert "read" in helps["lineage", "--lineage"] and "goes" not in helps["lineage", "--lineage"]
-    assert "{id, call|command, authority, timeout}" in helps["frame", "--roster"]
+    assert "{id, call|command, authority, timeout, cwd}" in helps["frame", "--roster"]
 
 
 def test_run_messages_are_one_line_when_stderr_is_a_pipe(tmp_path: Path) -> None:
