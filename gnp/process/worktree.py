@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TypeVar
 
 import pygit2
@@ -40,6 +41,7 @@ from gnp.process import owners
 BRANCH_PREFIX = "refs/heads/gnp/"
 _RETRYABLE = ("already checked out", "current HEAD of a linked", "is locked")
 T = TypeVar("T")
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 
 
 def default_root() -> Path:
@@ -89,12 +91,35 @@ class Worktree:
 def remove_worktree(local: LocalRepo, name: str, path: Path | None, branch: str | None) -> None:
     repo = local.repo
     if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
     with locks.worktrees(local.path):
         if name in repo.list_worktrees():
             _retry(lambda: repo.lookup_worktree(name).prune(True))
         if branch is not None and branch in repo.references:
             _retry(lambda: repo.references.delete(branch))
+
+
+def remove_tree(path: Path) -> None:
+    """Remove the folder at ``path`` as far as possible, never raising. A folder the work
+    left without permissions (``chmod 0``) is made its owner's again first: left in place,
+    it would outlive the worktree's entry and record, and nothing would ever remove it."""
+    top, reopened = str(path), set[str]()
+
+    def reopen(function: Callable[..., object], failed: str, exc_info: ExcInfo) -> None:
+        if not isinstance(exc_info[1], PermissionError):
+            return
+        with contextlib.suppress(OSError):
+            if failed != top:  # what holds the worktree is not ours to change
+                os.chmod(os.path.dirname(failed), 0o700)  # to remove what is in it
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                if failed not in reopened:  # once: a folder chmod cannot open stays
+                    reopened.add(failed)
+                    os.chmod(failed, 0o700)  # to list it
+                    shutil.rmtree(failed, onerror=reopen)
+            elif failed != top:
+                function(failed)
+
+    shutil.rmtree(path, onerror=reopen)
 
 
 def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktree:
