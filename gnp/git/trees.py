@@ -8,7 +8,7 @@ with the number of files changed, never with the number of files kept.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pygit2
 
@@ -69,6 +69,19 @@ def subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree | None:
     except KeyError:
         return None
     return obj if isinstance(obj, pygit2.Tree) else None
+
+
+def blobs(tree: pygit2.Tree) -> Iterator[tuple[str, pygit2.Blob]]:
+    """Every blob of ``tree`` (files and symbolic links) with its path; submodules,
+    which are not ours, are left out. A stack, not recursion: trees may nest deep."""
+    stack: list[tuple[str, pygit2.Tree]] = [("", tree)]
+    while stack:
+        prefix, current = stack.pop()
+        for entry in current:
+            if isinstance(entry, pygit2.Tree):
+                stack.append((f"{prefix}{entry.name}/", entry))
+            elif isinstance(entry, pygit2.Blob):
+                yield f"{prefix}{entry.name}", entry
 
 
 MAX_DEPTH = 64  # deeper than any path gnp writes; a deeper tree is reported, not walked

@@ -19,11 +19,13 @@ class TooLong(ValueError):
     """The file holds more than the reader will take."""
 
 
-def read_bounded(path: str | Path, limit: int) -> bytes:
+def read_bounded(path: str | Path, limit: int, *, follow: bool = True) -> bytes:
     """The whole of the regular file at ``path``, if it holds at most ``limit`` bytes.
     Raises what opening it raises (missing, no permission, a directory: OSError),
-    :class:`NotAFile` or :class:`TooLong`."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    :class:`NotAFile` or :class:`TooLong`. Without ``follow``, a symbolic link at
+    ``path`` is refused (OSError, ELOOP) instead of read through."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    fd = os.open(path, flags)
     try:
         mode = os.fstat(fd).st_mode
         if stat.S_ISDIR(mode):

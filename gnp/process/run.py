@@ -1,15 +1,26 @@
 """The worker harness: run work in an isolated worktree and turn its edits into a delta.
 
-``run`` gives the worker a worktree of main, runs the command there
-(:mod:`gnp.process.command`), diffs the state files against the base (:mod:`gnp.core.diff`),
-signs one delta, commits it on the worker's own branch, pushes it to the worker's own
-inbox ref, and removes the worktree. Edits count whether the work leaves them in the
-worktree or commits them. A command that fails, times out, cannot start, is stopped
-(the process running it was told to stop) or leaves a state file that is not JSON
-produces a ``fallback`` delta that records why and changes nothing; a timeout or a stop
-kills everything the command started. The delta is committed on the branch before it
-is pushed, so a worker killed in between leaves it for the janitor to push, never lost.
-A worktree that cannot be removed once its delta is delivered is reported in the
+Theory of operation: ``run`` gives the worker a worktree of main, runs the command there
+(:mod:`gnp.process.command`), finds what the work changed from the files it left
+(:mod:`gnp.process.edits`, which never opens the worktree's ``.git``: the work may have
+deleted it, re-initialised it or pointed it at the hub), signs one delta, commits it on
+the worker's own branch in gnp's own repository, pushes it to the worker's own inbox
+ref, and removes the worktree.
+
+Every run that gets as far as its command ends in exactly one verdict: a delta of the
+edits, nothing (``unchanged``: no state file changed), or a ``fallback`` delta that
+changes nothing and says why in one line. A command that fails, times out, cannot start
+or is stopped (the process running it was told to stop) gets a fallback; so do edits
+that cannot become a delta (a state file that is not JSON, is a link, nests too deep or
+is too large for one delta), and so does any failure of the harness itself while it
+turns the edits into a delta, RecursionError and MemoryError included: that step is
+one function, :func:`_verdict`, which makes any exception the fallback's reason. What is
+not a verdict is raised: no key (before any work), and a delivery that fails, in which
+case the delta stays on the worker's branch for ``gnp janitor`` to push, never lost
+(it is committed there before it is pushed). A timeout or a stop kills everything the
+command started.
+
+A worktree that cannot be removed once its verdict is delivered is reported in the
 result's note, not raised: a run that looks failed gets run again, and its work would be
 submitted twice.
 """
@@ -22,26 +33,21 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pygit2
 
-from gnp.core import canonical
 from gnp.core.delta import Delta, check_limits, compose, fallback
-from gnp.core.diff import diff_file
-from gnp.core.document import ABSENT
-from gnp.core.errors import GnpError, Refused, TooLarge, UsageError
+from gnp.core.errors import GnpError, Refused, TooLarge, UsageError, describe
 from gnp.core.layout import ref_name
-from gnp.core.limits import Limits, check_file
+from gnp.core.limits import Limits
 from gnp.core.ops import Op
 from gnp.core.signing import SigningKey
 from gnp.core.verdict import WorkerStatus
-from gnp.git import trees
 from gnp.git.hub import Hub, State
 from gnp.git.inbox import delta_commit
 from gnp.git.local import LocalRepo
 from gnp.host import clock, keys
-from gnp.process import owners
+from gnp.process import edits, owners
 from gnp.process.command import Ended, execute, signal_name
 from gnp.process.stop import StopToken
 from gnp.process.worktree import Worktree, create
@@ -105,7 +111,7 @@ def _work(
     capture: bool,
     stop: StopToken | None,
 ) -> RunResult:
-    """The run itself, in ``wt``: the work, its edits, the delta, its delivery."""
+    """The run itself, in ``wt``: the work, its verdict, the verdict's delivery."""
     try:
         ended = execute(
             command,
@@ -116,90 +122,85 @@ def _work(
             capture=capture,
             started=lambda pid: owners.note_work(wt.local.path, wt.name, pid),
         )
+        verdict = _verdict(wt, key, base, ended, authority)
     except (KeyboardInterrupt, SystemExit) as interrupt:  # Ctrl-C, SIGTERM: work killed
         _stopped(wt, key, base.frame, interrupt)
         raise
-    if ended.error is not None:
-        return _fall_back(wt, key, base, ended, ended.error)
-    try:
-        paths = changed(wt)
-        ops = edits(wt, paths, base.types)
-    except Refused as exc:
-        return _fall_back(wt, key, base, ended, str(exc))
-    skipped = not_state_files(paths)  # not merged, and worth saying so
-    if not ops:
+    if verdict.signed is None:
         with contextlib.suppress(OSError, ValueError):  # only the janitor's clue
             owners.note_unchanged(wt.local.path, wt.name)
         return RunResult(
-            None, WorkerStatus.UNCHANGED, ended.exit_code, output=ended.output, ignored=skipped
+            None,
+            WorkerStatus.UNCHANGED,
+            ended.exit_code,
+            output=ended.output,
+            ignored=verdict.ignored,
         )
-    signed = key.sign(fitted(wt, paths, base, ops, authority))
+    result = _deliver(wt, verdict.signed, verdict.status, ended, verdict.error)
+    return replace(result, ignored=verdict.ignored)
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    signed: Delta | None  # None: nothing changed
+    status: WorkerStatus
+    error: str | None = None
+    ignored: tuple[str, ...] = ()
+
+
+def _verdict(wt: Worktree, key: SigningKey, base: State, ended: Ended, authority: int) -> _Verdict:
+    """What the run ends in, signed: its delta, nothing, or its fallback, whatever fails."""
+    if ended.error is not None:
+        return _fallback(wt, key, base, ended.error)
     try:
+        start = wt.local.repo[wt.start]  # the tree the work was given, in gnp's own repository
+        assert isinstance(start, pygit2.Commit)
+        paths = edits.changed(wt.path, start.tree)
+        ops = edits.edits(wt.path, start.tree, paths, base.types, base.limits)
+        skipped = edits.not_state_files(paths)  # not merged, and worth saying so
+        if not ops:
+            return _Verdict(None, WorkerStatus.UNCHANGED, ignored=skipped)
+        signed = key.sign(fitted(wt, start.tree, paths, base, ops, authority))
         within_limits(signed, base.limits)
-    except Refused as exc:
-        reason = f"the edits are too large for one delta: {exc}"
-        return _fall_back(wt, key, base, ended, str(exc), reason=reason)
-    result = _deliver(wt, signed, WorkerStatus.OK, ended, None)
-    return replace(result, ignored=skipped)
+    except Exception as exc:  # RecursionError and MemoryError too: the run still ends in one
+        return _fallback(wt, key, base, _reason(exc))
+    return _Verdict(signed, WorkerStatus.OK, ignored=skipped)
 
 
-# The edits, step by step ---------------------------------------------------------------
+def _fallback(wt: Worktree, key: SigningKey, base: State, reason: str) -> _Verdict:
+    signed = key.sign(fallback(wt.worker, reason, frame=base.frame, stamp=clock.stamp()))
+    return _Verdict(signed, WorkerStatus.FALLBACK, reason)
 
 
-def changed(wt: Worktree) -> list[str]:
-    """The files the work in ``wt`` changed, sorted: its commits count as edits."""
-    repo = pygit2.Repository(str(wt.path))
-    if repo.head.target != wt.start:
-        # The work committed (coding agents do): its commits are edits like any other.
-        repo.reset(wt.start, pygit2.enums.ResetMode.SOFT)
-    ignored = pygit2.enums.FileStatus.IGNORED
-    return sorted(path for path, flags in repo.status().items() if flags != ignored)
+def _reason(exc: Exception) -> str:
+    """Why the work's edits were not submitted, said so that someone can act on it."""
+    if isinstance(exc, Refused):
+        return _one_line(str(exc))
+    return _one_line(
+        f"gnp failed on the work's edits after the command ran ({describe(exc)}), so "
+        "none was submitted: run the work again, and report this if it happens again"
+    )
 
 
-def not_state_files(paths: list[str]) -> tuple[str, ...]:
-    return tuple(path for path in paths if not path.endswith(".json"))
+def _one_line(text: str) -> str:
+    """``text`` as one line that any encoder takes: a reason may quote a file's name,
+    which the work chose (a newline in it, or bytes that are not UTF-8)."""
+    text = " ".join(text.split())
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def edits(
-    wt: Worktree,
-    paths: list[str],
-    types: dict[str, dict[str, str]],
-    *,
-    merge_new: bool = True,
-) -> list[Op]:
-    """The operations that the edits in ``wt`` to ``paths`` (:func:`changed`) amount to;
-    raises Refused if unusable. Only state files count."""
-    ops: list[Op] = []
-    for path in paths:
-        if not path.endswith(".json"):
-            continue
-        check_file(path)
-        data = trees.read(wt.base.tree, path)
-        old = ABSENT if data is None else canonical.decode(data)
-        new = _document_after(wt, path)
-        ops.extend(diff_file(path, old, new, types.get(path, {}), merge_new=merge_new))
-    return ops
+# The delta ---------------------------------------------------------------------------
 
 
-def _document_after(wt: Worktree, path: str) -> Any:
-    """The state file at ``path`` as the work left it (ABSENT: removed)."""
-    try:
-        data = (wt.path / path).read_bytes()
-    except FileNotFoundError:
-        return ABSENT
-    try:
-        return canonical.decode(data)
-    except Refused as exc:
-        raise type(exc)(f"{path} is not valid JSON after the work: {exc}") from None
-
-
-def fitted(wt: Worktree, paths: list[str], base: State, ops: list[Op], authority: int) -> Delta:
+def fitted(
+    wt: Worktree, tree: pygit2.Tree, paths: list[str], base: State, ops: list[Op], authority: int
+) -> Delta:
     """The delta of ``ops``; over the operation limit, what is new is added whole instead
     of made piece by piece by merge operations, which may fit (it did before those were
     made)."""
     if len(ops) > base.limits.max_ops:
         with contextlib.suppress(Refused):
-            whole = edits(wt, paths, base.types, merge_new=False)
+            whole = edits.edits(wt.path, tree, paths, base.types, base.limits, merge_new=False)
             if len(whole) < len(ops):
                 ops = whole
     return compose(wt.worker, ops, frame=base.frame, stamp=clock.stamp(), authority=authority)
@@ -207,9 +208,12 @@ def fitted(wt: Worktree, paths: list[str], base: State, ops: list[Op], authority
 
 def within_limits(signed: Delta, limits: Limits) -> None:
     """Refuse now what the frame would refuse: a delta over the hub's limits."""
-    check_limits(signed, limits)
-    if len(signed.encode()) > limits.max_bytes:
-        raise TooLarge(f"the delta would be over {limits.max_bytes} bytes")
+    try:
+        check_limits(signed, limits)
+        if len(signed.encode()) > limits.max_bytes:
+            raise TooLarge(f"the delta would be over {limits.max_bytes} bytes")
+    except Refused as exc:
+        raise TooLarge(f"the edits are too large for one delta: {exc}") from None
 
 
 # Delivery ------------------------------------------------------------------------------
@@ -245,15 +249,6 @@ def _deliver(
 ) -> RunResult:
     delta_id = deliver(wt.local, wt, signed)
     return RunResult(delta_id, status, ended.exit_code, error, len(signed.ops), ended.output)
-
-
-def _fall_back(
-    wt: Worktree, key: SigningKey, base: State, ended: Ended, error: str, *, reason: str = ""
-) -> RunResult:
-    """Deliver the worker's fallback: ``reason`` (default: ``error``) in the delta, and
-    ``error`` in the result."""
-    signed = key.sign(fallback(wt.worker, reason or error, frame=base.frame, stamp=clock.stamp()))
-    return _deliver(wt, signed, WorkerStatus.FALLBACK, ended, error)
 
 
 def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:

@@ -2,12 +2,14 @@
 
 Theory of operation: a worker gets a worktree of ``main`` (state files only, no
 ``.gnp/``) on a branch of its own, ``gnp/<worker>/<token>``, in its local repository,
-by default on tmpfs. Whatever happens, the trap removes the directory, prunes the
-worktree entry and deletes the branch: on normal exit and exceptions (the context
-manager), on SIGTERM (turned into ``SystemExit`` so the stack unwinds through it), on
-SIGINT (``KeyboardInterrupt``, likewise) and at interpreter exit (``atexit``). Only
-SIGKILL escapes; for that, an ownership record (:mod:`gnp.process.owners`) lets the
-janitor tell a dead owner from a live one and clean up after it.
+by default on tmpfs; each file in it is main's blob byte for byte, whatever the user's
+git configuration would make of it (:func:`as_committed`). Whatever happens, the trap
+removes the directory, prunes the worktree entry and deletes the branch: on normal exit
+and exceptions (the context manager), on SIGTERM (turned into ``SystemExit`` so the
+stack unwinds through it), on SIGINT (``KeyboardInterrupt``, likewise) and at
+interpreter exit (``atexit``). Only SIGKILL escapes; for that, an ownership record
+(:mod:`gnp.process.owners`) lets the janitor tell a dead owner from a live one and
+clean up after it.
 
 libgit2 1.9.7 (pygit2 1.21) reports false "already checked out" and "current HEAD of a
 linked repository" errors when processes add and prune worktrees of one repository at
@@ -29,10 +31,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import TypeVar
 
 import pygit2
 
+from gnp.git import trees
 from gnp.git.local import LocalRepo
 from gnp.host import locks
 from gnp.process import owners
@@ -40,6 +44,7 @@ from gnp.process import owners
 BRANCH_PREFIX = "refs/heads/gnp/"
 _RETRYABLE = ("already checked out", "current HEAD of a linked", "is locked")
 T = TypeVar("T")
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 
 
 def default_root() -> Path:
@@ -89,12 +94,35 @@ class Worktree:
 def remove_worktree(local: LocalRepo, name: str, path: Path | None, branch: str | None) -> None:
     repo = local.repo
     if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path)
     with locks.worktrees(local.path):
         if name in repo.list_worktrees():
             _retry(lambda: repo.lookup_worktree(name).prune(True))
         if branch is not None and branch in repo.references:
             _retry(lambda: repo.references.delete(branch))
+
+
+def remove_tree(path: Path) -> None:
+    """Remove the folder at ``path`` as far as possible, never raising. A folder the work
+    left without permissions (``chmod 0``) is made its owner's again first: left in place,
+    it would outlive the worktree's entry and record, and nothing would ever remove it."""
+    top, reopened = str(path), set[str]()
+
+    def reopen(function: Callable[..., object], failed: str, exc_info: ExcInfo) -> None:
+        if not isinstance(exc_info[1], PermissionError):
+            return
+        with contextlib.suppress(OSError):
+            if failed != top:  # what holds the worktree is not ours to change
+                os.chmod(os.path.dirname(failed), 0o700)  # to remove what is in it
+            if os.path.isdir(failed) and not os.path.islink(failed):
+                if failed not in reopened:  # once: a folder chmod cannot open stays
+                    reopened.add(failed)
+                    os.chmod(failed, 0o700)  # to list it
+                    shutil.rmtree(failed, onerror=reopen)
+            elif failed != top:
+                function(failed)
+
+    shutil.rmtree(path, onerror=reopen)
 
 
 def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktree:
@@ -120,10 +148,36 @@ def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktr
         with locks.worktrees(local.path):
             ref = local.repo.references.create(branch, start)
             _retry(lambda: local.repo.add_worktree(name, str(path), ref))
+        start_commit = local.repo[start]
+        assert isinstance(start_commit, pygit2.Commit)
+        as_committed(start_commit.tree, path)
     except BaseException:
         wt.remove()
         raise
     return wt
+
+
+def as_committed(tree: pygit2.Tree, root: Path) -> None:
+    """Make each file of the checkout at ``root`` its blob, byte for byte.
+
+    libgit2's checkout follows the user's git configuration: ``core.autocrlf``, and the
+    ``text``, ``eol`` and ``ident`` attributes of ``core.attributesFile``,
+    ``~/.config/git/attributes`` or the system's, rewrite what it writes (with
+    ``autocrlf = true`` a state file arrives with CRLF line ends:
+    ``tests/process/test_gitconfig.py``). Having libgit2 read no global configuration
+    (``pygit2.settings.search_path``) would not do: that setting is the whole process's,
+    so it would race with other threads' checkouts and take a remote hub's
+    ``url.insteadOf`` or proxy settings from its pushes. So each file is compared with
+    its blob and, where the checkout changed it, written again.
+    """
+    for rel, blob in trees.blobs(tree):
+        if blob.filemode == pygit2.enums.FileMode.LINK:
+            continue
+        target = root / rel
+        with contextlib.suppress(OSError):
+            if target.stat().st_size == blob.size and target.read_bytes() == blob.data:
+                continue
+        target.write_bytes(blob.data)
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -34,3 +35,15 @@ def test_a_link_to_a_device_is_refused_and_a_folder_is_an_os_error(tmp_path: Pat
         read_bounded(tmp_path, 100)
     with pytest.raises(FileNotFoundError):
         read_bounded(tmp_path / "missing.json", 100)
+
+
+def test_without_follow_a_link_is_refused_even_to_a_regular_file(tmp_path: Path) -> None:
+    target = tmp_path / "target.json"
+    target.write_bytes(b"{}")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    assert read_bounded(link, 100) == b"{}"
+    with pytest.raises(OSError) as refused:
+        read_bounded(link, 100, follow=False)
+    assert refused.value.errno == errno.ELOOP
+    assert read_bounded(target, 100, follow=False) == b"{}"

@@ -37,3 +37,11 @@ def test_changes_reports_added_deleted_modified_and_kind_changes(tmp_path: Path)
     ]
     assert trees.changes(old, old) == []
     assert len(trees.changes(old, new, limit=2)) == 2
+
+
+def test_blobs_lists_every_file_with_its_path_at_any_depth(tmp_path: Path) -> None:
+    repo = pygit2.init_repository(str(tmp_path / "r.git"), bare=True)
+    deep = "/".join(["d"] * 200) + "/x.json"  # deeper than the interpreter would recurse
+    files = {"a.json": b"1", "s/b.json": b"2", "s/t/c.txt": b"3", deep: b"4"}
+    found = {path: blob.data for path, blob in trees.blobs(tree(repo, files))}
+    assert found == files

@@ -1,0 +1,226 @@
+"""A worker's edits: what its work left in the worktree, read from the files themselves.
+
+Theory of operation: the work is untrusted and owns its worktree while it runs, so when
+the command ends anything there may be anything, ``.git`` included: deleted,
+re-initialised, or pointed at another repository (even the hub). What the work changed
+is therefore found without the worktree's ``.git`` and without git's view of the folder:
+the files on disk are walked and compared with the tree the worktree was made of, which
+gnp holds in its own repository. So edits the work committed count like any other (the
+files show them), and the user's git configuration (excludes, attributes, status
+settings) plays no part in what is submitted.
+
+Nothing is ever read through a symbolic link or from anything but a regular file: the
+walk takes each entry as lstat(2) sees it and never descends into a linked folder; a
+state file is read with a bounded read that refuses a link even if one appears between
+the look and the open (``O_NOFOLLOW``) and never blocks on a FIFO. A link, a FIFO or a
+device named like a state file is refused by name. Any other file is compared by kind
+and size first, and read only when it could equal its blob, no further than the blob.
+
+A state file is refused, by name, before anything recurses through it when it nests
+deeper than main may hold or holds a number JSON cannot carry (``1e400`` decodes to
+infinity, which no delta can encode).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from gnp.core import canonical
+from gnp.core.diff import diff_file
+from gnp.core.document import ABSENT, MAX_DOCUMENT_DEPTH
+from gnp.core.errors import BadFile, Malformed, TooLarge
+from gnp.core.limits import Limits, check_file
+from gnp.core.ops import Op
+from gnp.git import trees
+from gnp.host.files import TooLong, read_bounded
+
+GIT = ".git"  # the worktree's own, at its top: git's, whatever the work made of it
+STATE_SUFFIX = ".json"
+LINK = pygit2.enums.FileMode.LINK
+# How much a state file may grow beyond twice its old size before it is not read: what a
+# work adds must fit in one delta (limits.max_bytes), and the rest is room for reformatting.
+GROWTH = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What is at one path of the worktree, as lstat(2) says: never through a link."""
+
+    mode: int
+    size: int
+
+
+def changed(root: Path, tree: pygit2.Tree) -> list[str]:
+    """The paths under ``root`` that differ from ``tree``, sorted: new, changed, removed,
+    or no longer what they were (a file that became a link, a FIFO or a folder)."""
+    on_disk = scan(root)
+    in_tree = dict(trees.blobs(tree))
+    paths = {path for path in in_tree if path not in on_disk}
+    for path, entry in on_disk.items():
+        blob = in_tree.get(path)
+        if blob is None or not _same(root / path, entry, blob):
+            paths.add(path)
+    return sorted(paths)
+
+
+def scan(root: Path) -> dict[str, Entry]:
+    """Every entry under ``root`` but folders, by its path there; links are listed,
+    never followed, and the top-level ``.git`` is skipped."""
+    try:
+        is_folder = stat.S_ISDIR(os.lstat(root).st_mode)
+    except FileNotFoundError:
+        is_folder = False
+    if not is_folder:
+        raise BadFile(f"the worktree {root} is gone after the work: leave it in place")
+    found: dict[str, Entry] = {}
+    folders = [""]
+    while folders:  # a stack, not recursion: the work may nest folders thousands deep
+        prefix = folders.pop()
+        try:
+            with os.scandir(root / prefix if prefix else root) as entries:
+                for item in entries:
+                    if not prefix and item.name == GIT:
+                        continue
+                    info = item.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(info.st_mode):
+                        folders.append(f"{prefix}{item.name}/")
+                    else:
+                        found[f"{prefix}{item.name}"] = Entry(info.st_mode, info.st_size)
+        except PermissionError as exc:
+            folder = prefix.rstrip("/") or "."
+            raise BadFile(
+                f"the folder {folder} of the worktree could not be read after the work "
+                f"({exc.strerror}): leave it readable"
+            ) from None
+    return found
+
+
+def _same(path: Path, entry: Entry, blob: pygit2.Blob) -> bool:
+    if blob.filemode == LINK:
+        return stat.S_ISLNK(entry.mode) and os.fsencode(os.readlink(path)) == blob.data
+    if not stat.S_ISREG(entry.mode) or entry.size != blob.size:
+        return False
+    try:
+        return read_bounded(path, blob.size, follow=False) == blob.data
+    except (OSError, ValueError):  # gone, or replaced meanwhile: not what it was
+        return False
+
+
+def not_state_files(paths: list[str]) -> tuple[str, ...]:
+    return tuple(path for path in paths if not path.endswith(STATE_SUFFIX))
+
+
+def edits(
+    root: Path,
+    tree: pygit2.Tree,
+    paths: list[str],
+    types: dict[str, dict[str, str]],
+    limits: Limits,
+    *,
+    merge_new: bool = True,
+) -> list[Op]:
+    """The operations that the edits under ``root`` to ``paths`` (:func:`changed`) make
+    of ``tree``; raises Refused, naming the file, if they are unusable. Only state files
+    count."""
+    ops: list[Op] = []
+    for path in paths:
+        if not path.endswith(STATE_SUFFIX):
+            continue
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:  # a name of bytes that are not UTF-8, as os gives it
+            shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise BadFile(f"{shown} is not named in UTF-8: name state files in UTF-8") from None
+        check_file(path)
+        data = trees.read(tree, path)
+        old = ABSENT if data is None else canonical.decode(data)
+        new = document_after(root, path, 0 if data is None else len(data), limits)
+        try:
+            ops.extend(diff_file(path, old, new, types.get(path, {}), merge_new=merge_new))
+        except RecursionError:
+            raise TooLarge(
+                f"{path} nests too deeply after the work for its edits to be worked out: flatten it"
+            ) from None
+    return ops
+
+
+def document_after(root: Path, path: str, old_size: int, limits: Limits) -> Any:
+    """The state file at ``path`` as the work left it (ABSENT: removed); raises Refused,
+    naming it, if it is not a regular file holding JSON that a delta can carry."""
+    target = root / path
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):  # removed, or its folder is a file now
+        return ABSENT
+    if stat.S_ISLNK(info.st_mode):
+        raise BadFile(
+            f"{path} is a symbolic link after the work, and gnp never follows links: "
+            "leave a regular file there, or none"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise BadFile(
+            f"{path} is {_kind(info.st_mode)} after the work, not a regular file: "
+            "leave a regular file there, or none"
+        )
+    limit = 2 * old_size + GROWTH * limits.max_bytes
+    try:
+        data = read_bounded(target, limit, follow=False)
+    except TooLong:
+        raise TooLarge(
+            f"{path} is over {limit} bytes after the work, more than a delta can carry: "
+            "make smaller edits"
+        ) from None
+    except OSError as exc:
+        raise BadFile(
+            f"{path} could not be read after the work ({exc.strerror or exc}): leave it readable"
+        ) from None
+    try:
+        new = canonical.decode(data)
+    except Malformed as exc:
+        raise Malformed(f"{path} is not valid JSON after the work: {exc}") from None
+    if canonical.depth(new, MAX_DOCUMENT_DEPTH) > MAX_DOCUMENT_DEPTH:
+        raise TooLarge(
+            f"{path} nests deeper than {MAX_DOCUMENT_DEPTH} levels after the work, deeper "
+            "than a state file may: flatten it"
+        )
+    if not _finite(new):
+        raise Malformed(
+            f"{path} holds a number too large for JSON after the work (such as 1e400, "
+            "which reads as infinity): write a finite number, or a string"
+        )
+    return new
+
+
+def _finite(value: Any) -> bool:
+    """Whether every number in ``value`` is finite (a stack: ``value`` may be deep)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        t = type(item)
+        if t is float:
+            if not math.isfinite(item):
+                return False
+        elif t is dict:
+            stack.extend(item.values())
+        elif t is list:
+            stack.extend(item)
+    return True
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"

@@ -1,0 +1,242 @@
+"""The run harness (gnp.process.run): every run ends in exactly one verdict, a delta,
+nothing, or a fallback in the inbox saying why, whatever the work left behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gnp.core.delta import Delta, decode
+from gnp.core.verdict import Outcome
+from gnp.git.connect import open_hub
+from gnp.git.engine import run_frame
+from gnp.git.hub import Hub
+from gnp.git.inbox import snapshot, take
+from gnp.git.local import LocalRepo
+from gnp.process import run as harness
+from gnp.process.run import RunResult, run
+from tests.helpers.cli import cli
+from tests.helpers.hubs import incr, send
+from tests.helpers.worktrees import leftovers
+
+
+def inbox(hub: Hub) -> list[Delta]:
+    opened = open_hub(hub.path)  # afresh: what the hub holds now
+    return [decode(take(opened, item)) for item in snapshot(opened)]
+
+
+def ended_in_one_fallback(hub: Hub, local: LocalRepo, result: RunResult) -> str:
+    """The run's fallback, the only delta in the inbox, and nothing left behind: its reason."""
+    assert result.status == "fallback", result
+    [delta] = inbox(hub)
+    assert (delta.id, delta.status, delta.ops) == (result.delta_id, "fallback", ())
+    assert delta.error == result.error and "\n" not in (delta.error or "")
+    assert leftovers(local) == []
+    assert list(Path(os.environ["GNP_WORKTREES"]).iterdir()) == []
+    return delta.error or ""
+
+
+@pytest.fixture
+def seeded(hub: Hub, local: LocalRepo) -> Hub:
+    """A hub whose main holds stats.json, {"count": 1}."""
+    send(hub, "w", incr())
+    run_frame(hub)
+    return hub
+
+
+def sh(script: str) -> list[str]:
+    return ["sh", "-c", script]
+
+
+def test_a_number_json_cannot_carry_is_a_fallback_naming_the_file(
+    hub: Hub, local: LocalRepo
+) -> None:
+    result = run(hub, "w", sh("echo '{\"big\": 1e400}' > x.json"))  # decodes to infinity
+    reason = ended_in_one_fallback(hub, local, result)
+    assert reason.startswith("x.json holds a number too large for JSON")
+    assert "write a finite number" in reason
+
+
+def test_a_state_file_nested_900_deep_is_a_fallback_naming_the_file(
+    hub: Hub, local: LocalRepo
+) -> None:
+    deep = "[" * 900 + "]" * 900
+    result = run(hub, "w", sh(f"echo '{deep}' > x.json"))
+    reason = ended_in_one_fallback(hub, local, result)
+    assert reason == (
+        "x.json nests deeper than 256 levels after the work, deeper than a state file may: "
+        "flatten it"
+    )
+
+
+def _recurse(*args: Any, **kwargs: Any) -> Any:
+    return _recurse(*args, **kwargs)
+
+
+def _out_of_memory(*args: Any, **kwargs: Any) -> Any:
+    raise MemoryError
+
+
+def _broken(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("a step of the harness broke")
+
+
+@pytest.mark.parametrize(
+    ("step", "said"),
+    [
+        (_recurse, "RecursionError: maximum recursion depth exceeded"),
+        (_out_of_memory, "MemoryError: "),
+        (_broken, "RuntimeError: a step of the harness broke"),
+    ],
+)
+def test_any_failure_of_the_harness_after_the_command_is_a_fallback_saying_so(
+    hub: Hub, local: LocalRepo, monkeypatch: pytest.MonkeyPatch, step: Any, said: str
+) -> None:
+    monkeypatch.setattr(harness, "fitted", step)  # a step between the edits and the delta
+    result = run(hub, "w", sh("echo '{\"n\": 1}' > n.json"))
+    reason = ended_in_one_fallback(hub, local, result)
+    assert reason.startswith(f"gnp failed on the work's edits after the command ran ({said}")
+    assert reason.endswith("run the work again, and report this if it happens again")
+
+
+def test_a_recursion_error_while_diffing_a_file_is_a_fallback_naming_it(
+    seeded: Hub, local: LocalRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gnp.process import edits
+
+    monkeypatch.setattr(edits, "diff_file", _recurse)
+    result = run(seeded, "w", sh("echo '{\"count\": 2}' > stats.json"))
+    reason = ended_in_one_fallback(seeded, local, result)
+    assert reason.startswith("stats.json nests too deeply after the work")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        "ln -s /tmp x.json",  # a link to a folder
+        "mkdir -p some/other && echo '{\"secret\": 1}' > some/other/file.json && "
+        "ln -s some/other/file.json x.json",  # a link to a state file of the worktree
+        "ln -s /dev/zero x.json",
+        "rm stats.json && ln -s /etc/hostname stats.json",  # a state file become a link
+    ],
+)
+def test_a_link_named_like_a_state_file_is_refused_never_followed(
+    seeded: Hub, local: LocalRepo, make: str
+) -> None:
+    result = run(seeded, "w", sh(make))
+    reason = ended_in_one_fallback(seeded, local, result)
+    name = make.rsplit(" ", 1)[1]
+    assert reason == (
+        f"{name} is a symbolic link after the work, and gnp never follows links: "
+        "leave a regular file there, or none"
+    )
+
+
+def test_a_fifo_named_like_a_state_file_is_refused_not_waited_on(
+    hub: Hub, local: LocalRepo
+) -> None:
+    result = run(hub, "w", sh("mkfifo x.json"))
+    reason = ended_in_one_fallback(hub, local, result)
+    assert reason.startswith("x.json is a FIFO after the work, not a regular file")
+
+
+def permissions_hold(tmp_path: Path) -> bool:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0)
+    try:
+        os.listdir(locked)
+    except PermissionError:
+        return True
+    finally:
+        locked.rmdir()
+    return False
+
+
+@pytest.mark.parametrize(
+    ("work", "said"),
+    [
+        ("echo '{}' > \"$(printf 'a\\377b.json')\"", "a\\udcffb.json is not named in UTF-8"),
+        ('cd .. && rm -rf "$GNP_WORKTREE"', "the worktree "),
+        ("mkdir d && echo '{}' > d/x.json && chmod 0 d", "the folder d of the worktree could not"),
+    ],
+    ids=["a name not in UTF-8", "the worktree removed", "a folder that cannot be read"],
+)
+def test_what_the_work_leaves_that_cannot_be_read_is_a_fallback_saying_what(
+    hub: Hub, local: LocalRepo, tmp_path: Path, work: str, said: str
+) -> None:
+    if "chmod" in work and not permissions_hold(tmp_path):
+        pytest.skip("this process reads a folder whatever its mode (root, CAP_DAC_OVERRIDE)")
+    result = run(hub, "w", sh(work))
+    assert ended_in_one_fallback(hub, local, result).startswith(said)
+
+
+def test_links_and_fifos_that_are_not_state_are_listed_never_followed(
+    seeded: Hub, local: LocalRepo
+) -> None:
+    work = "ln -s / root && ln -s /etc/hostname notes.txt && mkfifo pipe && echo '{}' > n.json"
+    result = run(seeded, "w", sh(work))
+    assert (result.status, result.ops, result.ignored) == ("ok", 1, ("notes.txt", "pipe", "root"))
+
+
+def worked_without_its_git(hub: Hub, local: LocalRepo, result: RunResult) -> None:
+    """The run's delta holds the work's edits, and they land: the worktree's .git, whatever
+    the work did to it, played no part."""
+    assert (result.status, result.error, result.ops) == ("ok", None, 3)  # test, replace, add
+    [delta] = inbox(hub)
+    assert delta.id == result.delta_id
+    assert leftovers(local) == []
+    assert list(Path(os.environ["GNP_WORKTREES"]).iterdir()) == []
+    assert run_frame(hub).count(Outcome.APPLIED) == 1
+    assert hub.state().document("stats.json") == {"count": 7}
+    assert hub.state().document("new.json") == {"n": 1}
+
+
+EDIT = "echo '{\"count\": 7}' > stats.json && echo '{\"n\": 1}' > new.json && "
+COMMIT = "git add -A && git -c user.name=a -c user.email=a@b commit -qm work"
+
+
+def test_a_work_that_deletes_its_git_still_submits_its_edits(seeded: Hub, local: LocalRepo) -> None:
+    worked_without_its_git(seeded, local, run(seeded, "w", sh(EDIT + "rm -rf .git")))
+
+
+def test_a_work_that_makes_a_new_git_still_submits_its_edits(seeded: Hub, local: LocalRepo) -> None:
+    script = EDIT + f"rm -rf .git && git init -q && {COMMIT}"
+    worked_without_its_git(seeded, local, run(seeded, "w", sh(script)))
+
+
+def test_a_work_that_points_its_git_at_the_hub_leaves_the_hub_alone(
+    seeded: Hub, local: LocalRepo
+) -> None:
+    hub = seeded
+
+    def refs() -> dict[str, str]:
+        repo = open_hub(hub.path).repo
+        return {name: str(repo.references[name].target) for name in repo.references}
+
+    before, main = refs(), hub.main().id
+    result = run(hub, "w", sh(EDIT + f"printf 'gitdir: %s\\n' '{hub.path}' > .git"))
+    after = refs()
+    [inbox_ref] = set(after) - set(before)
+    assert inbox_ref.startswith("refs/gnp/inbox/w/")  # the run's delta, and nothing else
+    assert {n: t for n, t in after.items() if n != inbox_ref} == before
+    assert hub.main().id == main
+    assert (hub.path / "HEAD").read_text() == "ref: refs/heads/main\n"
+    worked_without_its_git(hub, local, result)
+
+
+def test_gnp_run_ends_a_refused_edit_with_its_fallback_and_one_line(tmp_path: Path) -> None:
+    hub = str(tmp_path / "hub.git")
+    assert cli("init", hub).returncode == 0
+    assert cli("keygen", "w", "--hub", hub).returncode == 0
+    env = {"GNP_WORKTREES": str(tmp_path / "wt")}
+    work = "echo '{\"big\": 1e400}' > x.json"
+    done = cli("run", "--hub", hub, "--worker", "w", "--", "sh", "-c", work, env=env)
+    assert done.returncode == 1
+    [delta] = inbox(open_hub(hub))
+    assert done.stdout == f"{delta.id}\n"
+    assert done.stderr == f"gnp: {delta.error}; submitted a fallback delta\n"
+    assert (delta.error or "").startswith("x.json holds a number too large for JSON")
+    assert list((tmp_path / "wt").iterdir()) == []
