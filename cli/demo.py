@@ -75,7 +75,7 @@ def closing(result: DemoRun) -> None:
     replies = state.document("posts.json")["items"][0]["comments"]
     show.say(
         "  two agents commented on one post in frame 3, and both comments landed: "
-        + ", ".join(str(c.get("by")) for c in replies)
+        + ", ".join(sorted(str(c.get("by")) for c in replies))
     )
     show.say(f"  conflict: {conflict.worker}'s delta {conflict.reason}; the scout is {status!r}")
     show.say("  fallbacks, nothing of their edits applied: " + "; ".join(fallbacks))

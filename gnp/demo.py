@@ -2,10 +2,11 @@
 
 The agents are ordinary roster callables (each runs in its own process, in its own
 worktree, and edits state files like any agent would): posters and a commenter append
-and count, two agents comment on one post in one frame (both comments land), a counter adds visits, one crashes, one is killed mid-write, one hangs past
-its timeout, and two scouts set one agent's status differently in the same frame. A
-cron job outside the flow submits a delta of its own, and someone pushes a forged one.
-The frames themselves are run by the frame flow (``gnp demo``: ``gnp_cli/demo.py``).
+and count, two agents comment on one post in one frame (both comments land), a counter
+adds visits, one crashes, one is killed mid-write, one hangs past its timeout, and two
+scouts set one agent's status differently in the same frame. A cron job outside the flow
+submits a delta of its own, and someone pushes a forged one. The frames themselves are
+run by the frame flow (``gnp demo``: ``gnp_cli/demo.py``).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ its rows, never loads pandas.
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as pds
 import pyarrow.fs as pafs
 
@@ -50,7 +51,10 @@ def read(
         by_worker = pds.field("worker") == worker
         condition = by_worker if condition is None else condition & by_worker
     table = dataset.to_table(filter=condition)
-    return table.to_pandas().sort_values(["frame"], kind="stable").reset_index(drop=True)
+    # Integers stay integers where a row has none (a refused push has no authority):
+    # pandas would otherwise make the whole column float, and show 2 as 2.0.
+    frame_ = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    return frame_.sort_values(["frame"], kind="stable").reset_index(drop=True)
 
 
 def summary(rows: pd.DataFrame) -> pd.DataFrame:
