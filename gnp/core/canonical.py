@@ -14,6 +14,7 @@ a total order on JSON values (for ``union`` sets) and a fast deep copy of JSON v
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,8 +199,8 @@ def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Exte
     """Measure ``value``, stopping once deeper than ``max_depth``, larger than
     ``max_size`` or holding an integer of more than ``int_bits`` bits.
 
-    The size counts compact JSON: strings by character, integers by about a digit per
-    3.3 bits, other scalars by a fixed width. A bound, not the encoding's exact length."""
+    The size counts compact JSON: strings as encoded (UTF-8, escapes included), integers
+    by about a digit per 3.3 bits, other scalars by a fixed width."""
     stack: list[tuple[JSON, int]] = [(value, 0)]
     deepest = size = 0
     while stack:
@@ -207,14 +208,14 @@ def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Exte
         t = type(item)
         if t is dict:
             level += 1
-            size += 1 + len(item) + sum(len(k) + 3 for k in item)
+            size += 1 + len(item) + sum(_text_size(k) + 1 for k in item)
             stack.extend((v, level) for v in item.values())
         elif t is list:
             level += 1
             size += 1 + len(item)
             stack.extend((v, level) for v in item)
         elif t is str:
-            size += len(item) + 2
+            size += _text_size(item)
         elif t is int:
             bits = item.bit_length()
             if bits > int_bits:
@@ -227,3 +228,15 @@ def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Exte
         if deepest > max_depth or size > max_size:
             break
     return Extent(deepest, size)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _text_size(text: str) -> int:
+    """The bytes a string encodes to, quotes and escapes included (a control character
+    is ``\\u0001``, six bytes): what a copy of it costs, not what it looks like."""
+    size = (len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))) + 2
+    if not text.isprintable():
+        size += 5 * len(_CONTROL.findall(text))
+    return size + text.count('"') + text.count("\\")

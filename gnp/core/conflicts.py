@@ -39,7 +39,9 @@ from gnp.core.pointer import Tokens
 READ = "read"
 WRITE = "write"
 ENSURE = "ensure"  # an additive op creates this missing object (or the missing file)
-APPEND = "append"  # an append past the end of an array, by `append` or RFC 6902 `add .../-`
+# An append past the end of an array the base holds, by `append` or RFC 6902 `add .../-`;
+# not "append", the name of the additive op, which names no end (an index there may).
+APPEND = "append-end"
 
 
 @dataclass(frozen=True, slots=True)

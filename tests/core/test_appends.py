@@ -124,3 +124,13 @@ def test_appends_give_what_one_after_another_would(frame: list[Delta]) -> None:
                     items = document["posts"][where]["comments"]
                     assert sum(1 for item in items if item == op.value) >= 1
     assert reduce(3, frame, reader(posts=APPEND_BASE)) == result
+
+
+def test_an_append_naming_the_index_past_the_end_conflicts_with_an_append() -> None:
+    """``append /l/1`` on a one-element list names the place an append lands: whether it
+    finds something there depends on which came first, so it does not commute."""
+    a = d("scout", 1, Op("add", "posts.json", "/l/-", []))
+    b = d("critic", 2, Op("append", "posts.json", "/l/1", "z"))
+    result = reduce(1, [a, b], reader(posts={"l": ["a"]}))
+    assert [v.outcome for v in result.verdicts] == [Outcome.APPLIED, Outcome.CONFLICT]
+    assert result.documents["posts.json"] == {"l": ["a", []]}

@@ -328,3 +328,19 @@ def test_an_undone_delta_gives_back_what_it_grew() -> None:
     log = w.apply([o("add", "/a", "y" * 900)])
     w.undo(log)
     w.apply([o("add", "/b", "y" * 900)])  # fits again: the undone growth was given back
+
+
+def test_growth_counts_strings_as_encoded_escapes_included() -> None:
+    """A control character encodes as six bytes: copies of a string of them cannot pass
+    the bounds by looking small."""
+    from gnp.core.errors import TooLarge
+    from gnp.core.limits import Limits
+
+    small = Limits(max_growth=10_000, max_document_bytes=1 << 30, max_frame_growth=1 << 30)
+    w = Workspace(lambda f: {"s": "\x01" * 1000} if f == "stats.json" else ABSENT, small)
+    w.apply([o("copy", "/c0", from_="/s")])  # about 6,000 bytes: fits
+    with pytest.raises(TooLarge, match="max_growth"):
+        w.apply([o("copy", "/c1", from_="/s"), o("copy", "/c2", from_="/s")])
+    for value in ("ab", "\x01\x02", "é😀", '"q\\', {"k\x01": ["\x1f"]}):
+        seen = canonical.extent(value, max_depth=9, max_size=1 << 40, int_bits=99)
+        assert seen.size >= len(canonical.encode(value)), value
