@@ -108,7 +108,7 @@ def test_the_users_git_configuration_changes_nothing_a_run_submits(
         {"op": "add", "file": "new.json", "path": "", "value": {"n": 1}},
         {"op": "test", "file": "stats.json", "path": "/count", "value": 1},
         {"op": "replace", "file": "stats.json", "path": "/count", "value": 5},
-        {"op": "add", "file": "sub/deep.json", "path": "", "value": {"d": [1]}},
+        {"op": "append", "file": "sub/deep.json", "path": "/d", "value": 1},  # makes it
     ]
     assert "not merged: notes.txt" in done.stderr  # not state, and said so, not hidden
     assert run_frame(hub).count(Outcome.APPLIED) == 1
