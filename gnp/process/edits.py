@@ -13,8 +13,12 @@ Nothing is ever read through a symbolic link or from anything but a regular file
 walk takes each entry as lstat(2) sees it and never descends into a linked folder; a
 state file is read with a bounded read that refuses a link even if one appears between
 the look and the open (``O_NOFOLLOW``) and never blocks on a FIFO. A link, a FIFO or a
-device named like a state file is refused by name. Any other file is compared by kind
-and size first, and read only when it could equal its blob, no further than the blob.
+device named like a state file is refused by name, and so is a hard link (a second name
+of a file that may lie outside the worktree, which the work could read but not write). A
+file the snapshot taken before the
+work vouches for (:mod:`gnp.process.snapshot`) is not read at all; any other is compared
+by kind and size first, and read only when it could equal its blob, no further than the
+blob, and compared by hash.
 
 A state file is refused, by name, before anything recurses through it when it nests
 deeper than main may hold or holds a number JSON cannot carry (``1e400`` decodes to
@@ -26,7 +30,6 @@ from __future__ import annotations
 import math
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +43,9 @@ from gnp.core.limits import Limits, check_file
 from gnp.core.ops import Op
 from gnp.git import trees
 from gnp.host.files import TooLong, read_bounded
+from gnp.process import snapshot
+from gnp.process.snapshot import NOTHING, Entry, Snapshot, in_time
 
-GIT = ".git"  # the worktree's own, at its top: git's, whatever the work made of it
 STATE_SUFFIX = ".json"
 LINK = pygit2.enums.FileMode.LINK
 # How much a state file may grow beyond twice its old size before it is not read: what a
@@ -49,68 +53,40 @@ LINK = pygit2.enums.FileMode.LINK
 GROWTH = 16
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What is at one path of the worktree, as lstat(2) says: never through a link."""
-
-    mode: int
-    size: int
-
-
-def changed(root: Path, tree: pygit2.Tree) -> list[str]:
+def changed(
+    root: Path, tree: pygit2.Tree, before: Snapshot = NOTHING, deadline: float | None = None
+) -> list[str]:
     """The paths under ``root`` that differ from ``tree``, sorted: new, changed, removed,
-    or no longer what they were (a file that became a link, a FIFO or a folder)."""
-    on_disk = scan(root)
+    or no longer what they were (a file that became a link, a FIFO or a folder). A file
+    that ``before`` vouches for is not read. Raises :class:`OutOfTime` past ``deadline``."""
+    on_disk = snapshot.scan(root, deadline)
     in_tree = dict(trees.blobs(tree))
     paths = {path for path in in_tree if path not in on_disk}
-    for path, entry in on_disk.items():
+    for n, (path, entry) in enumerate(on_disk.items()):
+        if n % 256 == 0:
+            in_time(deadline)
         blob = in_tree.get(path)
-        if blob is None or not _same(root / path, entry, blob):
+        if blob is None or not (
+            before.unchanged(path, entry) or _same(root, path, entry, blob, before)
+        ):
             paths.add(path)
     return sorted(paths)
 
 
-def scan(root: Path) -> dict[str, Entry]:
-    """Every entry under ``root`` but folders, by its path there; links are listed,
-    never followed, and the top-level ``.git`` is skipped."""
-    try:
-        is_folder = stat.S_ISDIR(os.lstat(root).st_mode)
-    except FileNotFoundError:
-        is_folder = False
-    if not is_folder:
-        raise BadFile(f"the worktree {root} is gone after the work: leave it in place")
-    found: dict[str, Entry] = {}
-    folders = [""]
-    while folders:  # a stack, not recursion: the work may nest folders thousands deep
-        prefix = folders.pop()
-        try:
-            with os.scandir(root / prefix if prefix else root) as entries:
-                for item in entries:
-                    if not prefix and item.name == GIT:
-                        continue
-                    info = item.stat(follow_symlinks=False)
-                    if stat.S_ISDIR(info.st_mode):
-                        folders.append(f"{prefix}{item.name}/")
-                    else:
-                        found[f"{prefix}{item.name}"] = Entry(info.st_mode, info.st_size)
-        except PermissionError as exc:
-            folder = prefix.rstrip("/") or "."
-            raise BadFile(
-                f"the folder {folder} of the worktree could not be read after the work "
-                f"({exc.strerror}): leave it readable"
-            ) from None
-    return found
-
-
-def _same(path: Path, entry: Entry, blob: pygit2.Blob) -> bool:
+def _same(root: Path, rel: str, entry: Entry, blob: pygit2.Blob, before: Snapshot) -> bool:
+    """Whether the file at ``path`` holds ``blob``: by size first (the blob's as the
+    checkout wrote it, so the blob is not loaded), then by hash, read no further."""
     if blob.filemode == LINK:
-        return stat.S_ISLNK(entry.mode) and os.fsencode(os.readlink(path)) == blob.data
-    if not stat.S_ISREG(entry.mode) or entry.size != blob.size:
+        return stat.S_ISLNK(entry.mode) and os.fsencode(os.readlink(root / rel)) == blob.data
+    written = before.files.get(rel)
+    size = written.size if written is not None else blob.size
+    if not stat.S_ISREG(entry.mode) or entry.size != size:
         return False
     try:
-        return read_bounded(path, blob.size, follow=False) == blob.data
+        data = read_bounded(root / rel, size, follow=False)
     except (OSError, ValueError):  # gone, or replaced meanwhile: not what it was
         return False
+    return pygit2.hash(data) == blob.id
 
 
 def not_state_files(paths: list[str]) -> tuple[str, ...]:
@@ -125,6 +101,7 @@ def edits(
     limits: Limits,
     *,
     merge_new: bool = True,
+    deadline: float | None = None,
 ) -> list[Op]:
     """The operations that the edits under ``root`` to ``paths`` (:func:`changed`) make
     of ``tree``; raises Refused, naming the file, if they are unusable. Only state files
@@ -133,6 +110,7 @@ def edits(
     for path in paths:
         if not path.endswith(STATE_SUFFIX):
             continue
+        in_time(deadline)
         try:
             path.encode("utf-8")
         except UnicodeEncodeError:  # a name of bytes that are not UTF-8, as os gives it
@@ -168,6 +146,12 @@ def document_after(root: Path, path: str, old_size: int, limits: Limits) -> Any:
         raise BadFile(
             f"{path} is {_kind(info.st_mode)} after the work, not a regular file: "
             "leave a regular file there, or none"
+        )
+    if info.st_nlink > 1:
+        raise BadFile(
+            f"{path} is a hard link after the work (one of {info.st_nlink} names of one file, "
+            "which may lie outside the worktree), and gnp reads only files of one name: "
+            "write a new file there"
         )
     limit = 2 * old_size + GROWTH * limits.max_bytes
     try:

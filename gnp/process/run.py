@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -87,12 +88,13 @@ def run(
         raise GnpError("nothing to run: give a command after --")
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
+    deadline = None if timeout is None else time.monotonic() + timeout  # the whole run's
     state = hub.state()
     key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
     wt = create(LocalRepo.for_hub(hub), worker, root=root)
     try:
         base = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
-        result = _work(hub, wt, key, base, command, timeout, authority, env, capture, stop)
+        result = _work(hub, wt, key, base, command, deadline, authority, env, capture, stop)
     except BaseException:
         wt.remove()
         raise
@@ -105,7 +107,7 @@ def _work(
     key: SigningKey,
     base: State,
     command: Sequence[str],
-    timeout: float | None,
+    deadline: float | None,
     authority: int,
     env: Mapping[str, str] | None,
     capture: bool,
@@ -117,12 +119,12 @@ def _work(
             command,
             cwd=wt.path,
             env=_environment(hub, wt, env),
-            timeout=timeout,
+            timeout=None if deadline is None else max(deadline - time.monotonic(), 0.001),
             stop=stop,
             capture=capture,
             started=lambda pid: owners.note_work(wt.local.path, wt.name, pid),
         )
-        verdict = _verdict(wt, key, base, ended, authority)
+        verdict = _verdict(wt, key, base, ended, authority, deadline)
     except (KeyboardInterrupt, SystemExit) as interrupt:  # Ctrl-C, SIGTERM: work killed
         _stopped(wt, key, base.frame, interrupt)
         raise
@@ -148,19 +150,27 @@ class _Verdict:
     ignored: tuple[str, ...] = ()
 
 
-def _verdict(wt: Worktree, key: SigningKey, base: State, ended: Ended, authority: int) -> _Verdict:
-    """What the run ends in, signed: its delta, nothing, or its fallback, whatever fails."""
+def _verdict(
+    wt: Worktree,
+    key: SigningKey,
+    base: State,
+    ended: Ended,
+    authority: int,
+    deadline: float | None,
+) -> _Verdict:
+    """What the run ends in, signed: its delta, nothing, or its fallback, whatever fails
+    (the run's timeout passing while its edits are read included)."""
     if ended.error is not None:
         return _fallback(wt, key, base, ended.error)
     try:
         start = wt.local.repo[wt.start]  # the tree the work was given, in gnp's own repository
         assert isinstance(start, pygit2.Commit)
-        paths = edits.changed(wt.path, start.tree)
-        ops = edits.edits(wt.path, start.tree, paths, base.types, base.limits)
+        paths = edits.changed(wt.path, start.tree, wt.before, deadline)
+        ops = edits.edits(wt.path, start.tree, paths, base.types, base.limits, deadline=deadline)
         skipped = edits.not_state_files(paths)  # not merged, and worth saying so
         if not ops:
             return _Verdict(None, WorkerStatus.UNCHANGED, ignored=skipped)
-        signed = key.sign(fitted(wt, start.tree, paths, base, ops, authority))
+        signed = key.sign(fitted(wt, start.tree, paths, base, ops, authority, deadline))
         within_limits(signed, base.limits)
     except Exception as exc:  # RecursionError and MemoryError too: the run still ends in one
         return _fallback(wt, key, base, _reason(exc))
@@ -193,14 +203,22 @@ def _one_line(text: str) -> str:
 
 
 def fitted(
-    wt: Worktree, tree: pygit2.Tree, paths: list[str], base: State, ops: list[Op], authority: int
+    wt: Worktree,
+    tree: pygit2.Tree,
+    paths: list[str],
+    base: State,
+    ops: list[Op],
+    authority: int,
+    deadline: float | None = None,
 ) -> Delta:
     """The delta of ``ops``; over the operation limit, what is new is added whole instead
     of made piece by piece by merge operations, which may fit (it did before those were
     made)."""
     if len(ops) > base.limits.max_ops:
         with contextlib.suppress(Refused):
-            whole = edits.edits(wt.path, tree, paths, base.types, base.limits, merge_new=False)
+            whole = edits.edits(
+                wt.path, tree, paths, base.types, base.limits, merge_new=False, deadline=deadline
+            )
             if len(whole) < len(ops):
                 ops = whole
     return compose(wt.worker, ops, frame=base.frame, stamp=clock.stamp(), authority=authority)

@@ -3,7 +3,8 @@
 Theory of operation: a worker gets a worktree of ``main`` (state files only, no
 ``.gnp/``) on a branch of its own, ``gnp/<worker>/<token>``, in its local repository,
 by default on tmpfs; each file in it is main's blob byte for byte, whatever the user's
-git configuration would make of it (:func:`as_committed`). Whatever happens, the trap
+git configuration would make of it (:func:`check_out`), and a snapshot of the files is
+kept before the work starts (:mod:`gnp.process.snapshot`). Whatever happens, the trap
 removes the directory, prunes the worktree entry and deletes the branch: on normal exit
 and exceptions (the context manager), on SIGTERM (turned into ``SystemExit`` so the
 stack unwinds through it), on SIGINT (``KeyboardInterrupt``, likewise) and at
@@ -35,11 +36,14 @@ from types import TracebackType
 from typing import TypeVar
 
 import pygit2
+from pygit2.callbacks import git_checkout_options
+from pygit2.enums import CheckoutStrategy
 
-from gnp.git import trees
+from gnp.core.errors import GnpError
 from gnp.git.local import LocalRepo
 from gnp.host import locks
-from gnp.process import owners
+from gnp.process import owners, snapshot
+from gnp.process.snapshot import NOTHING, Snapshot
 
 BRANCH_PREFIX = "refs/heads/gnp/"
 _RETRYABLE = ("already checked out", "current HEAD of a linked", "is locked")
@@ -78,6 +82,7 @@ class Worktree:
     branch: str
     base: pygit2.Commit  # main when the worktree was made
     start: pygit2.Oid  # the worktree's first commit: base without .gnp/
+    before: Snapshot = NOTHING  # its files as checked out, before the work
     removed: bool = False
     keep_branch: bool = False  # set when the branch holds a delta that is not yet pushed
 
@@ -146,38 +151,58 @@ def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktr
     install_traps()
     try:
         with locks.worktrees(local.path):
-            ref = local.repo.references.create(branch, start)
+            ref = local.repo.references.create(branch, _empty_commit(local.repo))
             _retry(lambda: local.repo.add_worktree(name, str(path), ref))
         start_commit = local.repo[start]
         assert isinstance(start_commit, pygit2.Commit)
-        as_committed(start_commit.tree, path)
+        check_out(local, name, path, start_commit)
+        ref.set_target(start)
+        wt.before = snapshot.take(path)
     except BaseException:
         wt.remove()
         raise
     return wt
 
 
-def as_committed(tree: pygit2.Tree, root: Path) -> None:
-    """Make each file of the checkout at ``root`` its blob, byte for byte.
+def _empty_commit(repo: pygit2.Repository) -> pygit2.Oid:
+    """A commit of nothing, the same every time: what libgit2 checks out when it adds the
+    worktree, with its own settings, before :func:`check_out` writes the files with ours."""
+    sig = pygit2.Signature("gnp", "gnp@gnp.invalid", 0, 0)
+    empty = repo.TreeBuilder().write()
+    return repo.create_commit(None, sig, sig, "nothing checked out yet", empty, [])
+
+
+def check_out(local: LocalRepo, name: str, path: Path, commit: pygit2.Commit) -> None:
+    """Write ``commit``'s files into the new worktree ``name`` at ``path``, each its blob
+    byte for byte, and its index to match.
+
+    The worktree is opened by its entry in gnp's own repository, a path gnp chose, never
+    through the ``.git`` file in the folder, which is the work's to change once it runs.
 
     libgit2's checkout follows the user's git configuration: ``core.autocrlf``, and the
     ``text``, ``eol`` and ``ident`` attributes of ``core.attributesFile``,
     ``~/.config/git/attributes`` or the system's, rewrite what it writes (with
     ``autocrlf = true`` a state file arrives with CRLF line ends:
-    ``tests/process/test_gitconfig.py``). Having libgit2 read no global configuration
-    (``pygit2.settings.search_path``) would not do: that setting is the whole process's,
-    so it would race with other threads' checkouts and take a remote hub's
-    ``url.insteadOf`` or proxy settings from its pushes. So each file is compared with
-    its blob and, where the checkout changed it, written again.
+    ``tests/process/test_gitconfig.py``). Its checkout option ``disable_filters`` turns
+    all of that off for this one checkout; pygit2 does not pass it, so its checkout is
+    called here as pygit2's own ``Repository.checkout_tree`` calls it (pinned: pygit2
+    1.21). Having libgit2 read no global configuration (``pygit2.settings.search_path``)
+    would not do: that setting is the whole process's, so it would race with other
+    threads' checkouts and take a remote hub's ``url.insteadOf`` or proxy settings from
+    its pushes.
     """
-    for rel, blob in trees.blobs(tree):
-        if blob.filemode == pygit2.enums.FileMode.LINK:
-            continue
-        target = root / rel
-        with contextlib.suppress(OSError):
-            if target.stat().st_size == blob.size and target.read_bytes() == blob.data:
-                continue
-        target.write_bytes(blob.data)
+    repo = pygit2.Repository(os.path.join(local.repo.path, "worktrees", name))
+    if repo.workdir is None or not os.path.samefile(repo.workdir, path):
+        raise GnpError(f"the worktree {name} is not at {path}: run 'gnp janitor --hub HUB'")
+    tree = repo[commit.id].peel(pygit2.Tree)
+    with git_checkout_options(strategy=CheckoutStrategy.FORCE) as payload:
+        payload.checkout_options.disable_filters = 1
+        target = pygit2.ffi.new("git_object **")
+        pygit2.ffi.buffer(target)[:] = tree._pointer[:]
+        payload.check_error(
+            pygit2.C.git_checkout_tree(repo._repo, target[0], payload.checkout_options)
+        )
+    repo.free()
 
 
 @contextlib.contextmanager

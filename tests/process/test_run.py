@@ -4,6 +4,7 @@ nothing, or a fallback in the inbox saying why, whatever the work left behind.""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,43 @@ def test_a_fifo_named_like_a_state_file_is_refused_not_waited_on(
     result = run(hub, "w", sh("mkfifo x.json"))
     reason = ended_in_one_fallback(hub, local, result)
     assert reason.startswith("x.json is a FIFO after the work, not a regular file")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        "ln {outside} x.json",  # a second name of a file outside the worktree
+        "echo '{{}}' > a.json && ln a.json x.json",  # two names inside it
+    ],
+    ids=["to a file outside", "within the worktree"],
+)
+def test_a_hard_link_named_like_a_state_file_is_refused_never_read(
+    hub: Hub, local: LocalRepo, tmp_path: Path, make: str
+) -> None:
+    outside = tmp_path / "secret.json"
+    outside.write_text('{"secret": 1}')
+    result = run(hub, "w", sh(make.format(outside=outside)))
+    reason = ended_in_one_fallback(hub, local, result)
+    assert "is a hard link after the work" in reason and "secret" not in reason
+    assert outside.read_text() == '{"secret": 1}'
+
+
+def test_the_runs_timeout_covers_reading_its_edits(hub: Hub, local: LocalRepo) -> None:
+    """The command ends in time, but reading what it left takes the run past its
+    timeout: the run ends in its fallback saying so, not in a delta late or never."""
+    past = time.monotonic() - 1
+    original = harness._verdict
+
+    def late(*args: Any) -> Any:
+        return original(*args[:-1], past)  # the deadline as it is once the time is up
+
+    harness._verdict = late  # type: ignore[assignment]
+    try:
+        result = run(hub, "w", sh("for i in $(seq 50); do echo '{}' > f$i.json; done"), timeout=60)
+    finally:
+        harness._verdict = original  # type: ignore[assignment]
+    reason = ended_in_one_fallback(hub, local, result)
+    assert reason.startswith("the run's --timeout passed while gnp read the work's edits")
 
 
 def permissions_hold(tmp_path: Path) -> bool:

@@ -1,0 +1,134 @@
+"""The worktree's snapshot: files gnp wrote are not read again, and no edit hides from it.
+
+The work may set a file's size and modification time back to what they were; only the
+change time, which no call sets to a chosen value, tells such an edit apart. Each test
+edits a real worktree the way a hostile or careless work could.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pygit2
+import pytest
+
+from gnp.core import canonical
+from gnp.git.hub import Hub
+from gnp.git.local import LocalRepo
+from gnp.process import snapshot
+from gnp.process.edits import changed
+from gnp.process.worktree import Worktree, worktree
+
+FILES = {f"d/{i}.json": canonical.encode({"n": i, "word": "aaaa"}) for i in range(20)}
+
+
+def seeded(hub: Hub) -> None:
+    hub.commit_on_main(lambda state: dict(FILES), "seed twenty state files")
+
+
+def start_tree(wt: Worktree) -> pygit2.Tree:
+    commit = wt.local.repo[wt.start]
+    assert isinstance(commit, pygit2.Commit)
+    return commit.tree
+
+
+def same_size_edit(path: Path) -> None:
+    """Change the file's bytes, keep its size, and put its modification time back."""
+    before = os.lstat(path)
+    path.write_bytes(path.read_bytes().replace(b"aaaa", b"bbbb"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.lstat(path)
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_a_worktree_is_main_byte_for_byte_and_clean_to_git(hub: Hub, local: LocalRepo) -> None:
+    seeded(hub)
+    with worktree(local, "w") as wt:
+        for path, data in FILES.items():
+            assert (wt.path / path).read_bytes() == data
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=wt.path, capture_output=True, text=True
+        )
+        assert status.returncode == 0 and status.stdout == ""
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=wt.path, capture_output=True, text=True
+        )
+        assert head.stdout.strip() == str(wt.start)
+        assert set(wt.before.files) == set(FILES)
+
+
+def test_an_edit_that_keeps_size_and_modification_time_is_found(hub: Hub, local: LocalRepo) -> None:
+    seeded(hub)
+    with worktree(local, "w") as wt:
+        same_size_edit(wt.path / "d/3.json")
+        assert changed(wt.path, start_tree(wt), wt.before) == ["d/3.json"]
+
+
+def test_a_file_replaced_by_one_of_the_same_size_and_times_is_found(
+    hub: Hub, local: LocalRepo
+) -> None:
+    seeded(hub)
+    with worktree(local, "w") as wt:
+        target = wt.path / "d/4.json"
+        was = os.lstat(target)
+        other = wt.path / "other"
+        other.write_bytes(target.read_bytes().replace(b"aaaa", b"cccc"))
+        os.utime(other, ns=(was.st_atime_ns, was.st_mtime_ns))
+        os.replace(other, target)
+        assert changed(wt.path, start_tree(wt), wt.before) == ["d/4.json"]
+
+
+def test_a_file_rewritten_with_its_own_bytes_is_not_a_change(hub: Hub, local: LocalRepo) -> None:
+    seeded(hub)
+    with worktree(local, "w") as wt:
+        target = wt.path / "d/5.json"
+        target.write_bytes(target.read_bytes())  # a new change time: read, and equal
+        os.chmod(target, 0o600)
+        assert not wt.before.unchanged("d/5.json", snapshot.Entry.of(os.lstat(target)))
+        assert changed(wt.path, start_tree(wt), wt.before) == []
+
+
+def test_files_written_before_the_mark_are_vouched_for(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_bytes(b"{}")
+    time.sleep(0.05)  # past any filesystem clock's tick
+    taken = snapshot.take(tmp_path)
+    assert list(tmp_path.iterdir()) == [tmp_path / "a.json"]  # the mark is gone
+    entry = snapshot.Entry.of(os.lstat(tmp_path / "a.json"))
+    assert taken.unchanged("a.json", entry)
+    assert not taken.unchanged("b.json", entry)
+
+
+def test_a_file_written_in_the_marks_tick_is_read_and_compared(hub: Hub, local: LocalRepo) -> None:
+    """Were the work's write in the same clock tick as the checkout's, its change time
+    would be the one recorded: such a file is never vouched for."""
+    seeded(hub)
+    with worktree(local, "w") as wt:
+        entry = wt.before.files["d/6.json"]
+        racy = dataclasses.replace(wt.before, mark_ns=entry.ctime_ns)
+        assert not racy.unchanged("d/6.json", entry)
+        assert changed(wt.path, start_tree(wt), racy) == []
+        (wt.path / "d/6.json").write_bytes(b'{"n": 6}')
+        assert changed(wt.path, start_tree(wt), racy) == ["d/6.json"]
+
+
+def test_without_a_snapshot_every_file_is_compared(hub: Hub, local: LocalRepo) -> None:
+    seeded(hub)
+    with worktree(local, "w") as wt:
+        same_size_edit(wt.path / "d/7.json")
+        (wt.path / "d/8.json").unlink()
+        (wt.path / "new.json").write_bytes(b"[]")
+        found = changed(wt.path, start_tree(wt), snapshot.NOTHING)
+        assert found == ["d/7.json", "d/8.json", "new.json"]
+        assert changed(wt.path, start_tree(wt), wt.before) == found
+
+
+def test_reading_stops_once_the_deadline_has_passed(hub: Hub, local: LocalRepo) -> None:
+    seeded(hub)
+    with worktree(local, "w") as wt:
+        with pytest.raises(snapshot.OutOfTime, match="--timeout passed"):
+            changed(wt.path, start_tree(wt), wt.before, deadline=time.monotonic() - 1)
+        assert changed(wt.path, start_tree(wt), wt.before, deadline=time.monotonic() + 60) == []
