@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,34 +201,64 @@ def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Exte
     ``max_size`` or holding an integer of more than ``int_bits`` bits.
 
     The size counts compact JSON: strings as encoded (UTF-8, escapes included), integers
-    by about a digit per 3.3 bits, other scalars by a fixed width."""
-    stack: list[tuple[JSON, int]] = [(value, 0)]
+    by about a digit per 3.3 bits, other scalars by a fixed width. Every value of a frame
+    passes here, so the loop measures scalars where it meets them and stacks only
+    containers, and a dict's keys are measured together when they are plain text."""
+    t = type(value)
+    if t is not dict and t is not list:
+        size = _scalar_size(value, int_bits)
+        return Extent(0, 0, wide_int=True) if size < 0 else Extent(0, size)
+    stack: list[tuple[JSON, int]] = [(value, 1)]
     deepest = size = 0
     while stack:
         item, level = stack.pop()
-        t = type(item)
-        if t is dict:
-            level += 1
-            size += 1 + len(item) + sum(_text_size(k) + 1 for k in item)
-            stack.extend((v, level) for v in item.values())
-        elif t is list:
-            level += 1
-            size += 1 + len(item)
-            stack.extend((v, level) for v in item)
-        elif t is str:
-            size += _text_size(item)
-        elif t is int:
-            bits = item.bit_length()
-            if bits > int_bits:
-                return Extent(deepest, size, wide_int=True)
-            size += bits * 3 // 10 + 1
-        else:
-            size += 5 if t is not float else 24
         if level > deepest:
             deepest = level
-        if deepest > max_depth or size > max_size:
+            if deepest > max_depth:
+                break
+        if type(item) is dict:
+            keys = "".join(item)
+            if _plain(keys):  # each key: its text, two quotes, a colon, a comma
+                size += 1 + 4 * len(item) + len(keys)
+            else:
+                size += 1 + len(item) + sum(_text_size(k) + 1 for k in item)
+            values: Iterable[JSON] = item.values()
+        else:
+            size += 1 + len(item)
+            values = item
+        inner = level + 1
+        for v in values:
+            tv = type(v)
+            if tv is str:
+                size += _text_size(v) if not _plain(v) else len(v) + 2
+            elif tv is dict or tv is list:
+                stack.append((v, inner))
+            elif tv is int:
+                bits = v.bit_length()
+                if bits > int_bits:
+                    return Extent(deepest, size, wide_int=True)
+                size += bits * 3 // 10 + 1
+            else:
+                size += 24 if tv is float else 5
+        if size > max_size:
             break
     return Extent(deepest, size)
+
+
+def _scalar_size(value: JSON, int_bits: int) -> int:
+    """What :func:`extent` counts for a scalar; -1 for an integer wider than ``int_bits``."""
+    t = type(value)
+    if t is str:
+        return _text_size(value)
+    if t is int:
+        bits = value.bit_length()
+        return -1 if bits > int_bits else bits * 3 // 10 + 1
+    return 24 if t is float else 5
+
+
+def _plain(text: str) -> bool:
+    """ASCII with nothing to escape: encoded, it is its own length plus two quotes."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
 
 
 _CONTROL = re.compile(r"[\x00-\x1f]")

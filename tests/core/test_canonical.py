@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 from gnp import Malformed, canonical
 from tests.helpers.strategies import json_values
@@ -87,3 +90,59 @@ def test_depth_counts_containers() -> None:
     assert canonical.depth(1, 10) == 0
     assert canonical.depth({"a": [1, {"b": []}]}, 10) == 4
     assert canonical.depth([[[[[]]]]], 2) == 3  # stops counting past the limit
+
+
+# What a value reaches (canonical.extent): the measure behind every bound on growth.
+
+_text = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ['say "hi"', "a\\b", "\x01\x1f", "é😀", "\u2028", ""]
+)
+_no_numbers = st.recursive(
+    st.none() | st.booleans() | _text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_text, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+def _full(value: object) -> canonical.Extent:
+    return canonical.extent(value, max_depth=10**6, max_size=1 << 60, int_bits=10**6)
+
+
+@given(_text)
+def test_extent_counts_a_string_as_encoded(text: str) -> None:
+    """Never less than what a copy of the string costs on main (a control character
+    counts as six bytes, as ``\\u0001``); exactly that when nothing needs an escape."""
+    encoded = json.dumps(text, ensure_ascii=False).encode()
+    assert _full(text).size >= len(encoded)
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        assert _full(text).size == len(encoded)
+
+
+@given(_no_numbers)
+def test_extent_counts_about_the_compact_encoding(value: object) -> None:
+    encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    empty = encoded.count(b"[]") + encoded.count(b"{}")  # each counted one byte short
+    assert _full(value).size >= len(encoded) - empty
+
+
+@given(_no_numbers, st.integers(0, 6), st.integers(0, 200))
+def test_extent_stops_at_a_bound_and_is_right_about_it(
+    value: object, depth: int, size: int
+) -> None:
+    """Stopped early, what it says was passed was passed; not stopped, it is the whole."""
+    full = _full(value)
+    seen = canonical.extent(value, max_depth=depth, max_size=size, int_bits=64)
+    if seen.depth > depth:
+        assert full.depth > depth
+    elif seen.size > size:
+        assert full.size > size
+    else:
+        assert seen == full
+
+
+@pytest.mark.parametrize("bits", [8, 64, 1000])
+def test_extent_finds_an_integer_too_wide_anywhere(bits: int) -> None:
+    wide = 1 << bits
+    for value in (wide, [1, [2, {"a": wide}]], {"k": [wide, "x"]}):
+        assert canonical.extent(value, max_depth=99, max_size=1 << 40, int_bits=bits).wide_int
+    assert not canonical.extent(wide - 1, max_depth=99, max_size=99, int_bits=bits).wide_int
