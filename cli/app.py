@@ -115,6 +115,31 @@ def declare(
 
 
 @app.command()
+def grant(
+    hub: HubOption,
+    worker: Annotated[str, typer.Argument(help="The worker to grant (it needs a key).")],
+    authority: Annotated[
+        int, typer.Option(help="The highest authority WORKER's deltas may claim.")
+    ] = 0,
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--files",
+            help="A glob of state files WORKER may write; repeat for more. '*' stays "
+            "within a folder, '**' crosses folders. Default: every file.",
+        ),
+    ] = None,
+) -> None:
+    """The owner's grant: the highest authority WORKER may claim, and the state files it
+    may write. A new grant replaces WORKER's last one."""
+    from gnp.git.connect import open_hub
+    from gnp.git.registry import grant as grant_worker
+
+    given = grant_worker(open_hub(hub), worker, authority=authority, files=files or ())
+    show.say(f"granted {worker} {given.describe()}")
+
+
+@app.command()
 def submit(
     hub: HubOption,
     worker: WorkerOption,

@@ -36,7 +36,7 @@ class DemoRun:
 
 def run(folder: Path, *, progress: Callable[[str], object] = print) -> DemoRun:
     """Run the demo in ``folder`` (keys must already point there: ``GNP_HOME``)."""
-    progress("creating a hub, registering 11 workers, seeding state")
+    progress("creating a hub, registering 11 workers, granting the scouts authority, seeding state")
     hub = demo.setup(folder / "hub.git")
     result = DemoRun(hub.path)
     for number, roster in enumerate(demo.ROSTERS, start=1):

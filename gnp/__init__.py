@@ -14,7 +14,7 @@ frame pipeline) and :mod:`gnp.lineage`. ``docs/design.md`` draws the layers.
 from __future__ import annotations
 
 from gnp.core import canonical, pointer
-from gnp.core.admit import admit
+from gnp.core.admit import Terms, admit
 from gnp.core.delta import Delta, Stamp, compose, decode, fallback
 from gnp.core.document import ABSENT, Reader, Workspace
 from gnp.core.errors import (
@@ -23,13 +23,16 @@ from gnp.core.errors import (
     BadSignature,
     GnpError,
     Malformed,
+    OffClock,
     OpFailed,
+    OverGrant,
     PatchTestFailed,
     Refused,
     TooLarge,
     UnknownWorker,
     UsageError,
 )
+from gnp.core.grants import Grant, Grants
 from gnp.core.limits import DEFAULT_LIMITS, Limits
 from gnp.core.ops import Op
 from gnp.core.order import key, ordered
@@ -48,17 +51,22 @@ __all__ = [
     "Delta",
     "FrameResult",
     "GnpError",
+    "Grant",
+    "Grants",
     "Keyring",
     "Limits",
     "Malformed",
+    "OffClock",
     "Op",
     "OpFailed",
     "Outcome",
+    "OverGrant",
     "PatchTestFailed",
     "Reader",
     "Refused",
     "SigningKey",
     "Stamp",
+    "Terms",
     "TooLarge",
     "UnknownWorker",
     "UsageError",

@@ -4,7 +4,8 @@ The agents are ordinary roster callables (each runs in its own process, in its o
 worktree, and edits state files like any agent would): posters and a commenter append
 and count, two agents comment on one post in one frame (both comments land), a counter
 adds visits, one crashes, one is killed mid-write, one hangs past its timeout, and two
-scouts set one agent's status differently in the same frame. A cron job outside the flow
+scouts set one agent's status differently in the same frame, each with the authority the
+hub's owner granted it (the lead more than the newcomer). A cron job outside the flow
 submits a delta of its own, and someone pushes a forged one. The frames themselves are
 run by the frame flow (``gnp demo``: ``gnp_cli/demo.py``).
 """
@@ -26,7 +27,7 @@ from gnp.core.verdict import Outcome
 from gnp.frame.summary import FrameSummary
 from gnp.git.hub import Hub, State
 from gnp.git.inbox import delta_commit, submit
-from gnp.git.registry import declare, register
+from gnp.git.registry import declare, grant, register
 from gnp.host import clock, keys
 
 SEED: dict[str, Any] = {
@@ -109,6 +110,9 @@ def _member(worker: str, agent: str, **extra: Any) -> dict[str, Any]:
     return {"id": worker, "call": f"gnp.demo:{agent}", **extra}
 
 
+# The owner's grants: the scouts may claim these authorities, and write agents.json only.
+GRANTS = {"scout-lead": 2, "scout-new": 1}
+
 ROSTERS: list[list[dict[str, Any]]] = [
     [
         _member("poster-1", "post"),
@@ -120,8 +124,8 @@ ROSTERS: list[list[dict[str, Any]]] = [
     [
         _member("poster-1", "post"),
         _member("commenter", "comment"),
-        _member("scout-lead", "scout_active", authority=2),
-        _member("scout-new", "scout_resting", authority=1),
+        _member("scout-lead", "scout_active", authority=GRANTS["scout-lead"]),
+        _member("scout-new", "scout_resting", authority=GRANTS["scout-new"]),
         _member("doomed", "killed"),
     ],
     [
@@ -142,11 +146,14 @@ REPLIERS = ("critic", "fan")  # both comment on the first post in frame 3
 
 
 def setup(path: Path) -> Hub:
-    """A new hub with the demo's workers registered, merge types declared, state seeded."""
+    """A new hub with the demo's workers registered, the scouts granted their authority,
+    merge types declared, state seeded."""
     hub = Hub.init(path)
     workers = sorted({m["id"] for roster in ROSTERS for m in roster} | {OUTSIDE, FORGER})
     for worker in workers:
         register(hub, worker)
+    for worker, authority in GRANTS.items():
+        grant(hub, worker, authority=authority, files=["agents.json"])
     for file, pointer, kind in TYPES:
         declare(hub, file, pointer, kind)
 

@@ -48,6 +48,17 @@ def format_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime(UTC_FORMAT)
 
 
+def moment(utc: object) -> datetime:
+    """The moment a ``utc`` string (as :func:`format_utc` writes it) names; raises
+    :class:`Malformed` if it is not one."""
+    if not isinstance(utc, str) or not _UTC.fullmatch(utc):
+        raise Malformed(f"utc {utc!r} must look like 2026-01-31T23:59:59.123456Z")
+    try:
+        return datetime.fromisoformat(utc[:-1]).replace(tzinfo=UTC)  # strptime is 10x slower
+    except ValueError:
+        raise Malformed(f"utc {utc!r} is not a real moment") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Stamp:
     """When a new delta is made (``utc``, to the microsecond) and the ``nonce`` that makes
@@ -269,12 +280,7 @@ def _check_fields(d: Delta) -> None:
         )
     if type(d.frame) is not int or d.frame < 0:
         raise Malformed(f"frame must be a non-negative integer, not {d.frame!r}")
-    if not isinstance(d.utc, str) or not _UTC.fullmatch(d.utc):
-        raise Malformed(f"utc {d.utc!r} must look like 2026-01-31T23:59:59.123456Z")
-    try:
-        datetime.fromisoformat(d.utc[:-1])
-    except ValueError:
-        raise Malformed(f"utc {d.utc!r} is not a real moment") from None
+    moment(d.utc)
     if not isinstance(d.nonce, str) or not _NONCE.fullmatch(d.nonce):
         raise Malformed("nonce must be 32 lowercase hex digits")
     if not isinstance(d.ops, tuple) or not all(isinstance(op, Op) for op in d.ops):

@@ -67,6 +67,18 @@ class UnknownWorker(BadSignature):
     code = "unknown-worker"
 
 
+class OverGrant(Refused):
+    """A delta claims more authority, or names a file, than its worker's grant allows."""
+
+    code = "over-grant"
+
+
+class OffClock(Refused):
+    """A delta's ``utc`` lies outside the window around the engine's clock."""
+
+    code = "clock"
+
+
 class OpFailed(Refused):
     """An operation cannot apply to the document (a failed ``test``, a missing path, ...)."""
 

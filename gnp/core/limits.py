@@ -43,6 +43,11 @@ class Limits:
     what it copies), the size a state file may reach (``max_document_bytes``) and what
     one frame may add across its files (``max_frame_growth``). Sizes are of compact JSON,
     measured as :func:`gnp.core.canonical.extent` does.
+
+    A delta's ``utc`` is its worker's own claim, and it orders deltas and breaks ties
+    between equal authorities; so the engine admits it only within a window around its
+    own clock (:func:`gnp.core.admit.check_clock`), in seconds: ``max_utc_behind`` back
+    and ``max_utc_ahead`` forward, both bounds included.
     """
 
     max_bytes: int = 1 << 20
@@ -54,6 +59,13 @@ class Limits:
     max_growth: int = 16 << 20
     max_document_bytes: int = 64 << 20
     max_frame_growth: int = 128 << 20
+    # A day back: a delta waits in the inbox for the next frame (minutes, when frames are
+    # scheduled), or on its worker's branch until `gnp janitor` pushes it; a day covers
+    # an engine stopped overnight, and an older delta is better made again on today's
+    # state. Five minutes forward: clocks kept by NTP agree to well under a second, and
+    # five minutes is what Kerberos tolerates between machines.
+    max_utc_behind: int = 24 * 3600
+    max_utc_ahead: int = 5 * 60
 
     def __post_init__(self) -> None:
         for name in self.__slots__:

@@ -4,7 +4,17 @@ Theory of operation: the engine and replay both call :func:`settle` and
 :meth:`Settlement.changes`, and nothing else decides what a frame does, so a replay of
 frame N from its parent and its archive is the same computation as the frame itself.
 Everything here is pure: the git layer passes in what it read (arrivals, the base
-documents, the keyring, the limits, the ledger) and writes out what it gets back.
+documents, the keyring, the limits, the ledger, the grants) and the engine's clock
+reading, and writes out what it gets back.
+
+A delta that is admitted (a registered worker signed it) but breaks its :class:`Terms`
+(more authority or other files than its grant, a ``utc`` outside the window around the
+clock) is rejected before it is reduced, with the reason, and archived like any other
+rejected delta: so a replay decides it again, from the parent commit's grants and the
+clock reading the frame recorded (its commit's ``Gnp-Clock`` trailer, outside the tree:
+two engines that settle a frame alike write the same tree, whenever each read its
+clock). A frame merged before grants recorded no reading, and its replay holds its
+deltas to no terms (``terms=None``), as the frame did.
 
 The changes of a frame are: the state files the applied deltas touched, one ledger
 entry per settled delta, the archive of the frame (the delta file of every admitted
@@ -21,7 +31,7 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
 from gnp.core import canonical
-from gnp.core.admit import admit
+from gnp.core.admit import Terms, admit, within
 from gnp.core.archive import VerdictRecord, counts
 from gnp.core.delta import Delta
 from gnp.core.document import ABSENT, Reader
@@ -31,7 +41,7 @@ from gnp.core.limits import Limits
 from gnp.core.order import key
 from gnp.core.reduce import FrameResult, reduce
 from gnp.core.signing import Keyring
-from gnp.core.verdict import Outcome, rejected
+from gnp.core.verdict import Outcome, Verdict, rejected
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +66,7 @@ class Settlement:
     verdicts: tuple[VerdictRecord, ...]  # every arrival's verdict, as archived
     arrivals: Sequence[Arrival]
     admitted: frozenset[str]  # the sources whose delta was admitted
+    terms: Terms | None = None  # what the deltas were held to; None: a frame before grants
 
     def count(self, outcome: Outcome) -> int:
         return counts(self.verdicts)[outcome]
@@ -92,8 +103,11 @@ def settle(
     keyring: Keyring,
     limits: Limits,
     ledger: Container[str],
+    terms: Terms | None,
 ) -> Settlement:
-    """Admit every arrival, reduce the admitted deltas, and give every arrival a verdict."""
+    """Admit every arrival, hold the admitted deltas to ``terms`` (None: to none, as a
+    frame merged before grants), reduce those that keep them, and give every arrival a
+    verdict."""
     refused: list[VerdictRecord] = []
     admitted: dict[str, tuple[Arrival, Delta]] = {}
     for arrival in arrivals:
@@ -127,13 +141,38 @@ def settle(
             )
             continue
         admitted[delta.id] = (arrival, delta)
-    result = _reduce(frame, [d for _, d in admitted.values()], base, ledger, limits)
+    deltas = [d for _, d in admitted.values()]
+    held = {} if terms is None else _held(deltas, terms, limits, ledger)
+    result = _reduce(frame, [d for d in deltas if d.id not in held], base, ledger, limits)
+    if held:
+        order = {d.id: key(d) for d in deltas}
+        together = sorted([*result.verdicts, *held.values()], key=lambda v: order[v.delta])
+        result = FrameResult(frame, result.documents, tuple(together))
     verdicts = [
         VerdictRecord.of(v, admitted[v.delta][0].source, admitted[v.delta][0].commit)
         for v in result.verdicts
     ]
     sources = frozenset(arrival.source for arrival, _ in admitted.values())
-    return Settlement(frame, result, (*verdicts, *refused), arrivals, sources)
+    return Settlement(frame, result, (*verdicts, *refused), arrivals, sources, terms)
+
+
+def _held(
+    deltas: list[Delta], terms: Terms, limits: Limits, ledger: Container[str]
+) -> dict[str, Verdict]:
+    """The rejections of the deltas that break ``terms``. One already settled is left to
+    :func:`reduce`, which calls it a duplicate whatever its grant or clock says now."""
+    out = {}
+    for delta in deltas:
+        if delta.id in ledger:
+            continue
+        try:
+            within(delta, terms, limits)
+        except Refused as exc:
+            out[delta.id] = rejected(delta, exc.code, str(exc))
+        except Exception as exc:  # a bug must reject one delta, not stall every frame
+            why = f"checking its grant and clock failed ({_named(exc)})"
+            out[delta.id] = rejected(delta, "internal-error", why)
+    return out
 
 
 def _reduce(

@@ -8,7 +8,9 @@ Theory of operation, one frame:
    did not yet remove. They are removed and never make a frame of their own, so a rerun
    after a crash ends exactly where a crash-free run would.
 3. Take each remaining ref's delta file (refusing unsound pushes), then settle the frame
-   (:mod:`gnp.core.settle`: admit, reduce, verdicts) on the base.
+   (:mod:`gnp.core.settle`: admit, hold to the base's grants and the engine's clock,
+   reduce, verdicts) on the base. The clock is read once per settling, and recorded in
+   the frame commit's ``Gnp-Clock`` trailer for replay.
 4. Write blobs only for what changed, build the tree in the object database, make one
    commit with trailers, and advance ``main`` by compare-and-swap from the base. If
    ``main`` moved (another engine, an owner's commit), recompute on the new ``main``:
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 import pygit2
 
 from gnp.core import canonical
+from gnp.core.admit import Terms
 from gnp.core.archive import VerdictRecord, counts
 from gnp.core.errors import GnpError, Refused
 from gnp.core.layout import frame_dir, parse_ref
@@ -33,6 +36,9 @@ from gnp.core.verdict import Outcome
 from gnp.git import trees
 from gnp.git.hub import Hub, State, engine_signature
 from gnp.git.inbox import Item, remove, snapshot, take
+from gnp.host import clock
+
+CLOCK_TRAILER = "Gnp-Clock"  # the engine's clock reading a frame held its deltas to
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +66,14 @@ class _Ledger:
         return isinstance(delta_id, str) and self._state.settled(delta_id)
 
 
-def settle_on(state: State, frame: int, arrivals: list[Arrival]) -> Settlement:
-    """Settle ``arrivals`` as frame ``frame`` on the main commit ``state`` describes."""
-    return settle(frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state))
+def settle_on(state: State, frame: int, arrivals: list[Arrival], reading: str | None) -> Settlement:
+    """Settle ``arrivals`` as frame ``frame`` on the main commit ``state`` describes,
+    holding them to its grants and the clock ``reading`` (None: to no terms, as a frame
+    merged before grants was)."""
+    terms = None if reading is None else Terms(state.grants, reading)
+    return settle(
+        frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state), terms
+    )
 
 
 def arrivals(hub: Hub, items: list[Item], max_bytes: int) -> list[Arrival]:
@@ -81,6 +92,8 @@ def arrivals(hub: Hub, items: list[Item], max_bytes: int) -> list[Arrival]:
 def commit_message(settlement: Settlement, base: pygit2.Oid) -> str:
     tally = counts(settlement.verdicts)
     trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in tally.items())
+    if settlement.terms is not None:  # what replay holds the frame's deltas to
+        trailers += f"\n{CLOCK_TRAILER}: {settlement.terms.clock}"
     return (
         f"gnp frame {settlement.frame}: {settlement.summary()}\n\n"
         f"Gnp-Frame: {settlement.frame}\nGnp-Base: {base}\n"
@@ -159,7 +172,8 @@ def run_frame(
                 None, str(state.commit.id), None, swept=tuple(swept), attempts=attempt
             )
         frame = state.frame + 1
-        settlement = settle_on(state, frame, arrivals(hub, items, state.limits.max_bytes))
+        taken = arrivals(hub, items, state.limits.max_bytes)
+        settlement = settle_on(state, frame, taken, clock.now())
         commit = build_commit(hub, state.commit, settlement)
         if not hub.advance_main(state.commit.id, commit, f"gnp frame {frame}"):
             continue  # main moved under us: settle again on the new main

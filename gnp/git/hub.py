@@ -1,14 +1,17 @@
 """The hub: the canonical repository, and what ``main`` says about the protocol.
 
 Theory of operation: ``main`` on the hub is the truth, and only the merge engine (and
-the owner's ``gnp init``/``gnp keygen``) moves it, always by compare-and-swap from the
-commit it read, so two writers can never both win. The protocol keeps its own files
-under ``.gnp/`` on ``main``:
+the owner's ``gnp init``, ``keygen``, ``declare`` and ``grant``) moves it, always by
+compare-and-swap from the commit it read, so two writers can never both win. The
+protocol keeps its own files under ``.gnp/`` on ``main``:
 
-* ``protocol.json``: protocol version, this hub's id, the delta limits;
+* ``protocol.json``: protocol version, this hub's id, the delta limits (the window
+  around the engine's clock among them);
 * ``frame.json``: the number of the last merged frame;
 * ``keyring.json``: ``{worker: "ssh-ed25519 ..."}``, whose keys deltas must verify against;
 * ``types.json``: declared merge types, ``{file: {pointer: "counter" | "append" | "set"}}``;
+* ``grants.json``: ``{worker: {"authority": N, "files": [glob, ...]}}``, what each worker's
+  deltas may claim (:mod:`gnp.core.grants`; absent until the owner's first ``gnp grant``);
 * ``ledger/<id[:2]>/<id[2:]>``: one entry per settled delta, holding its frame number;
 * ``frames/<N>/``: the archive of frame N (its deltas and their verdicts), for replay.
 
@@ -30,8 +33,11 @@ import pygit2
 from gnp.core import canonical
 from gnp.core.document import ABSENT
 from gnp.core.errors import GnpError, UsageError
+from gnp.core.grants import Grants
+from gnp.core.grants import parse as parse_grants
 from gnp.core.layout import (
     FRAME_FILE,
+    GRANTS_FILE,
     KEYRING_FILE,
     MAIN,
     PROTOCOL_FILE,
@@ -77,6 +83,7 @@ class State:
     limits: Limits
     keyring_text: dict[str, str]
     types: dict[str, dict[str, str]]
+    grants: Grants
 
     @property
     def tree(self) -> pygit2.Tree:
@@ -169,6 +176,8 @@ class Hub:
             frame = _json(tree, FRAME_FILE)["frame"]
             keyring = _json(tree, KEYRING_FILE)
             types = _json(tree, TYPES_FILE)
+            granted = trees.read(tree, GRANTS_FILE)  # a hub made before grants has none
+            grants = Grants() if granted is None else parse_grants(canonical.decode(granted))
             limits = Limits(**protocol.get("limits", {}))
         except (GnpError, KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"the hub's .gnp/ on commit {commit.id} is damaged: {exc}") from None
@@ -176,7 +185,7 @@ class Hub:
             raise UsageError(
                 f"hub speaks protocol {protocol.get('protocol')}; this gnp speaks {PROTOCOL}"
             )
-        return State(commit, protocol["hub"], frame, limits, keyring, types)
+        return State(commit, protocol["hub"], frame, limits, keyring, types, grants)
 
     def refresh(self) -> None:
         """Bring what this process sees of the hub up to date (a local hub always is)."""

@@ -1,17 +1,21 @@
-"""The owner's changes to the hub: workers' keys and declared merge types.
+"""The owner's changes to the hub: workers' keys, declared merge types and grants.
 
 These are commits on main by the hub's owner (compare-and-swap, recomputed if main
-moved), never a worker's push: a worker cannot register itself.
+moved), never a worker's push: a worker cannot register itself, nor grant itself
+authority. A grant's commit changes ``.gnp/grants.json`` alone, and says whose grant it
+is in a trailer (``Gnp-Grant: WORKER``), as a keygen's says ``Gnp-Keyring: WORKER``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from gnp.core import canonical, pointer
 from gnp.core.diff import TYPES
-from gnp.core.errors import UsageError
-from gnp.core.layout import KEYRING_FILE, TYPES_FILE
+from gnp.core.errors import Malformed, UsageError
+from gnp.core.grants import EVERY_FILE, Grant
+from gnp.core.layout import GRANTS_FILE, KEYRING_FILE, TYPES_FILE
 from gnp.core.limits import check_file, check_worker
 from gnp.core.signing import public_key_text
 from gnp.git.hub import Hub, State
@@ -71,3 +75,25 @@ def declare(hub: Hub, file: str, path: str, kind: str) -> None:
 
 def _article(kind: str) -> str:
     return "an" if kind[:1] in "aeiou" else "a"
+
+
+def grant(hub: Hub, worker: str, *, authority: int = 0, files: Sequence[str] = ()) -> Grant:
+    """Give ``worker`` the highest authority it may claim and the state files (globs) it
+    may write, every file if none is named; a grant replaces the worker's last one."""
+    check_worker(worker)
+    try:
+        given = Grant(authority, tuple(dict.fromkeys(files)) or (EVERY_FILE,))
+    except Malformed as exc:
+        raise UsageError(str(exc)) from None
+
+    def put(base: State) -> dict[str, bytes | None]:
+        if worker not in base.keyring_text:
+            raise UsageError(
+                f"{worker} has no key on this hub; run 'gnp keygen {worker} --hub "
+                f"{hub.url or hub.path}' first"
+            )
+        return {GRANTS_FILE: canonical.encode_pretty(base.grants.replaced(worker, given).to_json())}
+
+    subject = f"gnp grant: {worker} may claim {given.describe()}"
+    hub.commit_on_main(put, f"{subject}\n\nGnp-Grant: {worker}\n")
+    return given

@@ -5,10 +5,16 @@ verdict; a push refused before admission is replayed as the refusal it recorded.
 Replay settles those arrivals again on the parent commit with the very
 function the engine used (:func:`gnp.core.settle.settle`) and rebuilds the tree; the frame
 is reproduced exactly if and only if the tree ids are equal (invariant 4).
+
+The deltas are held to the grants of the parent commit and to the clock reading the
+frame's commit records (its ``Gnp-Clock`` trailer), never to today's clock; a frame
+merged before grants recorded none, and is replayed holding its deltas to no terms, as
+it did.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,15 +22,18 @@ import pygit2
 
 from gnp.core import canonical
 from gnp.core.archive import FrameRecord, VerdictRecord, verdicts_from_json
+from gnp.core.delta import moment
 from gnp.core.diff import differing_paths
 from gnp.core.document import ABSENT
-from gnp.core.errors import Refused, UsageError
+from gnp.core.errors import Malformed, Refused, UsageError
 from gnp.core.layout import FRAME_FILE, frame_dir, parse_ref
 from gnp.core.settle import Arrival
 from gnp.git import trees
 from gnp.git.connect import open_hub
-from gnp.git.engine import settle_on
+from gnp.git.engine import CLOCK_TRAILER, settle_on
 from gnp.git.hub import Hub
+
+_TRAILER = re.compile(rf"^{CLOCK_TRAILER}: (.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +112,7 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
             )
         )
     arrivals.sort(key=lambda a: a.source)
-    settlement = settle_on(state, frame, arrivals)
+    settlement = settle_on(state, frame, arrivals, recorded_clock(commit))
     tree = trees.edit(hub.repo, parent.tree, settlement.changes())
     differences: list[str] = []
     paths: list[str] = []
@@ -114,6 +123,23 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
         differences = sorted({d.new_file.path for d in diff.deltas})
         paths = _differing_paths(replayed, commit.tree, differences)
     return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences, paths)
+
+
+def recorded_clock(commit: pygit2.Commit) -> str | None:
+    """The engine's clock reading a frame's commit records; None for a frame merged
+    before grants. A damaged record is a usage error naming it."""
+    found = _TRAILER.findall(commit.message)
+    if not found:
+        return None
+    try:
+        if len(found) > 1:
+            raise Malformed(f"{len(found)} {CLOCK_TRAILER} trailers")
+        moment(found[0])
+    except Malformed as exc:
+        raise UsageError(
+            f"the {CLOCK_TRAILER} trailer of commit {commit.id} is damaged ({exc})"
+        ) from None
+    return str(found[0])
 
 
 def _differing_paths(replayed: pygit2.Tree, recorded: pygit2.Tree, files: list[str]) -> list[str]:

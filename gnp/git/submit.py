@@ -1,15 +1,16 @@
 """Submitting a delta from JSON, as ``gnp submit`` does: validate, sign, leave in the inbox.
 
 Everything that can be seen to be wrong is refused here, where the submitter sees it,
-rather than at the frame: bad JSON, unknown ops, bad pointers or files, limits. What
-only the frame can decide (a failing ``test``, a conflict) is decided there.
+rather than at the frame: bad JSON, unknown ops, bad pointers or files, limits, more
+authority or other files than the worker's grant on main. What only the frame can
+decide (a failing ``test``, a conflict, a grant changed meanwhile) is decided there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gnp.core import canonical
+from gnp.core import canonical, grants
 from gnp.core.delta import Delta, check_limits, compose
 from gnp.core.errors import Malformed, TooLarge
 from gnp.core.ops import Op
@@ -57,6 +58,7 @@ def build(hub: Hub, worker: str, data: bytes) -> Delta:
         worker, ops, frame=state.frame, stamp=clock.stamp(), authority=authority, author=author
     )
     check_limits(delta, limits)
+    grants.check(delta, state.grants.of(worker))
     signed = key.sign(delta)
     if len(signed.encode()) > limits.max_bytes:
         raise TooLarge(f"the delta would be over {limits.max_bytes} bytes")

@@ -1,7 +1,8 @@
 """The clock and the randomness a new delta is stamped with.
 
-The core reads neither (:class:`gnp.core.delta.Stamp`): the shells that make deltas
-take them from here, and a test or a replay passes its own.
+The core reads neither (:class:`gnp.core.delta.Stamp`, :class:`gnp.core.admit.Terms`):
+the shells that make deltas, and the engine, take them from here, and a test or a
+replay passes its own.
 """
 
 from __future__ import annotations
@@ -12,6 +13,12 @@ from datetime import UTC, datetime
 from gnp.core.delta import Stamp, format_utc
 
 
+def now() -> str:
+    """Now, to the microsecond, written as a delta's ``utc`` is: the reading the engine
+    holds a frame's deltas to."""
+    return format_utc(datetime.now(UTC))
+
+
 def stamp() -> Stamp:
     """Now, to the microsecond, and 128 fresh random bits."""
-    return Stamp(format_utc(datetime.now(UTC)), secrets.token_hex(16))
+    return Stamp(now(), secrets.token_hex(16))

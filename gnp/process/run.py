@@ -12,12 +12,13 @@ edits, nothing (``unchanged``: no state file changed), or a ``fallback`` delta t
 changes nothing and says why in one line. A command that fails, times out, cannot start
 or is stopped (the process running it was told to stop) gets a fallback; so do edits
 that cannot become a delta (a state file that is not JSON, is a link, nests too deep or
-is too large for one delta), and so does any failure of the harness itself while it
-turns the edits into a delta, RecursionError and MemoryError included: that step is
-one function, :func:`_verdict`, which makes any exception the fallback's reason. What is
-not a verdict is raised: no key (before any work), and a delivery that fails, in which
-case the delta stays on the worker's branch for ``gnp janitor`` to push, never lost
-(it is committed there before it is pushed). A timeout or a stop kills everything the
+is too large for one delta) or that the worker's grant does not cover, and so does any
+failure of the harness itself while it turns the edits into a delta, RecursionError and
+MemoryError included: that step is one function, :func:`_verdict`, which makes any
+exception the fallback's reason. What is not a verdict is raised: no key, or more
+authority than the worker's grant (both before any work), and a delivery that fails,
+in which case the delta stays on the worker's branch for ``gnp janitor`` to push, never
+lost (it is committed there before it is pushed). A timeout or a stop kills everything the
 command started.
 
 A worktree that cannot be removed once its verdict is delivered is reported in the
@@ -37,6 +38,7 @@ from pathlib import Path
 
 import pygit2
 
+from gnp.core import grants
 from gnp.core.delta import Delta, check_limits, compose, fallback
 from gnp.core.errors import GnpError, Refused, TooLarge, UsageError, describe
 from gnp.core.layout import ref_name
@@ -91,6 +93,7 @@ def run(
     deadline = None if timeout is None else time.monotonic() + timeout  # the whole run's
     state = hub.state()
     key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
+    grants.check_claim(worker, authority, state.grants.of(worker))  # or too much authority
     wt = create(LocalRepo.for_hub(hub), worker, root=root)
     try:
         base = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
@@ -172,6 +175,7 @@ def _verdict(
             return _Verdict(None, WorkerStatus.UNCHANGED, ignored=skipped)
         signed = key.sign(fitted(wt, start.tree, paths, base, ops, authority, deadline))
         within_limits(signed, base.limits)
+        grants.check(signed, base.grants.of(wt.worker))  # edits outside the grant: a fallback
     except Exception as exc:  # RecursionError and MemoryError too: the run still ends in one
         return _fallback(wt, key, base, _reason(exc))
     return _Verdict(signed, WorkerStatus.OK, ignored=skipped)

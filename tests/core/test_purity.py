@@ -20,6 +20,7 @@ PURE = frozenset(
         "dataclasses",
         "datetime",  # dates are parsed and formatted; the clock is read by gnp.host.clock
         "enum",
+        "fnmatch",  # grants' globs, name by name (fnmatchcase: no os.path, no files)
         "functools",
         "gc",  # a frame holds off the cyclic collector while it reduces
         "hashlib",

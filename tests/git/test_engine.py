@@ -15,6 +15,7 @@ from gnp.git.connect import open_hub
 from gnp.git.engine import build_commit, run_frame
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot
+from gnp.host import clock
 from tests.helpers.hubs import git, incr, make, push_raw, send, signed_raw, state
 
 
@@ -112,7 +113,8 @@ def _clean_twin(hub: Hub, tmp_path: Path) -> Hub:
 def _commit_as_a_crashing_engine_would(hub: Hub) -> tuple[pygit2.Oid, pygit2.Oid]:
     """Steps 1-4 of a frame, stopping before the swap: (base, the frame's commit)."""
     st = hub.state()
-    s = engine.settle_on(st, st.frame + 1, engine.arrivals(hub, snapshot(hub), st.limits.max_bytes))
+    taken = engine.arrivals(hub, snapshot(hub), st.limits.max_bytes)
+    s = engine.settle_on(st, st.frame + 1, taken, clock.now())
     return st.commit.id, build_commit(hub, st.commit, s)
 
 

@@ -9,6 +9,7 @@ from gnp import Op, fallback
 from gnp.git.engine import run_frame
 from gnp.git.hub import Hub
 from gnp.git.inbox import submit
+from gnp.git.registry import grant
 from gnp.git.replay import frame_record
 from gnp.host import clock
 from gnp.lineage.read import read, summary, to_json
@@ -19,6 +20,9 @@ from tests.helpers.hubs import incr, make, push_raw, send, worker_key
 def three_frames(hub: Hub) -> dict[str, str]:
     ids = {}
     ids["post"] = send(hub, "poster", Op("append", "posts.json", "/items", "hi")).id
+    for worker, authority in (("mod", 1), ("admin", 2)):  # the owner's grants
+        worker_key(hub, worker)
+        grant(hub, worker, authority=authority)
     ids["ban"] = send(hub, "mod", Op("add", "agents.json", "", {"a": "banned"}), authority=1).id
     ids["verify"] = send(hub, "admin", Op("add", "agents.json", "", {"a": "ok"}), authority=2).id
     submit(

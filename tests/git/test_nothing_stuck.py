@@ -19,6 +19,7 @@ from gnp.git.engine import run_frame
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot
 from gnp.git.replay import frame_record, replay
+from gnp.host import clock
 from gnp.lineage.store import rows
 from tests.helpers.hubs import incr, push_raw, send, signed_raw, state
 
@@ -35,7 +36,7 @@ def _doubling_body(hub: Hub, worker: str) -> dict[str, Any]:
         "author": worker,
         "authority": 0,
         "frame": hub.state().frame,
-        "utc": "2026-12-04T00:00:00.000000Z",
+        "utc": clock.now(),
         "nonce": "0" * 32,
         "status": "ok",
         "error": None,
@@ -153,7 +154,7 @@ def test_the_engine_enforces_every_limit_whatever_submit_checked(hub: Hub) -> No
         "author": "dave",
         "authority": 0,
         "frame": hub.state().frame,
-        "utc": "2026-12-04T00:00:00.000000Z",
+        "utc": clock.now(),
         "status": "ok",
         "error": None,
     }

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from gnp import Op, compose, pointer
 from gnp.core.delta import Delta, Stamp, format_utc
-from gnp.core.limits import WORKER_ID
+from gnp.core.errors import BadFile
+from gnp.core.limits import WORKER_ID, check_file
 
 FILES = ("stats.json", "posts.json", "dir/agents.json")
 KEYS = ("a", "b", "posts", "x~y", "s/l", "0")
@@ -35,6 +36,25 @@ numbers = st.one_of(st.integers(-1000, 1000), st.floats(-1e6, 1e6, allow_nan=Fal
 workers = st.from_regex(WORKER_ID, fullmatch=True)
 small_workers = st.sampled_from(("alice", "bob", "carol", "dave"))
 files = st.sampled_from(FILES)
+
+
+def _is_state_file(file: str) -> bool:
+    try:
+        check_file(file)
+    except BadFile:
+        return False
+    return True
+
+
+# Any state file's path, a few folders deep, with now and then a character that globs
+# read specially ('[', ']'): what a grant's globs are matched against.
+_names = st.from_regex(r"[a-z0-9_\-\[\]]{1,6}", fullmatch=True)
+state_files = (
+    st.lists(_names, max_size=3)
+    .map(lambda folders: "/".join([*folders, ""]))
+    .flatmap(lambda folders: _names.map(lambda name: f"{folders}{name}.json"))
+    .filter(_is_state_file)
+)
 token_lists = st.lists(st.sampled_from(KEYS), min_size=1, max_size=3)
 # Pointers also end past an array's end now and then ("-", an index beyond it): appends.
 pointers = st.tuples(token_lists, st.sampled_from(("", "", "", "-", "1", "3"))).map(

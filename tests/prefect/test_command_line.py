@@ -32,6 +32,7 @@ def test_the_command_line_contract_end_to_end(tmp_path: Path) -> None:
         '{"ops": [{"op": "add", "file": "agents.json", "path": "", '
         '"value": {"a": 1}}], "authority": 2, "author": "bob@example"}'
     )
+    assert cli("grant", "--hub", hub, "bob", "--authority", "2").returncode == 0
     assert cli("submit", "--hub", hub, "--worker", "bob", str(request)).returncode == 0
     edit = "echo '{\"posts\": 5}' > stats.json"
     ran = cli("run", "--hub", hub, "--worker", "bob", "--", "sh", "-c", edit, env=env)

@@ -220,3 +220,44 @@ def test_help_loads_nothing_of_gnp() -> None:
             [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60
         )
         assert done.stderr.splitlines()[-1] == f"{code} []", done.stderr
+
+
+def test_grant_records_the_owners_grant_and_submit_keeps_to_it(tmp_path: Path) -> None:
+    hub = str(tmp_path / "hub.git")
+    cli("init", hub)
+    nokey = cli("grant", "--hub", hub, "bob", "--authority", "2")
+    assert nokey.returncode == 1
+    assert (
+        nokey.stderr == f"gnp: bob has no key on this hub; run 'gnp keygen bob --hub {hub}' first\n"
+    )
+    cli("keygen", "bob", "--hub", hub)
+    done = cli(
+        "grant",
+        "--hub",
+        hub,
+        "bob",
+        "--authority",
+        "2",
+        "--files",
+        "posts/*.json",
+        "--files",
+        "agents.json",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "granted bob authority 2, files posts/*.json and agents.json\n"
+    assert open_hub(hub).state().grants.of("bob").files == ("posts/*.json", "agents.json")
+    bad = cli("grant", "--hub", hub, "bob", "--files", ".gnp/keyring.json")
+    assert bad.returncode == 1 and len(bad.stderr.splitlines()) == 1
+    assert bad.stderr.startswith("gnp: glob '.gnp/keyring.json' refused: .gnp is not state")
+    op = '{"op": "incr", "file": "posts/a.json", "path": "/n", "value": 1}'
+    over = f'{{"ops": [{op}], "authority": 3}}'
+    refused = cli("submit", "--hub", hub, "--worker", "bob", stdin=over)
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines() == [
+        "gnp: refused (over-grant): 'bob' claims authority 3, but its grant allows at most 2; "
+        "the hub's owner can raise it (gnp grant --authority)"
+    ]
+    within = cli("submit", "--hub", hub, "--worker", "bob", stdin=over.replace('": 3}', '": 2}'))
+    assert within.returncode == 0, within.stderr
+    every = cli("grant", "--hub", hub, "bob")
+    assert every.stdout == "granted bob authority 0, files **\n"

@@ -19,6 +19,7 @@ from gnp.git.engine import run_frame
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot, submit
 from gnp.git.local import LocalRepo
+from gnp.git.registry import grant
 from gnp.git.replay import replay
 from gnp.host import keys
 from gnp.process.janitor import sweep
@@ -141,6 +142,8 @@ def test_invariant_4_deterministic(hub: Hub, tmp_path: Path) -> None:
         )
         for w in ("a", "b", "c", "d")
     ]
+    worker_key(hub, "e")
+    grant(hub, "e", authority=5)  # the owner's grant: e's authority comes from the hub
     deltas.append(make(hub, "e", Op("add", "cfg.json", "", {"by": "e"}), authority=5))
     twin = open_hub(shutil.copytree(hub.path, tmp_path / "twin.git"))
     for d in deltas:

@@ -278,3 +278,28 @@ def test_gnp_run_ends_a_refused_edit_with_its_fallback_and_one_line(tmp_path: Pa
     assert done.stderr == f"gnp: {delta.error}; submitted a fallback delta\n"
     assert (delta.error or "").startswith("x.json holds a number too large for JSON")
     assert list((tmp_path / "wt").iterdir()) == []
+
+
+def test_a_run_claiming_more_authority_than_its_grant_is_refused_before_any_work(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    from gnp.core.errors import OverGrant
+    from gnp.git.registry import grant
+
+    grant(hub, "w", authority=1)
+    marker = tmp_path / "ran"
+    with pytest.raises(OverGrant, match="'w' claims authority 2, but its grant allows at most 1"):
+        run(hub, "w", sh(f"touch {marker}; echo '{{}}' > a.json"), authority=2)
+    assert not marker.exists() and inbox(hub) == [] and leftovers(local) == []
+    assert run(hub, "w", sh("echo '{\"a\": 1}' > a.json"), authority=1).status == "ok"
+
+
+def test_edits_outside_the_workers_grant_are_a_fallback_naming_the_file(
+    hub: Hub, local: LocalRepo
+) -> None:
+    from gnp.git.registry import grant
+
+    grant(hub, "w", files=["posts/*.json"])
+    result = run(hub, "w", sh("mkdir posts; echo '{}' > posts/a.json; echo '{}' > stats.json"))
+    reason = ended_in_one_fallback(hub, local, result)
+    assert reason.startswith("'w' may not write 'stats.json': its grant covers posts/*.json")
