@@ -35,6 +35,7 @@ class ReplayReport:
     replayed_tree: str
     differences: list[str] = field(default_factory=list)  # files that differ
     paths: list[str] = field(default_factory=list)  # "file#/pointer" where JSON differs
+    settled: tuple[str, ...] = ()  # the ids the frame puts in the ledger, as replayed
 
     @property
     def identical(self) -> bool:
@@ -113,7 +114,15 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
         diff = replayed.diff_to_tree(commit.tree)
         differences = sorted({d.new_file.path for d in diff.deltas})
         paths = _differing_paths(replayed, commit.tree, differences)
-    return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences, paths)
+    return ReplayReport(
+        frame,
+        str(commit.id),
+        str(commit.tree.id),
+        str(tree),
+        differences,
+        paths,
+        tuple(settlement.result.settled),
+    )
 
 
 def _differing_paths(replayed: pygit2.Tree, recorded: pygit2.Tree, files: list[str]) -> list[str]:
