@@ -142,7 +142,7 @@ def trailers(message: str) -> dict[str, str]:
     paragraphs = [p for p in message.strip("\n").split("\n\n") if p.strip()]
     if len(paragraphs) < 2:
         return {}
-    out = {}
+    out: dict[str, str] = {}
     for line in paragraphs[-1].splitlines():
         match = _TRAILER.fullmatch(line.strip())
         if match is None:
@@ -207,9 +207,11 @@ def judge(
         return Foreign(f"it changes {shown}, which a gnp {recognised.kind.name} commit may not")
     kind = recognised.kind
     if kind.before_frames and parent_frame:
-        return Foreign(f"a gnp {kind.name} commit comes only before frame 1, not after frame "
-                       f"{parent_frame}")
+        return Foreign(
+            f"a gnp {kind.name} commit comes only before frame 1, not after frame {parent_frame}"
+        )
     if kind.name == "frame" and parent_frame is not None and recognised.frame != parent_frame + 1:
-        return Foreign(f"it says frame {recognised.frame}, but its parent's last frame is "
-                       f"{parent_frame}")
+        return Foreign(
+            f"it says frame {recognised.frame}, but its parent's last frame is {parent_frame}"
+        )
     return recognised

@@ -175,9 +175,7 @@ def _replay(hub: Hub, walk: _Walk) -> Check:
                     f"{str(commit.parents[0].id)[:12]} and submit again what it carried",
                 )
             )
-    return Check(
-        "replay", f"{len(walk.replays)} frames replay exactly", tuple(findings[:_SHOWN])
-    )
+    return Check("replay", f"{len(walk.replays)} frames replay exactly", tuple(findings[:_SHOWN]))
 
 
 def _ledger(tip: pygit2.Commit, walk: _Walk) -> Check:
@@ -208,7 +206,9 @@ def _ledger(tip: pygit2.Commit, walk: _Walk) -> Check:
             said = f"says frame {frame}, whose archive has no verdict for it"
             findings.append(Finding(path, f"{said}; {restore}"))
         elif trees.read(tip.tree, _archived_path(frame, record.worker, delta_id)) is None:
-            findings.append(Finding(path, f"names a delta frame {frame} did not archive; {restore}"))
+            findings.append(
+                Finding(path, f"names a delta frame {frame} did not archive; {restore}")
+            )
     for frame, report in sorted(walk.replays.items()):
         for delta_id in report.settled:
             if ledger.get(delta_id, -1) != frame:
@@ -246,7 +246,7 @@ def _ledger_entries(tree: pygit2.Tree, findings: list[Finding]) -> dict[str, int
 
 
 def _keyring(tip: pygit2.Commit) -> Check:
-    findings = []
+    findings: list[Finding] = []
     data = _json_object(tip.tree, KEYRING_FILE, findings)
     for worker, key in (data or {}).items():
         try:
@@ -325,20 +325,30 @@ def _inbox(hub: Hub, tip: pygit2.Commit) -> Check:
             Finding(item.ref, f"{why}; `gnp frame --hub {where}` removes it, with a verdict")
         )
     return Check(
-        "inbox", f"{len(items)} refs waiting for the next frame, none orphaned", tuple(findings[:_SHOWN])
+        "inbox",
+        f"{len(items)} refs waiting for the next frame, none orphaned",
+        tuple(findings[:_SHOWN]),
     )
 
 
 def _fsck(hub: Hub) -> Check:
     where = str(hub.path) + (f" (the local mirror of {hub.url})" if hub.url else "")
-    command = ["git", "--git-dir", str(hub.path), "fsck", "--no-progress", "--strict", "--no-dangling"]
+    command = [
+        "git",
+        "--git-dir",
+        str(hub.path),
+        "fsck",
+        "--no-progress",
+        "--strict",
+        "--no-dangling",
+    ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=3600)
     except (OSError, subprocess.SubprocessError) as exc:
         return Check("fsck", "", (Finding(where, f"git fsck could not run: {exc}"),))
     if done.returncode == 0:
         return Check("fsck", "git fsck --strict finds nothing wrong")
-    said = _first(l for l in (done.stdout + done.stderr).splitlines() if l.strip())
+    said = _first(x for x in (done.stdout + done.stderr).splitlines() if x.strip())
     return Check(
         "fsck",
         "",

@@ -121,8 +121,8 @@ def hubs_under(folder: Path) -> Iterator[Hub]:
         if home is not None and Path(where) == Path(home):
             dirs.clear()
             continue
-        if "HEAD" in files and {"objects", "refs"} <= set(dirs):
-            dirs.clear()  # a repository: nothing of interest inside it
+        if "HEAD" in files and {"objects", "refs"} <= set(dirs) and Path(where).name != ".git":
+            dirs.clear()  # a bare repository (hubs are bare; a clone is not a hub)
             try:
                 yield Hub.at(where)
             except GnpError:
