@@ -129,7 +129,8 @@ def _history(hub: Hub, walk: _Walk) -> Check:
     findings = []
     for commit, found in walk.commits:
         if isinstance(found, Foreign):
-            findings.append(Finding(f"commit {str(commit.id)[:12]}", _undo(hub, commit, found)))
+            where = f"commit {str(commit.id)[:12]}"
+            findings.append(Finding(where, _undo(hub, commit, found, walk.commits[-1][0])))
     frames = sum(1 for _, f in walk.commits if isinstance(f, Recognised) and f.frame)
     return Check(
         "history",
@@ -138,17 +139,21 @@ def _history(hub: Hub, walk: _Walk) -> Check:
     )
 
 
-def _undo(hub: Hub, commit: pygit2.Commit, found: Foreign) -> str:
+def _undo(hub: Hub, commit: pygit2.Commit, found: Foreign, tip: pygit2.Commit) -> str:
     subject = commit.message.split("\n", 1)[0][:60]
     said = f"{subject!r} was not made by gnp: {found.reason}"
     good = last_known(commit.parents[0]) if commit.parents else None
     if good is None:
         return f"{said}; no commit before it was either: this is not a gnp hub's history"
     git = "git" if hub.url else f"git -C {hub.path}"
+    later = (
+        ""
+        if commit.id == tip.id
+        else " (the commits after it leave main too: submit again what their deltas did)"
+    )
     return (
-        f"{said}; reset main to {str(good.id)[:12]}, the last gnp commit before it "
-        f"(`{git} update-ref {MAIN} {good.id}` on the hub), and submit again what it "
-        "and the frames after it carried"
+        f"{said}; reset main to {str(good.id)[:12]}, the last gnp commit before it, "
+        f"with `{git} update-ref {MAIN} {good.id}` on the hub{later}"
     )
 
 
