@@ -38,7 +38,7 @@ from gnp.core.limits import WORKER_ID
 from gnp.core.signing import parse_public_key
 from gnp.core.verdict import Outcome
 from gnp.git import trees
-from gnp.git.history import first_parents, judged, last_known
+from gnp.git.history import first_parents, judged
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot
 from gnp.git.replay import ReplayReport, archived_verdicts, replay
@@ -126,23 +126,32 @@ def verify(hub: Hub) -> Verification:
 
 
 def _history(hub: Hub, walk: _Walk) -> Check:
-    findings = []
+    findings: list[Finding] = []
+    good: pygit2.Commit | None = None  # the last gnp commit before the first foreign one
+    tip = walk.commits[-1][0]
     for commit, found in walk.commits:
-        if isinstance(found, Foreign):
+        if isinstance(found, Recognised) and not findings:
+            good = commit
+        elif isinstance(found, Foreign) and len(findings) < _SHOWN:
             where = f"commit {str(commit.id)[:12]}"
-            findings.append(Finding(where, _undo(hub, commit, found, walk.commits[-1][0])))
+            findings.append(Finding(where, _undo(hub, commit, found, good, tip)))
     frames = sum(1 for _, f in walk.commits if isinstance(f, Recognised) and f.frame)
     return Check(
         "history",
         f"{len(walk.commits)} commits on main, each made by gnp ({frames} frames)",
-        tuple(findings[:_SHOWN]),
+        tuple(findings),
     )
 
 
-def _undo(hub: Hub, commit: pygit2.Commit, found: Foreign, tip: pygit2.Commit) -> str:
+def _undo(
+    hub: Hub,
+    commit: pygit2.Commit,
+    found: Foreign,
+    good: pygit2.Commit | None,
+    tip: pygit2.Commit,
+) -> str:
     subject = commit.message.split("\n", 1)[0][:60]
     said = f"{subject!r} was not made by gnp: {found.reason}"
-    good = last_known(commit.parents[0]) if commit.parents else None
     if good is None:
         return f"{said}; no commit before it was either: this is not a gnp hub's history"
     git = "git" if hub.url else f"git -C {hub.path}"
@@ -152,7 +161,8 @@ def _undo(hub: Hub, commit: pygit2.Commit, found: Foreign, tip: pygit2.Commit) -
         else " (the commits after it leave main too: submit again what their deltas did)"
     )
     return (
-        f"{said}; reset main to {str(good.id)[:12]}, the last gnp commit before it, "
+        f"{said}; reset main to {str(good.id)[:12]}, the last gnp commit before any that "
+        "is not, "
         f"with `{git} update-ref {MAIN} {good.id}` on the hub{later}"
     )
 
