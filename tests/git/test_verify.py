@@ -310,3 +310,17 @@ def test_main_moved_during_a_frame_by_something_else_is_refused_not_built_on(
     assert run_frame(hub).count(Outcome.APPLIED) == 1
     assert state(hub, "stats.json") == {"count": 1}
     assert verify(hub).ok
+
+
+@pytest.mark.damages_hub
+def test_a_hub_at_a_url_is_verified_through_its_mirror(hub: Hub) -> None:
+    from gnp.git.connect import open_hub
+
+    _frames(hub, 2)
+    far = open_hub(f"file://{hub.path.resolve()}")
+    result = verify(far)
+    assert result.ok, _failing(result)
+    assert result.hub == far.url
+    _commit_on_main(hub, "add a readme\n", {"README.md": "hello\n"})
+    [line] = _failing(verify(far))["history"]
+    assert "`git update-ref refs/heads/main" in line  # on the hub's host, not the mirror
