@@ -211,6 +211,27 @@ def janitor(hub: HubOption) -> None:
 
 
 @app.command()
+def verify(hub: HubOption, as_json: JsonOption = False) -> None:
+    """Check a hub end to end; exit 0 only when every check holds.
+
+    Every frame replays, the ledger and the archive agree, the keyring (and grants) are
+    well formed, no inbox ref is orphaned, git fsck is clean, and main holds only
+    commits of the engine and of the owner's commands. One line per check."""
+    from gnp.core import canonical
+    from gnp.core.errors import GnpError
+    from gnp.git.connect import open_hub
+    from gnp.git.verify import verify as verify_hub
+
+    result = verify_hub(open_hub(hub))
+    if as_json:
+        print(canonical.encode_pretty(result.to_json()).decode())
+    else:
+        show.verification(result)
+    if not result.ok:
+        raise GnpError(f"{hub} fails {len(result.failed)} check(s): {', '.join(result.failed)}")
+
+
+@app.command()
 def lineage(
     hub: HubOption,
     frame: Annotated[int | None, typer.Option("--frame", help="Only this frame.")] = None,

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gnp.frame.summary import FrameSummary
     from gnp.frame.workers import WorkerOutcome
     from gnp.git.replay import ReplayReport
+    from gnp.git.verify import Verification
     from gnp.process.janitor import Sweep
 
 out = Console(soft_wrap=True)
@@ -39,6 +40,14 @@ def say(text: str) -> None:
 def progress(line: str) -> None:
     """A line on stderr while work goes on: a worker's outcome as it ends, a server starting."""
     err.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def verification(result: Verification) -> None:
+    """One line per check; a failing check's further findings indented beneath it."""
+    for check in result.checks:
+        say(check.line())
+        for finding in check.findings[1:]:
+            say(f"        {finding.line()}")
 
 
 def frame(summary: FrameSummary) -> None:

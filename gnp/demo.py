@@ -160,7 +160,7 @@ def setup(path: Path) -> Hub:
     def seed(state: State) -> dict[str, Any]:
         return {file: canonical.encode_pretty(doc) for file, doc in SEED.items()}
 
-    hub.commit_on_main(seed, "gnp demo: the hub's owner seeds the state\n")
+    hub.commit_on_main(seed, "gnp seed: the hub's owner seeds the demo's state\n")
     return hub
 
 

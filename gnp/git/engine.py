@@ -3,7 +3,9 @@
 Theory of operation, one frame:
 
 1. Read ``main`` (the base) and snapshot the inbox refs: the frame boundary. A ref
-   pushed after the snapshot waits for the next frame; none is lost.
+   pushed after the snapshot waits for the next frame; none is lost. A base that gnp
+   did not make (:func:`gnp.git.history.check_tip`) is refused: a frame on it would
+   carry forward what something else wrote, and its ledger could sweep deltas away.
 2. Sweep refs whose delta the ledger already holds: what a crashed engine consumed but
    did not yet remove. They are removed and never make a frame of their own, so a rerun
    after a crash ends exactly where a crash-free run would.
@@ -34,6 +36,7 @@ from gnp.core.layout import frame_dir, parse_ref
 from gnp.core.settle import Arrival, Settlement, settle
 from gnp.core.verdict import Outcome
 from gnp.git import trees
+from gnp.git.history import check_tip
 from gnp.git.hub import Hub, State, engine_signature
 from gnp.git.inbox import Item, remove, snapshot, take
 from gnp.host import clock
@@ -155,6 +158,7 @@ def run_frame(
     for attempt in range(1, max_attempts + 1):
         hub.refresh()
         state = hub.state()
+        check_tip(hub, state.commit)  # never build on (or sweep by) what gnp did not make
         consumed = _consumed_by_last_frame(state)
         items = []
         for item in snapshot(hub):

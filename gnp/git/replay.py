@@ -44,6 +44,7 @@ class ReplayReport:
     replayed_tree: str
     differences: list[str] = field(default_factory=list)  # files that differ
     paths: list[str] = field(default_factory=list)  # "file#/pointer" where JSON differs
+    settled: tuple[str, ...] = ()  # the ids the frame puts in the ledger, as replayed
 
     @property
     def identical(self) -> bool:
@@ -122,7 +123,15 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
         diff = replayed.diff_to_tree(commit.tree)
         differences = sorted({d.new_file.path for d in diff.deltas})
         paths = _differing_paths(replayed, commit.tree, differences)
-    return ReplayReport(frame, str(commit.id), str(commit.tree.id), str(tree), differences, paths)
+    return ReplayReport(
+        frame,
+        str(commit.id),
+        str(commit.tree.id),
+        str(tree),
+        differences,
+        paths,
+        tuple(settlement.result.settled),
+    )
 
 
 def recorded_clock(commit: pygit2.Commit) -> str | None:

@@ -95,7 +95,7 @@ def test_an_inbox_ref_holding_another_delta_is_not_taken_for_this_one(hub: Hub) 
     submit(hub, delta)
     first = hub.repo.lookup_reference(ref_name("alice", delta.id)).target
     # Submitted again after main moved: another commit, the same delta file. Fine.
-    hub.commit_on_main(lambda _: {"x.json": b"{}\n"}, "an owner's commit\n")
+    hub.commit_on_main(lambda _: {"x.json": b"{}\n"}, "gnp seed: an owner's commit\n")
     submit(hub, delta)
     assert hub.repo.lookup_reference(ref_name("alice", delta.id)).target == first
     # A ref squatted by a commit holding other bytes: not delivered, and said so.

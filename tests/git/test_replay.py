@@ -11,6 +11,7 @@ from gnp.git.replay import frame_commits, frames_to_replay, replay
 from tests.helpers.hubs import doctor_frame, incr, send
 
 
+@pytest.mark.damages_hub
 def test_replay_names_the_files_and_paths_that_differ(demo_hub: Hub) -> None:
     send(demo_hub, "poster-1", incr("stats.json", "/posts"))
     run_frame(demo_hub)
@@ -51,6 +52,7 @@ def test_which_frames_a_replay_covers(hub: Hub) -> None:
             frames_to_replay(where, *bad)
 
 
+@pytest.mark.damages_hub
 def test_a_damaged_archive_is_named_not_taken_for_a_refused_delta(hub: Hub) -> None:
     from gnp.core import canonical
     from gnp.core.layout import frame_dir

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pygit2
 
 from gnp import Op, SigningKey, canonical, compose
 from gnp.core.delta import Delta
+from gnp.core.errors import GnpError
 from gnp.core.layout import delta_path, ref_name
 from gnp.core.signing import DOMAIN
 from gnp.git import trees
@@ -82,6 +86,18 @@ def git(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
 
 
+def amend_main(hub: Hub, changes: dict[str, trees.Change]) -> pygit2.Oid:
+    """Rewrite main's tip in place with ``changes``, its message and parents kept: a frame
+    commit hand-edited, or written by a version of gnp that archives differently."""
+    tip = hub.main()
+    tree = trees.edit(hub.repo, tip.tree, changes)
+    amended = hub.repo.create_commit(
+        None, tip.author, tip.committer, tip.message, tree, list(tip.parent_ids)
+    )
+    hub.repo.references["refs/heads/main"].set_target(amended)
+    return amended
+
+
 def doctor_frame(hub: Hub) -> None:
     """Replace the last frame on main with one whose stats.json says 99 posts, as a
     corrupted or hand-edited history would."""
@@ -95,3 +111,27 @@ def doctor_frame(hub: Hub) -> None:
         None, sig, sig, recorded.message, builder.write(), [recorded.parents[0].id]
     )
     repo.references["refs/heads/main"].set_target(doctored)
+
+
+def hubs_under(folder: Path) -> Iterator[Hub]:
+    """Every gnp hub (a bare repository whose main is a hub's) in ``folder``, but not the
+    workers' repositories and mirrors under ``$GNP_HOME``."""
+    home = os.environ.get("GNP_HOME")
+    for where, dirs, files in os.walk(folder):
+        if home is not None and Path(where) == Path(home):
+            dirs.clear()
+            continue
+        if "HEAD" in files and {"objects", "refs"} <= set(dirs) and Path(where).name != ".git":
+            dirs.clear()  # a bare repository (hubs are bare; a clone is not a hub)
+            try:
+                yield Hub.at(where)
+            except GnpError:
+                continue  # a repository, but not a hub
+
+
+def unverified(hub: Hub) -> list[str]:
+    """What `gnp verify` finds wrong with ``hub``, one line each; [] if nothing."""
+    from gnp.git.verify import verify
+
+    result = verify(hub)
+    return [f"{hub.path}: {c.name}: {f.line()}" for c in result.checks for f in c.findings]

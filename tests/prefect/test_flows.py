@@ -95,6 +95,7 @@ def test_a_worker_task_that_fails_in_prefect_becomes_a_fallback_delta(hub: Hub) 
     assert [v.reason for v in fallback] == [fell.error]
 
 
+@pytest.mark.damages_hub
 def test_the_replay_flow_fails_on_a_mismatch_and_names_the_paths(demo_hub: Hub) -> None:
     from tests.helpers.hubs import doctor_frame
 

@@ -261,3 +261,40 @@ def test_grant_records_the_owners_grant_and_submit_keeps_to_it(tmp_path: Path) -
     assert within.returncode == 0, within.stderr
     every = cli("grant", "--hub", hub, "bob")
     assert every.stdout == "granted bob authority 0, files **\n"
+
+
+@pytest.mark.damages_hub
+def test_verify_prints_a_line_per_check_and_exits_0_only_when_all_hold(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers.hubs import git
+
+    hub = str(tmp_path / "hub.git")
+    cli("init", hub)
+    cli("keygen", "alice", "--hub", hub)
+    ops = '[{"op": "incr", "file": "a.json", "path": "/n", "value": 1}]'
+    cli("submit", "--hub", hub, "--worker", "alice", stdin=ops)
+    clean = cli("verify", "--hub", hub)
+    assert clean.returncode == 0, clean.stderr
+    lines = clean.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "ok    history",
+        "ok    replay",
+        "ok    ledger",
+        "ok    keyring",
+        "ok    grants",
+        "ok    inbox",
+        "ok    fsck",
+    ]
+    # A commit by plain git on main.
+    tree = git("--git-dir", hub, "rev-parse", "main^{tree}").stdout.strip()
+    sneak = git("--git-dir", hub, "commit-tree", tree, "-p", "main", "-m", "sneak").stdout.strip()
+    git("--git-dir", hub, "update-ref", "refs/heads/main", sneak)
+    damaged = cli("verify", "--hub", hub)
+    assert damaged.returncode == 1
+    assert damaged.stderr.strip().splitlines() == [f"gnp: {hub} fails 1 check(s): history"]
+    assert f"FAIL  history: commit {sneak[:12]}: 'sneak' was not made by gnp" in damaged.stdout
+    as_json = json.loads(cli("verify", "--hub", hub, "--json").stdout)
+    assert as_json["ok"] is False
+    [history] = [c for c in as_json["checks"] if not c["ok"]]
+    assert history["check"] == "history" and history["findings"][0]["where"].startswith("commit ")

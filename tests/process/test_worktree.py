@@ -384,7 +384,9 @@ def test_a_push_to_a_local_hub_copies_only_the_objects_it_lacks(hub: Hub, local:
     from gnp.process.run import commit_on_branch
     from tests.helpers.hubs import git, incr, make
 
-    hub.commit_on_main(lambda _: {f"s/f{i:03d}.json": b'{"n": 0}\n' for i in range(200)}, "seed\n")
+    hub.commit_on_main(
+        lambda _: {f"s/f{i:03d}.json": b'{"n": 0}\n' for i in range(200)}, "gnp seed: 200 files\n"
+    )
     before = {str(o) for o in _objects(hub)}
     delta = make(hub, "w", incr())
     with worktree(local, "w") as wt:
