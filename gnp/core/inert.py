@@ -11,10 +11,13 @@ itself: ordinary Unicode, accents, CJK, emoji (the zero-width joiner and non-joi
 which only join what is around them, are kept, or a family emoji would fall apart).
 
 The escapes are Python's: ``\\x1b`` up to U+00FF, ``\\u202e`` in the BMP, ``\\U000e0001``
-beyond it. They round-trip: a backslash that would read as the start of an escape (one
-before ``x``, ``u``, ``U``, a backslash, or a character that is escaped) is itself
-written ``\\\\``, so :func:`revert` gives back exactly the text that was escaped; any
-other backslash is left as it is.
+beyond it, so what was hidden is shown by its code, and :func:`revert` gives it back.
+A backslash is left as it is: text goes through several hands before it is shown (a
+refusal quotes a field name, a summary quotes the refusal, a command's error line
+quotes the summary), and each may make it inert again, so :func:`inert` must change
+nothing the second time; doubling backslashes would double them at every step. The
+price: a worker can write the six characters ``\\x1b`` and have them shown as they are,
+which looks like an escape and does nothing.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ import unicodedata
 
 _ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 _KEPT = frozenset({"\u200c", "\u200d"})  # ZWNJ, ZWJ: needed by scripts and emoji
-_LOOKS_ESCAPED = frozenset("xuU\\")
-_ESCAPE = re.compile(r"\\(\\|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
+_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})")
 
 
-def _hidden(char: str) -> bool:
+def hidden(char: str) -> bool:
+    """Is ``char`` one that :func:`inert` escapes?"""
     return char not in _KEPT and unicodedata.category(char) in _ESCAPED_CATEGORIES
 
 
@@ -43,29 +46,15 @@ def _escape(char: str) -> str:
 
 def inert(text: str) -> str:
     """``text`` with every character that is not shown as itself escaped (module doc)."""
-    if text.isprintable() and "\\" not in text:
+    if text.isprintable():
         return text  # the common case, at C speed
-    out = []
-    for i, char in enumerate(text):
-        if char == "\\":
-            after = text[i + 1 : i + 2]
-            escapes = after != "" and (after in _LOOKS_ESCAPED or _hidden(after))
-            out.append("\\\\" if escapes else "\\")  # doubled where it would read as one
-        elif _hidden(char):
-            out.append(_escape(char))
-        else:
-            out.append(char)
-    return "".join(out)
+    return "".join(_escape(c) if hidden(c) else c for c in text)
 
 
 def revert(shown: str) -> str:
-    """The text :func:`inert` was given, from what it returned."""
-
-    def one(match: re.Match[str]) -> str:
-        body = match.group(1)
-        return "\\" if body == "\\" else chr(int(body[1:], 16))
-
-    return _ESCAPE.sub(one, shown)
+    """The text :func:`inert` was given, from what it returned, if that text held no
+    backslash (module doc)."""
+    return _ESCAPE.sub(lambda match: chr(int(match.group(1)[1:], 16)), shown)
 
 
 def inert_cell(text: object) -> str:
@@ -77,4 +66,6 @@ def inert_cell(text: object) -> str:
     return _MARKDOWN.sub(r"\\\g<0>", inert(str(text)))
 
 
-_MARKDOWN = re.compile(r"[\\`*_{}\[\]()<>#+!|~]")
+# What can start markup inside a line: emphasis, code, links (a link needs "["), HTML,
+# strikethrough, a cell's end, and the backslash that would escape the escape.
+_MARKDOWN = re.compile(r"[\\`*_\[\]<>|~]")
