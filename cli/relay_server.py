@@ -16,12 +16,14 @@ import socketserver
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import FrameType
 
 from gnp.core.errors import GnpError, UsageError, explain
 from gnp.core.inert import inert
 from gnp.git.connect import is_url, open_hub
 from gnp.git.submit import submit_json
+from gnp.host.keys import private_folder
 from gnp_cli import relay
 
 # Longest path a Unix socket can be bound to (sun_path is 108 bytes with its NUL).
@@ -117,7 +119,7 @@ def _bound(path: str, log: Callable[[str], None]) -> Iterator[Relay]:
             "set a shorter GNP_HOME"
         )
     folder = os.path.dirname(path)
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    private_folder(Path(folder))
     with _held(os.path.join(folder, relay.LOCK_NAME), path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # left by a relay that was killed: the lock says none runs

@@ -108,7 +108,9 @@ def write(repo: Path, name: str, *, worker: str, path: Path, branch: str) -> Non
         "path": str(path),
         "branch": branch,
     }
-    record_path(repo, name).parent.mkdir(exist_ok=True)
+    folder = record_path(repo, name).parent
+    folder.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)  # whatever the umask: only this user's processes write records
     _put(repo, name, record)
 
 
