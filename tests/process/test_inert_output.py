@@ -109,3 +109,12 @@ def test_a_frame_of_hostile_text_is_shown_inert(frame_of_evil: Hub, tmp_path: Pa
         if args == ("--json",):
             reasons = [row["reason"] or "" for row in json.loads(done.stdout)]
             assert any(EVIL in r for r in reasons)  # the same data, JSON-escaped
+
+    # the notebooks' tables: lineage as DataFrames, shown
+    from gnp.lineage import read
+    from gnp.lineage.frames import lineage_root
+
+    rows = read.read(lineage_root(hub), frame=1)
+    assert any(EVIL in r for r in rows["reason"].dropna())  # the rows hold what was said
+    table = read.shown(rows).to_string()
+    assert hidden_in(table) == [] and "\\x1b[2J\\u202eevil" in table
