@@ -17,8 +17,10 @@ repository, never against the record alone:
   repository's worktree entry of the same name, ``LOCAL/worktrees/NAME``;
 * its branch is ``refs/heads/gnp/WORKER/NAME``.
 
-A folder that is already gone passes the folder checks (there is nothing to remove):
-its entry and branch are what is left. Whatever fails is reported and left alone.
+A folder that is already gone, wherever the record says it was, passes the folder
+checks (there is nothing to remove): its entry and branch are what is left, and a dead
+worker's delta on that branch is still pushed, or its fallback made. Whatever fails is
+reported and left alone.
 What this cannot tell apart is a forged record that names a real gnp worktree under its
 own name (replacing that worktree's record): the damage is then bounded to gnp's own
 worktrees, under its own root.
@@ -65,6 +67,8 @@ def _folder_refusal(local: LocalRepo, name: str, claimed: str, roots: Sequence[P
     folder = Path(claimed)
     if folder.name != name:
         return f"{where} is not named as the record is"
+    if not os.path.lexists(folder):
+        return None  # gone already, wherever it was: nothing of it to remove
     root = next((r for r in roots if Path(os.path.abspath(r)) == folder.parent), None)
     if root is None:
         shown = ", ".join(str(r) for r in roots)
@@ -77,8 +81,6 @@ def _folder_refusal(local: LocalRepo, name: str, claimed: str, roots: Sequence[P
         return f"its worktree root {folder.parent} is not a folder of this user (a link?)"
     try:
         info = os.lstat(folder)
-    except FileNotFoundError:
-        return None  # gone already: nothing of it to remove
     except OSError as exc:
         return f"{where} cannot be looked at ({exc.strerror})"
     if not stat.S_ISDIR(info.st_mode):
