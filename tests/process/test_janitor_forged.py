@@ -183,3 +183,17 @@ def test_gnp_janitor_prints_the_line(
     show.sweep(sweep(hub))
     printed = capsys.readouterr().out
     assert printed.startswith(f"kept ownership record {outside.name}: folder {outside}")
+
+
+def test_a_dead_owners_record_whose_folder_is_gone_is_swept_wherever_it_was(
+    hub: Hub, local: LocalRepo, root: Path, tmp_path: Path
+) -> None:
+    """Nothing of the folder is left to remove, so its place does not matter: the record
+    (and its entry and branch) are swept as a dead owner's, as a frame run with a
+    worktrees folder of its own leaves them."""
+    forge(local, "w-1-gone", dead(tmp_path / "elsewhere" / "w-1-gone"))
+    report = sweep(hub)
+    assert report.kept == [] and report.removed == [
+        f"worktree w-1-gone of dead pid {DEAD} at {tmp_path / 'elsewhere' / 'w-1-gone'}"
+    ]
+    assert not owners.record_path(local.path, "w-1-gone").exists()
