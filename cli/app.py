@@ -256,7 +256,7 @@ def lineage(
     if per_frame:
         table = read.summary(table)
     if as_json:
-        print(read.to_json(table))
+        print(show.json_text(read.to_json(table)))
     elif table.empty:
         # Where a frame wrote lineage depends on how it named the hub (a path: inside
         # the hub; a URL: under $GNP_HOME) or on --lineage: say where this looked.
@@ -315,7 +315,7 @@ def frame(
         _merged_before(hub, state.frame)
         raise
     if as_json:
-        print(canonical.encode_pretty(summary.to_json()).decode())
+        print(show.json_text(canonical.encode_pretty(summary.to_json()).decode()))
     else:
         show.frame(summary)
     if summary.failure is not None:  # the flow run is Failed too: automation must notice
@@ -345,7 +345,7 @@ def replay(
 
         reports = flow_run(lambda: replay_flow(hub, frame, first, last, fail_on_mismatch=False))
     if as_json:
-        print(canonical.encode_pretty([r.to_json() for r in reports]).decode())
+        print(show.json_text(canonical.encode_pretty([r.to_json() for r in reports]).decode()))
     else:
         for r in reports:
             show.say(show.replay_line(r))
@@ -380,7 +380,7 @@ def demo() -> None:
     for summary in result.summaries:
         show.out.print(f"\n[bold]{escape(summary.headline())}[/]")
         for v in summary.notable():
-            show.say(f"  {v.outcome:9} {v.worker or '?'}: {v.reason}")
+            show.say(show.verdict_line(v, delta=False))
     closing(result)
     if result.problems:
         raise GnpError("the demo's checks failed: " + "; ".join(result.problems))

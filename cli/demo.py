@@ -66,8 +66,11 @@ def closing(result: DemoRun) -> None:
     status = state.document("agents.json")["agents"]["scout"]["status"]
     verdicts = [(s.frame, v) for s in result.summaries for v in s.verdicts]
     conflict = next(v for _, v in verdicts if v.outcome is Outcome.CONFLICT)
+    inert = show.inert
     fallbacks = [
-        f"{v.worker} (frame {n}: {v.reason})" for n, v in verdicts if v.outcome is Outcome.FALLBACK
+        f"{inert(v.worker or '?')} (frame {n}: {inert(v.reason or '')})"
+        for n, v in verdicts
+        if v.outcome is Outcome.FALLBACK
     ]
     forged = next(v for _, v in verdicts if v.outcome is Outcome.REJECTED)
     show.out.print("\n[bold]Summary[/]")
@@ -77,9 +80,10 @@ def closing(result: DemoRun) -> None:
         "  two agents commented on one post in frame 3, and both comments landed: "
         + ", ".join(sorted(str(c.get("by")) for c in replies))
     )
-    show.say(f"  conflict: {conflict.worker}'s delta {conflict.reason}; the scout is {status!r}")
+    who, why = inert(conflict.worker or "?"), inert(conflict.reason or "")
+    show.say(f"  conflict: {who}'s delta {why}; the scout is {inert(repr(status))}")
     show.say("  fallbacks, nothing of their edits applied: " + "; ".join(fallbacks))
-    show.say(f"  forged delta: rejected, {forged.reason}")
+    show.say(f"  forged delta: rejected, {inert(forged.reason or '')}")
     show.say(f"  lineage: {result.lineage}")
     for r in result.replays:
         show.say("  " + show.replay_line(r))

@@ -1,9 +1,11 @@
 """What the commands print, and how.
 
-Everything that came from a delta or a worker (reasons, worker output, file names) is
-printed as text, never as rich markup, so that what an agent wrote cannot restyle or
-hide a line. A message on stderr is one line however long: the README promises it, and
-rich would wrap it at 80 columns when stderr is not a terminal.
+Everything that came from a delta or a worker (reasons, worker output, file names,
+pointers, delta ids read from ref names) is printed as text, never as rich markup, and
+inert (:func:`gnp.core.inert.inert`: controls, bidi overrides and the like escaped), so
+that what an agent wrote cannot restyle, hide or forge a line, nor drive the terminal.
+A message on stderr is one line however long: the README promises it, and rich would
+wrap it at 80 columns when stderr is not a terminal.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rich.text import Text
 if TYPE_CHECKING:
     import pandas as pd
 
+    from gnp.core.archive import VerdictRecord
     from gnp.frame.summary import FrameSummary
     from gnp.frame.workers import WorkerOutcome
     from gnp.git.replay import ReplayReport
@@ -27,19 +30,30 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
+def inert(text: str) -> str:
+    """:func:`gnp.core.inert.inert`, imported only for text that needs it: a usage error
+    (``gnp no-such``) is told without loading gnp."""
+    if text.isprintable():
+        return text
+    from gnp.core.inert import inert as escaped
+
+    return escaped(text)
+
+
 def tell(message: str) -> None:
-    """One line on stderr: ``gnp: message``."""
-    err.print(f"gnp: {message}", markup=False, highlight=False, emoji=False, soft_wrap=True)
+    """One line on stderr: ``gnp: message``, inert (errors quote what workers wrote)."""
+    err.print(f"gnp: {inert(message)}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def say(text: str) -> None:
-    """A line on stdout, as text."""
+    """A line on stdout, as text. What came from a delta or a worker is made inert by
+    the caller, field by field: the line's own newlines are the caller's."""
     out.print(text, markup=False, highlight=False)
 
 
 def progress(line: str) -> None:
     """A line on stderr while work goes on: a worker's outcome as it ends, a server starting."""
-    err.print(line, markup=False, highlight=False, soft_wrap=True)
+    err.print(inert(line), markup=False, highlight=False, soft_wrap=True)
 
 
 def verification(result: Verification) -> None:
@@ -54,18 +68,45 @@ def frame(summary: FrameSummary) -> None:
     """A frame's summary, for people: swept refs, the headline, every verdict but
     ``applied``, the workers and where lineage went."""
     for ref in summary.swept:
-        say(f"removed {ref}: already merged")
+        say(f"removed {inert(ref)}: already merged")
     say(summary.headline())
     if summary.failure is not None:
-        say(f"failed: {summary.failure}")
+        say(f"failed: {inert(summary.failure)}")
     elif summary.warning is not None:
-        say(f"warning: {summary.warning}")
+        say(f"warning: {inert(summary.warning)}")
     for v in summary.notable():
-        say(f"  {v.outcome:9} {v.worker or '?'} {(v.delta or '')[:12]}: {v.reason}")
+        say(verdict_line(v))
     if summary.workers:
         out.print(workers_table(summary.workers))
     if summary.lineage:
-        say(f"lineage: {summary.lineage}")
+        say(f"lineage: {inert(summary.lineage)}")
+
+
+def verdict_line(v: VerdictRecord, *, delta: bool = True) -> str:
+    """``  rejected  alice 1a2b3c4d5e6f: why``, every field inert."""
+    shown = f" {inert((v.delta or '')[:12])}" if delta else ""
+    return f"  {v.outcome:9} {inert(v.worker or '?')}{shown}: {inert(v.reason or '')}"
+
+
+def json_text(text: str) -> str:
+    """JSON for machines, still safe on a terminal: a character :func:`inert` would escape
+    is written as a JSON escape (``\\u202e``), so the document means the same. Inside
+    JSON strings only: a newline outside them is the layout's, and kept."""
+    from gnp.core.inert import hidden
+
+    lines = text.split("\n")
+    return "\n".join(
+        line if line.isprintable() else "".join(_json_escape(c) if hidden(c) else c for c in line)
+        for line in lines
+    )
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
 
 
 def workers_table(workers: tuple[WorkerOutcome, ...]) -> Table:
@@ -74,7 +115,7 @@ def workers_table(workers: tuple[WorkerOutcome, ...]) -> Table:
         view.add_column(column)
     for w in workers:
         cells = (w.worker, w.status.value, f"{w.seconds:.2f}", w.error or "")
-        view.add_row(*(Text(c) for c in cells))  # never markup: errors quote worker output
+        view.add_row(*(Text(inert(c)) for c in cells))  # never markup: errors quote worker output
     return view
 
 
@@ -83,7 +124,7 @@ def replay_line(r: ReplayReport) -> str:
         return f"frame {r.frame}: replays identically (tree {r.recorded_tree[:12]})"
     return (
         f"frame {r.frame}: DIFFERS: recorded tree {r.recorded_tree[:12]}, "
-        f"replayed {r.replayed_tree[:12]}; at " + ", ".join(r.paths[:20])
+        f"replayed {r.replayed_tree[:12]}; at " + ", ".join(inert(p) for p in r.paths[:20])
     )
 
 
@@ -96,7 +137,7 @@ def sweep(report: Sweep) -> None:
         *(f"kept {line}" for line in report.kept),
     ]
     for line in said:
-        say(line)
+        say(inert(line))  # lines quote paths, branches and refs a worker named
     if not said:
         out.print("nothing to clean")
 
@@ -108,10 +149,10 @@ def lineage_rows(table: pd.DataFrame) -> None:
     for row in table.itertuples():
         view.add_row(  # Text, never markup: reasons quote what workers printed
             Text(str(row.frame)),
-            Text(_text(row.worker) or "?"),
-            Text(_text(row.delta_id)[:12]),
-            Text(_text(row.status)),
-            Text(_text(row.reason)),
+            Text(inert(_text(row.worker)) or "?"),
+            Text(inert(_text(row.delta_id)[:12])),
+            Text(inert(_text(row.status))),
+            Text(inert(_text(row.reason))),
         )
     out.print(view)
 

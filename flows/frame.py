@@ -31,6 +31,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from gnp.core.inert import inert
 from gnp.frame import pipeline
 from gnp.frame.pipeline import Attempt, Crashed, Pending, Submit, run_name, same_hub
 from gnp.frame.roster import Member, parse
@@ -120,13 +121,13 @@ def frame(
     logger = get_run_logger()
     logger.info(summary.headline())
     if summary.failure is not None:
-        logger.error(summary.failure)
+        logger.error(inert(summary.failure))
         # Prefect ends the run in the state the flow returns; whoever called the flow
         # gets the state's data raised: FrameFailed, holding the summary.
-        failed: State[Any] = Failed(message=summary.failure, data=FrameFailed(summary))
+        failed: State[Any] = Failed(message=inert(summary.failure), data=FrameFailed(summary))
         return cast(FrameSummary, failed)
     if summary.warning is not None:
-        logger.warning(summary.warning)
+        logger.warning(inert(summary.warning))
     return summary
 
 

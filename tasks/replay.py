@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gnp.core.inert import inert
 from gnp.git.connect import open_hub
 from gnp.git.replay import ReplayReport, replay
 
@@ -16,5 +17,7 @@ def replay_frame(hub: str, frame: int, commit: str | None = None) -> ReplayRepor
     if report.identical:
         logger.info("frame %d: identical (tree %s)", frame, report.recorded_tree)
     else:
-        logger.error("frame %d differs in %s", frame, ", ".join(report.paths[:20]))
+        logger.error(
+            "frame %d differs in %s", frame, ", ".join(inert(p) for p in report.paths[:20])
+        )
     return report

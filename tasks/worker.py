@@ -8,6 +8,7 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from gnp.core.inert import inert
 from gnp.frame.roster import member
 from gnp.frame.workers import WorkerOutcome, work
 from gnp.git.connect import open_hub
@@ -27,7 +28,8 @@ def run_worker(
     who = member(entry)
     outcome = work(open_hub(hub), who, root=Path(worktrees) if worktrees else None, stop=stop)
     logger = get_run_logger()
-    logger.log(outcome.level, outcome.line())
-    if outcome.output:
-        logger.debug("%s printed:\n%s", who.id, outcome.output)
+    logger.log(outcome.level, inert(outcome.line()))
+    if outcome.output:  # line by line: its own lines stay lines, and nothing else passes
+        shown = "\n".join(inert(line) for line in outcome.output.splitlines())
+        logger.debug("%s printed:\n%s", who.id, shown)
     return outcome

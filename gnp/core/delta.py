@@ -26,6 +26,7 @@ from typing import Any, Literal
 from gnp.core import canonical
 from gnp.core.canonical import JSON
 from gnp.core.errors import Malformed, TooLarge
+from gnp.core.inert import inert
 from gnp.core.limits import DEFAULT_LIMITS, Limits, check_worker
 from gnp.core.ops import Op
 
@@ -208,7 +209,9 @@ def from_json(data: JSON, limits: Limits = DEFAULT_LIMITS) -> Delta:
         raise Malformed("a delta is a JSON object")
     unknown = data.keys() - _FIELDS - {"sig"}
     if unknown:
-        raise Malformed(f"delta has unknown field(s): {', '.join(sorted(unknown))}")
+        raise Malformed(
+            f"delta has unknown field(s): {', '.join(inert(k) for k in sorted(unknown))}"
+        )
     missing = _FIELDS - data.keys()
     if missing:
         raise Malformed(f"delta is missing field(s): {', '.join(sorted(missing))}")

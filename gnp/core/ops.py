@@ -21,6 +21,7 @@ from typing import Any
 from gnp.core import pointer
 from gnp.core.canonical import JSON
 from gnp.core.errors import Malformed, TooLarge
+from gnp.core.inert import inert
 from gnp.core.limits import DEFAULT_LIMITS, MAX_INT_BITS, Limits, check_file
 
 
@@ -127,7 +128,9 @@ class Op:
             raise Malformed(f"an operation is a JSON object, not {_type_name(data)}")
         unknown = data.keys() - _MEMBERS
         if unknown and strict:
-            raise Malformed(f"operation has unknown member(s): {', '.join(sorted(unknown))}")
+            raise Malformed(
+                f"operation has unknown member(s): {', '.join(inert(k) for k in sorted(unknown))}"
+            )
         name = data.get("op")
         spec = OPS.get(name) if isinstance(name, str) else None
         if spec is None or not isinstance(name, str):

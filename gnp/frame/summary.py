@@ -15,12 +15,14 @@ non-zero. Some workers falling back is a frame doing its job with a warning
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from gnp.core.archive import VerdictRecord, counts
 from gnp.core.errors import GnpError
+from gnp.core.inert import inert_cell
 from gnp.core.verdict import Outcome, WorkerStatus
 from gnp.frame.workers import WorkerOutcome
 from gnp.git.engine import FrameReport
@@ -129,18 +131,18 @@ class FrameSummary:
             if self.notable():
                 lines += ["", "| outcome | worker | delta | why |", "|---|---|---|---|"]
                 lines += [
-                    f"| {v.outcome} | {v.worker or '?'} | `{(v.delta or '')[:12]}` "
+                    f"| {v.outcome} | {_cell(v.worker or '?')} | {_code((v.delta or '')[:12])} "
                     f"| {_cell(v.reason)} |"
                     for v in self.notable()
                 ]
         if self.workers:
             lines += ["", "| worker | outcome | seconds | note |", "|---|---|---|---|"]
             lines += [
-                f"| {w.worker} | {w.status} | {w.seconds:.2f} | {_cell(w.error)} |"
+                f"| {_cell(w.worker)} | {w.status} | {w.seconds:.2f} | {_cell(w.error)} |"
                 for w in self.workers
             ]
         if self.lineage:
-            lines += ["", f"Lineage: `{self.lineage}`"]
+            lines += ["", f"Lineage: {_code(self.lineage)}"]
         return "\n".join(lines) + "\n"
 
 
@@ -175,4 +177,15 @@ def _short(error: str | None) -> str:
 
 
 def _cell(text: object) -> str:
-    return "" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
+    """What a worker or a delta wrote, in a table cell or a line of markdown: inert, and
+    unable to end the cell or the line, or to make markup of its own."""
+    return inert_cell(text)
+
+
+def _code(text: str) -> str:
+    """A code span for an id or a path; anything else, which a backtick or a ``|`` could
+    break out of, as a plain cell."""
+    return f"`{text}`" if _PLAIN.fullmatch(text) else _cell(text)
+
+
+_PLAIN = re.compile(r"[\w./:@+=,-]*", re.ASCII)

@@ -23,6 +23,7 @@ from typing import Any
 
 from gnp.core.delta import fallback
 from gnp.core.errors import describe
+from gnp.core.inert import inert
 from gnp.core.verdict import WorkerStatus
 from gnp.frame.call import CALL_PATH
 from gnp.frame.roster import Member
@@ -57,8 +58,8 @@ class WorkerOutcome:
         return logging.INFO if self.status in quiet else logging.WARNING
 
     def line(self) -> str:
-        """``alice ok in 41.20 s``, and the error if there is one."""
-        note = f": {self.error}" if self.error else ""
+        """``alice ok in 41.20 s``, and the error if there is one (inert: it is logged)."""
+        note = f": {inert(self.error)}" if self.error else ""
         return f"{self.worker} {self.status} in {self.seconds:.2f} s{note}"
 
     def to_json(self) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pygit2
 
+from gnp.host import keys
+
 REMOTE = "hub"
 
 
@@ -28,10 +30,11 @@ def make_bare(
     first uses, by processes or threads, make one repository between them. ``fill`` runs
     on it before the rename; if it raises, nothing is left behind. True if this call's
     repository is the one now in place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    keys.private_folder(path.parent)  # under $GNP_HOME: this user's alone
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         repo = pygit2.init_repository(str(tmp), bare=True, initial_head="main")
+        os.chmod(tmp, 0o700)  # whatever the umask made it
         if alternates is not None:
             (tmp / "objects" / "info" / "alternates").write_text(f"{alternates}\n")
         repo.remotes.create(REMOTE, url)

@@ -5,6 +5,14 @@ Keys are made here (the core signs and verifies, but draws no randomness), writt
 mode 0600 in a 0700 folder, and never overwritten by accident: rotating a key is an
 explicit ``--force``. The same folder holds each hub's local repository and mirror, and
 the relay's socket.
+
+Private whatever the umask: ``$GNP_HOME`` and every folder gnp makes in it are made
+0700 by :func:`private_folder`, which sets the mode with chmod (``mkdir``'s mode is
+masked by the umask, and ignored for a folder that exists), and key files 0600 with
+fchmod. A ``$GNP_HOME`` that already exists open to others (a world-writable one, say)
+is tightened to 0700 when gnp uses it: what it holds is this user's private keys. One
+that belongs to another user is refused: chmod would fail, and its owner could read
+or replace the keys.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -29,6 +38,37 @@ def home() -> Path:
     return Path(os.environ.get(HOME) or Path("~", ".gnp").expanduser())
 
 
+def private_folder(path: Path) -> Path:
+    """``path``, a folder made if need be, with it and every folder between it and
+    ``$GNP_HOME`` (which included) this user's alone: mode 0700 (module doc). A folder
+    outside ``$GNP_HOME`` is made private itself, its parents left as they are."""
+    top = home()
+    chain = [top, *_between(top, path)] if path == top or top in path.parents else [path]
+    for folder in chain:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_private(folder)
+    return path
+
+
+def _between(top: Path, path: Path) -> list[Path]:
+    rel = path.relative_to(top).parts
+    return [top.joinpath(*rel[: i + 1]) for i in range(len(rel))]
+
+
+def _make_private(folder: Path) -> None:
+    info = folder.stat()
+    if info.st_uid != os.getuid():
+        raise UsageError(
+            f"{folder} belongs to another user (uid {info.st_uid}); "
+            f"set {HOME} to a folder of your own"
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        try:
+            os.chmod(folder, 0o700)
+        except OSError as exc:
+            raise UsageError(f"cannot make {folder} private (0700): {exc.strerror}") from None
+
+
 def generate() -> SigningKey:
     """A new Ed25519 key pair, from the operating system's randomness."""
     return SigningKey(Ed25519PrivateKey.generate())
@@ -44,7 +84,7 @@ def save(hub_id: str, worker: str, key: SigningKey, *, force: bool = False) -> P
         raise UsageError(
             f"{worker} already has a key for this hub at {path}; pass --force to replace it"
         )
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(path.parent)
     tmp = _staged(path, key.to_pem())
     try:
         if force:
@@ -79,7 +119,8 @@ def _staged(path: Path, data: bytes) -> Path:
     """``data`` in a new file beside ``path``, readable by its owner only, to be moved
     into place: nobody ever sees a key half written."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    os.fchmod(fd, 0o600)  # whatever the umask, and before a byte of the key is in it
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return tmp

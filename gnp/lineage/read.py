@@ -12,6 +12,7 @@ import pyarrow.fs as pafs
 
 from gnp.core import canonical
 from gnp.core.errors import UsageError
+from gnp.core.inert import inert
 from gnp.core.verdict import REPORTED
 from gnp.lineage.store import SCHEMA, location
 
@@ -80,3 +81,23 @@ def to_json(frame: pd.DataFrame) -> str:
     return canonical.encode_pretty(
         [{k: (list(v) if hasattr(v, "tolist") else v) for k, v in r.items()} for r in records]
     ).decode("utf-8")
+
+
+def shown(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` to show a person (a notebook's table): every string in it inert
+    (:func:`gnp.core.inert.inert`), lists of strings too, so that a reason or a field name
+    a worker wrote cannot hide or fake what is around it. The rows are the same."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(_inert_value)
+    return out
+
+
+def _inert_value(value: object) -> object:
+    if isinstance(value, str):
+        return inert(value)
+    listed = value.tolist() if hasattr(value, "tolist") else value  # a numpy array of files
+    if isinstance(listed, (list, tuple)):
+        return [inert(v) if isinstance(v, str) else v for v in listed]
+    return value

@@ -10,6 +10,12 @@ Theory of operation: it removes
 * inbox refs of deltas already in the ledger (a crashed engine's leftovers);
 * git ``*.lock`` files older than a bound, left by killed processes.
 
+It acts only on what a record names that is a worktree gnp made, inside the worktree
+root it manages (:mod:`gnp.process.worktree_check`): a worker runs as the same user and
+can forge a record, and a forged record must not make the janitor delete a folder, kill
+a session or delete a branch of anyone else's. A record that fails those checks is
+reported (``kept``) and left alone, whether its owner looks alive or not.
+
 It never touches a worktree whose owner is alive, nor one on another host. And it never
 drops work: a dead worker's branch whose tip is a signed delta not yet on the hub is
 pushed to the inbox first, and if that push fails the branch is kept and reported.
@@ -28,7 +34,9 @@ or had delivered and was removing it) gets none either.
 from __future__ import annotations
 
 import contextlib
+import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +53,8 @@ from gnp.host import clock, keys, locks
 from gnp.process import owners
 from gnp.process.owners import Owner
 from gnp.process.proc import stop_session
-from gnp.process.worktree import BRANCH_PREFIX, remove_worktree
+from gnp.process.worktree import BRANCH_PREFIX, default_root, remove_worktree
+from gnp.process.worktree_check import refusal
 
 STALE_LOCK_SECONDS = 600
 
@@ -59,7 +68,11 @@ class Sweep:
     unreported: list[str] = field(default_factory=list)  # dead workers left without one
 
 
-def sweep(hub: Hub, *, lock_age: float = STALE_LOCK_SECONDS) -> Sweep:
+def sweep(
+    hub: Hub, *, lock_age: float = STALE_LOCK_SECONDS, roots: Sequence[Path] | None = None
+) -> Sweep:
+    """Sweep ``hub``'s leftovers on this machine; ``roots`` are the worktree roots whose
+    worktrees it may remove (default: :func:`default_root`, ``$GNP_WORKTREES``)."""
     report = Sweep()
     state = hub.state()
     for item in snapshot(hub):
@@ -68,20 +81,26 @@ def sweep(hub: Hub, *, lock_age: float = STALE_LOCK_SECONDS) -> Sweep:
             report.removed.append(f"inbox ref {item.ref} (already merged)")
     local_path = keys.home() / "repos" / f"{state.hub_id}.git"
     if (local_path / "HEAD").exists():
-        _sweep_local(LocalRepo.for_hub(hub), report)
+        _sweep_local(LocalRepo.for_hub(hub), report, roots or (default_root(),))
     for repo_path in (Path(hub.repo.path), local_path):
         _sweep_locks(repo_path, lock_age, report)
     return report
 
 
-def _sweep_local(local: LocalRepo, report: Sweep) -> None:
+def _sweep_local(local: LocalRepo, report: Sweep, roots: Sequence[Path]) -> None:
     repo = local.repo
     # Branches and worktrees first, owner records second: a worker that starts meanwhile
     # writes its record before its branch, so it is either owned or not seen at all.
     branches = [r for r in repo.references if r.startswith(BRANCH_PREFIX)]
     worktrees = list(repo.list_worktrees())
     owned: set[str] = set()
+    here = socket.gethostname()
     for owner in owners.read_all(local.path):
+        why = refusal(local, owner, roots) if owner.host in (here, None) else None
+        if why is not None:  # see the module doc: reported, and nothing of it touched
+            report.kept.append(f"ownership record {owner.name}: {why}; left alone")
+            owned.add(owner.name)
+            continue
         if owner.alive():
             owned.add(owner.name)
             if owner.branch is not None:

@@ -39,6 +39,8 @@ class Owner:
     host: str | None = None
     start: str | None = None  # the owner's start time, as the kernel gives it
     path: str | None = None  # the worktree's folder (always named as the record is)
+    claimed: str | None = None  # the folder the record names, believed or not
+    readable: bool = True  # False: the record is not a JSON object (garbage, or cut short)
     branch: str | None = None
     session: int | None = None  # the session the work runs in, once it started
     unchanged: bool = False  # the run ended with nothing to report
@@ -53,6 +55,8 @@ class Owner:
             host=_typed(fields.get("host"), str),
             start=_typed(fields.get("start"), str),
             path=_own_folder(name, _typed(fields.get("path"), str)),
+            claimed=_typed(fields.get("path"), str),
+            readable=isinstance(record, dict),
             branch=_typed(fields.get("branch"), str),
             session=_typed(work.get("sid"), int) if isinstance(work, dict) else None,
             unchanged=fields.get("unchanged") is True,
@@ -88,7 +92,7 @@ def read_all(repo: Path) -> list[Owner]:
         try:
             record = json.loads(files.read_bounded(path, MAX_RECORD_BYTES))
         except (OSError, ValueError):
-            record = {}
+            record = None
         out.append(Owner.parse(path.stem, record))
     return out
 
@@ -108,7 +112,9 @@ def write(repo: Path, name: str, *, worker: str, path: Path, branch: str) -> Non
         "path": str(path),
         "branch": branch,
     }
-    record_path(repo, name).parent.mkdir(exist_ok=True)
+    folder = record_path(repo, name).parent
+    folder.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)  # whatever the umask: only this user's processes write records
     _put(repo, name, record)
 
 

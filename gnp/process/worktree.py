@@ -41,7 +41,7 @@ from pygit2.enums import CheckoutStrategy
 
 from gnp.core.errors import GnpError
 from gnp.git.local import LocalRepo
-from gnp.host import locks
+from gnp.host import keys, locks
 from gnp.process import owners, snapshot
 from gnp.process.snapshot import NOTHING, Snapshot
 
@@ -135,7 +135,7 @@ def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktr
     base = local.fetch_main()
     name = f"{worker}-{os.getpid()}-{secrets.token_hex(4)}"
     root = root or default_root()
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    keys.private_folder(root)
     path = root / name
     branch = f"{BRANCH_PREFIX}{worker}/{name}"
     tree = local.repo.TreeBuilder(base.tree)

@@ -22,7 +22,7 @@ def test_a_summary_in_markdown_escapes_what_workers_wrote() -> None:
     worker = WorkerOutcome("w", WorkerStatus.FALLBACK, None, 1, "x|y", 0.5)
     text = FrameSummary.of(report, [worker]).markdown()
     assert "# frame 3: 0 applied, 0 rejected, 0 conflict, 1 fallback, 0 duplicate" in text
-    assert "| fallback | w | `dddddddddddd` | a \\| b c |" in text
+    assert "| fallback | w | `dddddddddddd` | a \\| b\\\\x0ac |" in text  # the newline shown
     assert "| w | fallback | 0.50 | x\\|y |" in text
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import stat
@@ -19,7 +21,7 @@ from gnp.git.engine import run_frame
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot
 from gnp.git.registry import register
-from gnp_cli import relay
+from gnp_cli import relay, relay_server
 from gnp_cli.relay_server import answer
 from tests.helpers.hubs import state
 from tests.helpers.waiting import wait_until
@@ -312,8 +314,9 @@ def test_a_socket_of_another_user_is_told_nothing(
     try:
         shared.chmod(0o777)  # a GNP_HOME others can write to, as a shared folder is
         monkeypatch.setenv("GNP_HOME", str(shared))
-        register(hub, "bob")
-        heard = shared / "heard"
+        ears = Path(tempfile.mkdtemp(prefix="gnp-heard-"))
+        ears.chmod(0o777)  # where the impostor writes what it heard
+        heard = ears / "heard"
         impostor = (
             "import os, socket, sys\n"
             "os.setuid(65534)\n"
@@ -325,6 +328,7 @@ def test_a_socket_of_another_user_is_told_nothing(
         )
         fake = subprocess.Popen([sys.executable, "-c", impostor], stdout=subprocess.PIPE, text=True)
         assert fake.stdout is not None and fake.stdout.readline() == "ready\n"
+        register(hub, "bob")  # after: gnp makes the GNP_HOME it uses 0700, planted or not
         done = gnp("submit", "--hub", str(hub.path), "--worker", "bob", stdin=INCR)
         assert fake.wait(timeout=30) == 0
         assert done.returncode == 0, done.stderr  # submitted in-process instead
@@ -334,3 +338,60 @@ def test_a_socket_of_another_user_is_told_nothing(
         import shutil
 
         shutil.rmtree(shared, ignore_errors=True)
+        shutil.rmtree(ears, ignore_errors=True)
+
+
+class Trickler:
+    """A caller that connects and sends its request one byte every 3 s, never finishing
+    in time, reading whatever the relay answers meanwhile."""
+
+    def __init__(self) -> None:
+        conn = relay.connect()
+        assert conn is not None
+        self.conn = conn
+        self.answer = b""
+        self.done = threading.Event()
+        header = b'{"hub": "h", "cwd": "/", "worker": "alice", "size": 1000}\n'
+        threading.Thread(target=self._send, args=(header,), daemon=True).start()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _send(self, data: bytes) -> None:
+        for byte in data:
+            if self.done.is_set():
+                return
+            with contextlib.suppress(OSError):
+                self.conn.send(bytes([byte]))
+            self.done.wait(3)
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := self.conn.recv(4096):
+                self.answer += chunk
+        self.done.set()
+
+
+def test_a_stop_is_not_held_up_by_a_caller_that_trickles(hub: Hub, running: Relay) -> None:
+    slow = Trickler()
+    time.sleep(4)  # two bytes in: the relay is reading its request
+    started = time.monotonic()
+    assert running.stop() == 0
+    assert time.monotonic() - started < relay_server.STOP_CHECK + 3  # at once, not at the deadline
+    assert slow.done.wait(5)
+    [line] = slow.answer.splitlines()
+    assert json.loads(line)["error"] == "the relay is stopping; nothing was submitted"
+    assert snapshot(hub) == []
+
+
+def test_a_request_that_trickles_past_the_deadline_is_refused(hub: Hub, running: Relay) -> None:
+    started = time.monotonic()
+    slow = Trickler()
+    assert slow.done.wait(relay_server.REQUEST_DEADLINE + 10)
+    assert time.monotonic() - started >= relay_server.REQUEST_DEADLINE - 1
+    [line] = slow.answer.splitlines()
+    assert json.loads(line)["error"] == (
+        f"the request did not arrive whole within {relay_server.REQUEST_DEADLINE:g} s; "
+        "nothing was submitted"
+    )
+    assert running.proc.poll() is None  # still serving others
+    done = gnp("submit", "--hub", str(hub.path), "--worker", "alice", stdin=INCR)
+    assert done.returncode == 0, done.stderr
