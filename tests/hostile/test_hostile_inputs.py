@@ -1,0 +1,656 @@
+"""Hostile input, case by case: what gnp refuses, and with what reason.
+
+Every case is one hostile input with its expected verdict (outcome, the reason's code, a
+fragment of the reason), and checks two things: that verdict, said inertly (no control
+character in the reason), and that the honest deltas pushed into the same frame applied.
+A category shares one hub and one frame of the plain engine (gnp.git.engine.run_frame, no
+Prefect), built once by a module-scoped fixture; its hostile pushes go to the hub with the
+``git`` binary, in one push of many refspecs, so that the hub's update hook judges them.
+
+TODO, when they land, extend:
+- over-grant: deltas claiming more authority, or files, than the owner's grant allows
+  (``gnp grant``); a grant forged in a delta's own commit;
+- clock window: a ``utc`` far in the future or the past, and one just inside the window;
+- ``gnp verify``: each refused category here, verified after the fact;
+- the worktree boundary and the janitor: the ``xfail(strict=True)`` cases below name
+  their gaps, and turn into failures (XPASS) when those gaps close.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pygit2
+import pytest
+
+from gnp import canonical
+from gnp.core.layout import delta_path, ref_name
+from gnp.core.signing import SigningKey
+from gnp.core.verdict import Outcome
+from gnp.git.engine import run_frame
+from gnp.git.hub import Hub
+from gnp.git.local import LocalRepo
+from gnp.host import keys
+from gnp.process import janitor, owners
+from gnp.process.run import RunResult, run
+from gnp_cli import relay
+from gnp_cli.relay_server import Relay
+from tests.hostile.frames import (
+    APPLIED,
+    NO_ANSWER,
+    PUSH_REFUSED,
+    SWEPT,
+    UNCHANGED,
+    Expect,
+    Forger,
+    Frame,
+    body,
+    check,
+    fake_id,
+    frame,
+    home,
+    inert,
+    refused,
+    registered,
+    seed,
+    set_limits,
+    signed,
+)
+
+M = "mallory"  # a registered worker, up to no good
+
+
+def cases(table: list[tuple[Any, ...]]) -> list[Any]:
+    """pytest params of a table whose rows are (id, input, expected[, mark])."""
+    return [pytest.param(*row[1:3], id=row[0], marks=row[3:]) for row in table]
+
+
+def gap(reason: str) -> pytest.MarkDecorator:
+    """A case gnp gets wrong today: it fails until the gap closes, then XPASSes loudly."""
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+RAW_POINTER = gap(
+    "gnp/core/document.py quotes an operation's pointer raw in its reason "
+    "(_fail: f'{op.op} {op.file}:{op.path}', and _where): a key holding ESC or a newline "
+    "reaches lineage, 'gnp show' and the terminal as it is"
+)
+
+
+def ids(table: list[tuple[Any, ...]]) -> list[str]:
+    found = [row[0] for row in table]
+    assert len(found) == len(set(found)), "case ids are unique"
+    return found
+
+
+# 1. Malformed bytes and encoding tricks ------------------------------------------------
+#
+# Each row: how the pushed bytes are made from a valid delta of mallory's (its canonical
+# text, signed), and the refusal. All are pushed in one frame, each under its own ref.
+
+Good = tuple[bytes, str]  # (a valid signed delta's bytes, its text)
+
+
+def text_swap(old: str, new: str) -> Callable[[Good], bytes]:
+    def make(good: Good) -> bytes:
+        assert old in good[1], old
+        return good[1].replace(old, new, 1).encode()
+
+    return make
+
+
+def raw(data: bytes) -> Callable[[Good], bytes]:
+    return lambda good: data
+
+
+NOT_JSON = "not JSON"
+CANONICAL = "not in canonical form"
+ENCODING: list[tuple[str, Callable[[Good], bytes], Expect]] = [
+    ("not-json-text", raw(b"hello, engine"), refused("malformed", NOT_JSON)),
+    ("empty-file", raw(b""), refused("malformed", "not JSON: Expecting value")),
+    ("only-whitespace", raw(b" \n\t"), refused("malformed", NOT_JSON)),
+    ("utf8-bom", lambda g: b"\xef\xbb\xbf" + g[0], refused("malformed", NOT_JSON)),
+    ("utf16-le-with-bom", lambda g: g[1].encode("utf-16"), refused("malformed", "not UTF-8")),
+    ("utf16-le-no-bom", lambda g: g[1].encode("utf-16-le"), refused("malformed", NOT_JSON)),
+    ("utf16-be", lambda g: g[1].encode("utf-16-be"), refused("malformed", NOT_JSON)),
+    ("utf32", lambda g: g[1].encode("utf-32"), refused("malformed", "not UTF-8")),
+    (
+        "lone-high-surrogate",
+        text_swap('"author":"mallory"', '"author":"m\\ud800"'),
+        refused("malformed", "lone UTF-16 surrogate"),
+    ),
+    (
+        "lone-low-surrogate",
+        text_swap('"author":"mallory"', '"author":"\\udc00m"'),
+        refused("malformed", "lone UTF-16 surrogate"),
+    ),
+    (
+        "surrogate-in-file-name",
+        text_swap('"file":"x.json"', '"file":"\\ud800.json"'),
+        refused("malformed", "lone UTF-16 surrogate"),
+    ),
+    (
+        "surrogate-pair-escaped",
+        text_swap('"author":"mallory"', '"author":"\\ud83d\\ude00"'),
+        refused("malformed", CANONICAL),
+    ),
+    (
+        "raw-nul-in-string",
+        lambda g: g[0].replace(b'"author":"mallory"', b'"author":"m\x00"'),
+        refused("malformed", "Invalid control character"),
+    ),
+    ("raw-nul-after-object", lambda g: g[0] + b"\x00", refused("malformed", "Extra data")),
+    (
+        "escaped-nul-in-file",
+        text_swap('"file":"x.json"', '"file":"x\\u0000.json"'),
+        refused("bad-file", "contains NUL"),
+    ),
+    (
+        "duplicate-top-level-key",
+        text_swap('"author":"mallory"', '"author":"mallory","author":"alice"'),
+        refused("malformed", "duplicate key 'author'"),
+    ),
+    (
+        "duplicate-op-member",
+        text_swap('"op":"incr"', '"op":"incr","op":"remove"'),
+        refused("malformed", "duplicate key 'op'"),
+    ),
+    (
+        "duplicate-worker-key",
+        text_swap('"worker":"mallory"', '"worker":"alice","worker":"mallory"'),
+        refused("malformed", "duplicate key 'worker'"),
+    ),
+    (
+        "huge-number-1e400",
+        text_swap('"value":1', '"value":1e400'),
+        refused("malformed", "incr at '/n' needs a number value"),
+    ),
+    (
+        "huge-negative-number",
+        text_swap('"value":1', '"value":-1e400'),
+        refused("malformed", "needs a number value"),
+    ),
+    ("negative-zero-int", text_swap('"authority":0', '"authority":-0'), refused("malformed", CANONICAL)),
+    ("nan-literal", text_swap('"value":1', '"value":NaN'), refused("malformed", "NaN is not JSON")),
+    (
+        "infinity-literal",
+        text_swap('"value":1', '"value":Infinity'),
+        refused("malformed", "Infinity is not JSON"),
+    ),
+    (
+        "minus-infinity-literal",
+        text_swap('"value":1', '"value":-Infinity'),
+        refused("malformed", "-Infinity is not JSON"),
+    ),
+    (
+        "integer-of-5000-digits",
+        text_swap('"value":1', '"value":' + "9" * 5000),
+        refused("malformed", "not usable JSON"),
+    ),
+    ("deep-nesting-100k", raw(b"[" * 100_000 + b"]" * 100_000), refused("malformed", "nested too deeply")),
+    (
+        "deep-value-70-levels",
+        text_swap('"value":1', '"value":' + "[" * 70 + "]" * 70),
+        refused("malformed", "needs a number value"),
+    ),
+    ("overlong-utf8-slash", raw(b'{"a":"\xc0\xaf"}'), refused("malformed", "not UTF-8 at byte 6")),
+    (
+        "overlong-utf8-in-author",
+        lambda g: g[0].replace(b'"author":"mallory"', b'"author":"\xe0\x80\xafm"'),
+        refused("malformed", "not UTF-8"),
+    ),
+    (
+        "cesu-surrogate-bytes",
+        lambda g: g[0].replace(b'"author":"mallory"', b'"author":"\xed\xa0\x80"'),
+        refused("malformed", "not UTF-8"),
+    ),
+    ("latin1-byte", lambda g: g[0].replace(b"mallory", b"mall\xf6ry", 1), refused("malformed", "not UTF-8")),
+    ("trailing-garbage", lambda g: g[0] + b"garbage", refused("malformed", "Extra data")),
+    ("two-deltas-concatenated", lambda g: g[0] + g[0], refused("malformed", "Extra data")),
+    ("trailing-newline", lambda g: g[0] + b"\n", refused("malformed", CANONICAL)),
+    ("leading-space", lambda g: b" " + g[0], refused("malformed", CANONICAL)),
+    ("block-comment", lambda g: b"/* hi */" + g[0], refused("malformed", NOT_JSON)),
+    ("line-comment", lambda g: b"// hi\n" + g[0], refused("malformed", NOT_JSON)),
+    (
+        "comment-inside",
+        text_swap('"v":1', '"v":1/* one */'),
+        refused("malformed", NOT_JSON),
+    ),
+    ("single-quotes", lambda g: g[0].replace(b'"', b"'"), refused("malformed", NOT_JSON)),
+    ("trailing-comma", text_swap('"v":1', '"v":1,'), refused("malformed", NOT_JSON)),
+    ("top-level-array", raw(b"[]"), refused("malformed", "a delta is a JSON object")),
+    ("top-level-string", raw(b'"delta"'), refused("malformed", "a delta is a JSON object")),
+    ("top-level-null", raw(b"null"), refused("malformed", "a delta is a JSON object")),
+    (
+        "pretty-printed",
+        lambda g: json.dumps(json.loads(g[1]), indent=2, sort_keys=True).encode(),
+        refused("malformed", CANONICAL),
+    ),
+    (
+        "keys-unsorted",
+        lambda g: ('{"v":1,' + g[1][1:].replace(',"v":1', "", 1)).encode(),
+        refused("malformed", CANONICAL),
+    ),
+    ("escaped-slash", text_swap('"path":"/n"', '"path":"\\/n"'), refused("malformed", CANONICAL)),
+    (
+        "escaped-ascii-letter",
+        text_swap('"author":"mallory"', '"author":"\\u006dallory"'),
+        refused("malformed", CANONICAL),
+    ),
+    ("float-spelled-long", text_swap('"value":1', '"value":1.50'), refused("malformed", CANONICAL)),
+    ("exponent-number", text_swap('"value":1', '"value":1e0'), refused("malformed", CANONICAL)),
+    (
+        "over-max-bytes",
+        lambda g: g[0][:-1] + b"," + b" " * (1 << 20) + b"}",
+        refused("too-large", "the limit is 1048576"),
+    ),
+    (
+        "bytes-not-text",
+        raw(bytes(range(256))),
+        refused("malformed", "not UTF-8 at byte 128"),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def encoding_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Frame, dict]]:
+    tmp = tmp_path_factory.mktemp("encoding")
+    with home(tmp):
+        hub = Hub.init(tmp / "hub.git")
+        key = registered(hub, M, "alice", "bob")[M]
+        forger = Forger(hub, tmp / "forger.git")
+        sources = {}
+        for name, make, *_ in ENCODING:
+            delta_id, data = signed(key, body(M, case=name))
+            good = (data, data.decode())
+            assert canonical.decode(data)  # the base of every variant is a sound delta
+            sources[name] = forger.file(M, fake_id(name), make(good))
+        pushed = forger.push()
+        yield frame(hub, pushed), sources
+
+
+@pytest.mark.parametrize(("make", "expect"), cases(ENCODING), ids=ids(ENCODING))
+def test_malformed_bytes_are_refused(
+    encoding_frame: tuple[Frame, dict], request: pytest.FixtureRequest, make: Any, expect: Expect
+) -> None:
+    done, sources = encoding_frame
+    check(done, sources[request.node.callspec.id], expect)
+
+
+# 2. Schema: canonical, signed JSON that is not a delta ----------------------------------
+#
+# Each row: the fields of mallory's delta body that differ from a valid one (``...``
+# leaves a field out), signed with mallory's real key, so the shape alone refuses it.
+
+
+def op(name: str = "incr", file: str = "x.json", path: str = "/n", **members: Any) -> dict:
+    out = {"op": name, "file": file, "path": path, **members}
+    if name in ("incr", "max", "min") and "value" not in members:
+        out["value"] = 1
+    return {k: v for k, v in out.items() if v is not ...}
+
+
+def _nest(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+MISSING = "delta is missing field(s): "
+SCHEMA: list[tuple[str, dict[str, Any], Expect]] = [
+    *(
+        (f"missing-{f}", {f: ...}, refused("malformed", MISSING + f))
+        for f in ("v", "worker", "author", "authority", "frame", "utc", "nonce", "status", "error", "ops")
+    ),
+    ("extra-field", {"admin": True}, refused("malformed", "unknown field(s): admin")),
+    ("extra-field-grant", {"grant": {"authority": 9}}, refused("malformed", "unknown field(s): grant")),
+    ("version-2", {"v": 2}, refused("malformed", "delta version 2 is not supported")),
+    ("version-string", {"v": "1"}, refused("malformed", "delta version '1' is not supported")),
+    ("version-true", {"v": True}, refused("malformed", "delta version True is not supported")),
+    ("version-float", {"v": 1.5}, refused("malformed", "is not supported")),
+    ("worker-number", {"worker": 7}, refused("malformed", "worker id 7 is invalid")),
+    ("worker-uppercase", {"worker": "Mallory"}, refused("malformed", "worker id 'Mallory' is invalid")),
+    ("worker-slash", {"worker": "mallory/x"}, refused("malformed", "is invalid")),
+    ("worker-dotdot", {"worker": "a..b"}, refused("malformed", "without '..'")),
+    ("worker-lock", {"worker": "m.lock"}, refused("malformed", "'.lock'")),
+    ("worker-65-chars", {"worker": "m" * 65}, refused("malformed", "1-64 characters")),
+    ("author-empty", {"author": ""}, refused("malformed", "author must be a non-empty string")),
+    ("author-number", {"author": 5}, refused("malformed", "author must be a non-empty string")),
+    ("author-257-chars", {"author": "a" * 257}, refused("too-large", "author is over 256")),
+    ("authority-string", {"authority": "9"}, refused("malformed", "authority must be an integer")),
+    ("authority-true", {"authority": True}, refused("malformed", "authority must be an integer")),
+    ("authority-float", {"authority": 1.5}, refused("malformed", "authority must be an integer")),
+    ("authority-huge", {"authority": 10**9 + 1}, refused("malformed", "within +/-1000000000")),
+    ("authority-huge-negative", {"authority": -(10**12)}, refused("malformed", "within +/-")),
+    ("frame-negative", {"frame": -1}, refused("malformed", "frame must be a non-negative integer")),
+    ("frame-float", {"frame": 1.0}, refused("malformed", "frame must be a non-negative integer")),
+    ("frame-null", {"frame": None}, refused("malformed", "frame must be a non-negative integer")),
+    ("utc-no-micros", {"utc": "2026-12-04T12:00:00Z"}, refused("malformed", "must look like")),
+    ("utc-local-offset", {"utc": "2026-12-04T12:00:00.000000+01:00"}, refused("malformed", "must look like")),
+    ("utc-not-a-moment", {"utc": "2026-02-30T12:00:00.000000Z"}, refused("malformed", "is not a real moment")),
+    ("utc-hour-25", {"utc": "2026-12-04T25:00:00.000000Z"}, refused("malformed", "is not a real moment")),
+    ("utc-number", {"utc": 1764849600}, refused("malformed", "must look like")),
+    ("nonce-uppercase", {"nonce": "A" * 32}, refused("malformed", "nonce must be 32 lowercase hex")),
+    ("nonce-short", {"nonce": "ab"}, refused("malformed", "nonce must be 32 lowercase hex")),
+    ("nonce-number", {"nonce": 12}, refused("malformed", "nonce must be 32 lowercase hex")),
+    ("status-unknown", {"status": "admin"}, refused("malformed", "status must be 'ok' or 'fallback'")),
+    ("ok-with-error", {"error": "boom"}, refused("malformed", "an ok delta carries no error")),
+    ("fallback-no-error", {"status": "fallback", "ops": []}, refused("malformed", "must say what failed")),
+    ("fallback-with-ops", {"status": "fallback", "error": "x"}, refused("malformed", "has no operations")),
+    ("fallback-error-4097", {"status": "fallback", "error": "e" * 4097, "ops": []}, refused("too-large", "error text is over 4096")),
+    ("ops-object", {"ops": {"op": "incr"}}, refused("malformed", "ops must be a JSON array")),
+    ("ops-string", {"ops": "incr"}, refused("malformed", "ops must be a JSON array")),
+    ("op-not-object", {"ops": [["incr"]]}, refused("malformed", "an operation is a JSON object, not an array")),
+    ("op-unknown", {"ops": [op("exec")]}, refused("malformed", "unknown op 'exec'")),
+    ("op-name-number", {"ops": [op(1)]}, refused("malformed", "unknown op 1")),  # type: ignore[arg-type]
+    ("op-missing-path", {"ops": [op(path=...)]}, refused("malformed", "incr needs a 'path'")),
+    ("op-missing-file", {"ops": [op(file=...)]}, refused("malformed", "needs a 'file'")),
+    ("op-missing-value", {"ops": [op("add", value=...)]}, refused("malformed", "add at '/n' needs a 'value'")),
+    ("op-extra-member", {"ops": [op(sudo=True)]}, refused("malformed", "unknown member(s): sudo")),
+    ("remove-with-value", {"ops": [op("remove", value=1)]}, refused("malformed", "remove takes no 'value'")),
+    ("add-with-from", {"ops": [op("add", value=1, **{"from": "/a"})]}, refused("malformed", "add takes no 'from'")),
+    ("move-without-from", {"ops": [op("move")]}, refused("malformed", "needs a 'from' pointer")),
+    ("move-into-own-child", {"ops": [op("move", path="/a/b", **{"from": "/a"})]}, refused("malformed", "into its own child")),
+    ("incr-string", {"ops": [op(value="1")]}, refused("malformed", "needs a number value, not a string")),
+    ("incr-boolean", {"ops": [op(value=True)]}, refused("malformed", "needs a number value, not a boolean")),
+    ("incr-null", {"ops": [op(value=None)]}, refused("malformed", "needs a number value, not null")),
+    ("max-object", {"ops": [op("max", value={"n": 1})]}, refused("malformed", "needs a number value, not an object")),
+    ("union-not-array", {"ops": [op("union", value=1)]}, refused("malformed", "needs an array of members")),
+    ("op-count-1001", {"ops": [op()] * 1001}, refused("too-large", "1001 operations; the limit is 1000")),
+    ("sig-not-base64", {"sig": "!" * 86 + "=="}, refused("malformed", "canonical base64")),
+    ("sig-number", {"sig": 5}, refused("malformed", "canonical base64")),
+    ("sig-short", {"sig": "AAAA"}, refused("malformed", "canonical base64")),
+    ("incr-int-13001-bits", {"ops": [op(value=2**13001)]}, refused("too-large", "wider than 13000 bits")),
+    ("incr-int-negative-13001-bits", {"ops": [op(value=-(2**13001))]}, refused("too-large", "wider than 13000 bits")),
+    ("depth-over-64", {"ops": [op("add", value=_nest(62))]}, refused("too-large", "nests deeper than 64")),
+    # Pointers
+    ("pointer-no-slash", {"ops": [op(path="n")]}, refused("bad-pointer", "must be empty or start with '/'")),
+    ("pointer-tilde-2", {"ops": [op(path="/a~2b")]}, refused("bad-pointer", "'~' not followed by 0 or 1")),
+    ("pointer-lone-tilde", {"ops": [op(path="/~")]}, refused("bad-pointer", "'~' not followed by 0 or 1")),
+    ("pointer-number", {"ops": [op(path=5)]}, refused("bad-pointer", "a JSON Pointer is a string, not int")),
+    ("pointer-null", {"ops": [op(path=None)]}, refused("bad-pointer", "a JSON Pointer is a string, not NoneType")),
+    ("from-pointer-bad", {"ops": [op("copy", **{"from": "a"})]}, refused("bad-pointer", "must be empty or start with '/'")),
+    ("from-pointer-tilde", {"ops": [op("move", path="/b", **{"from": "/~3"})]}, refused("bad-pointer", "'~' not followed")),
+    ("pointer-65-levels", {"ops": [op(path="/a" * 65)]}, refused("too-large", "deeper than 64 levels")),
+    ("pointer-ansi-escape", {"ops": [op(file="ctl.json", path="/\x1b[31m")]}, APPLIED),
+    (
+        "pointer-ansi-escape-in-a-reason",
+        {"ops": [op("remove", file="gone.json", path="/\x1b]0;pwned\x07")]},
+        refused("op-failed", "the file does not exist"),
+        RAW_POINTER,
+    ),
+    (
+        "pointer-newline-in-a-reason",
+        {"ops": [op("test", file="gone.json", path="/a\nb", value=1)]},
+        refused("op-failed", "the file does not exist"),
+        RAW_POINTER,
+    ),
+]
+
+
+
+@pytest.fixture(scope="module")
+def schema_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Frame, dict]]:
+    tmp = tmp_path_factory.mktemp("schema")
+    with home(tmp):
+        hub = Hub.init(tmp / "hub.git")
+        key = registered(hub, M, "alice", "bob")[M]
+        forger = Forger(hub, tmp / "forger.git")
+        sources = {}
+        for name, fields, *_ in SCHEMA:
+            delta_id, data = signed(key, body(M, case=name, **fields))
+            sources[name] = forger.file(M, delta_id, data)
+        yield frame(hub, forger.push()), sources
+
+
+@pytest.mark.parametrize(("fields", "expect"), cases(SCHEMA), ids=ids(SCHEMA))
+def test_deltas_of_the_wrong_shape_are_refused(
+    schema_frame: tuple[Frame, dict], request: pytest.FixtureRequest, fields: Any, expect: Expect
+) -> None:
+    done, sources = schema_frame
+    check(done, sources[request.node.callspec.id], expect)
+
+
+# 3. File names ---------------------------------------------------------------------------
+#
+# The policy (gnp.core.limits): a state file's path is relative, free of '..', '.', empty
+# names, '.gnp' and '.git' (and their NTFS short names), ends in .json, and its names use
+# the alphabet of worker ids, lowercase a-z 0-9 . _ -: so no case twins, no look-alike
+# letters, no second Unicode form of a name. The reason shows a refused name escaped.
+
+POLICY = "lowercase a-z, 0-9, '.', '_' and '-' only"
+FILES: list[tuple[str, str, Expect]] = [
+    ("traversal-parent", "../x.json", refused("bad-file", "'..' is not allowed")),
+    ("traversal-deep", "a/../../../etc/x.json", refused("bad-file", "'..' is not allowed")),
+    ("traversal-at-end", "a/..", refused("bad-file", "state files end in .json")),
+    ("absolute", "/etc/passwd.json", refused("bad-file", "absolute paths are not allowed")),
+    ("absolute-double-slash", "//host/share/x.json", refused("bad-file", "absolute paths")),
+    ("windows-drive", "C:/x.json", refused("bad-file", "absolute paths are not allowed")),
+    ("windows-drive-relative", "c:x.json", refused("bad-file", "absolute paths are not allowed")),
+    ("protocol-folder", ".gnp/keyring.json", refused("bad-file", ".gnp/ belongs to the protocol")),
+    ("protocol-ledger", ".gnp/ledger/ab/cd.json", refused("bad-file", "belongs to the protocol")),
+    ("protocol-folder-uppercase", ".GNP/keyring.json", refused("bad-file", "belongs to the protocol")),
+    ("protocol-short-name", "GNP~1/keyring.json", refused("bad-file", "belongs to the protocol")),
+    ("protocol-folder-nested", "a/.gnp/x.json", refused("bad-file", "belongs to the protocol")),
+    ("git-folder", ".git/config.json", refused("bad-file", ".git is not a state path")),
+    ("git-folder-mixed-case", "a/.GiT/hooks.json", refused("bad-file", ".git is not a state path")),
+    ("git-short-name", "git~1/x.json", refused("bad-file", ".git is not a state path")),
+    ("git-trailing-dot", ".git./x.json", refused("bad-file", "ends in a dot or a space")),
+    ("git-zero-width-joiner", ".g\u200dit/x.json", refused("bad-file", "invisible")),
+    ("backslash", "a\\b.json", refused("bad-file", "contains a backslash")),
+    ("backslash-traversal", "..\\x.json", refused("bad-file", "contains a backslash")),
+    ("nul", "x\x00.json", refused("bad-file", "contains NUL")),
+    ("escape-sequence", "\x1b[31mx.json", refused("bad-file", "control character")),
+    ("newline", "x\n.json", refused("bad-file", "control character")),
+    ("c1-control", "x\x85.json", refused("bad-file", "control character")),
+    ("empty", "", refused("bad-file", "empty path")),
+    ("empty-segment", "a//b.json", refused("bad-file", "empty or '.' path segment")),
+    ("dot-segment", "./x.json", refused("bad-file", "empty or '.' path segment")),
+    ("dot-segment-inside", "a/./x.json", refused("bad-file", "empty or '.' path segment")),
+    ("trailing-slash", "x.json/", refused("bad-file", "state files end in .json")),
+    ("not-json", "x.txt", refused("bad-file", "state files end in .json")),
+    ("json-uppercase-suffix", "x.JSON", refused("bad-file", "state files end in .json")),
+    ("folder-named-json", "a.json/b.json", refused("bad-file", "a folder name cannot end in .json")),
+    ("trailing-space", "x.json ", refused("bad-file", "state files end in .json")),
+    ("reserved-device", "con.json", refused("bad-file", "reserved device name")),
+    ("reserved-device-in-folder", "a/COM1.json", refused("bad-file", "reserved device name")),
+    ("colon-stream", "x.json:secret.json", refused("bad-file", 'one of < > : "')),
+    ("wildcard", "*.json", refused("bad-file", 'one of < > : "')),
+    ("bidi-override", "x\u202enosj.json", refused("bad-file", "invisible")),
+    ("byte-order-mark", "\ufeffx.json", refused("bad-file", "invisible")),
+    ("too-long", "a" * 300 + ".json", refused("bad-file", "longer than 255 characters")),
+    ("name-over-255-bytes", "\u00e9" * 130 + ".json", refused("bad-file", "longer than 255 bytes")),
+    ("not-a-string", 7, refused("bad-file", "file must be a string, not int")),  # type: ignore[list-item]
+    ("nfd-form", "e\u0301.json", refused("bad-file", "is not in Unicode NFC form")),
+    ("nfc-non-ascii", "\u00e9.json", refused("bad-file", POLICY)),
+    ("cyrillic-a", "\u0430gents.json", refused("bad-file", "'\\u0430gents.json'")),
+    ("cyrillic-a-policy", "st\u0430ts.json", refused("bad-file", POLICY)),
+    ("fullwidth-a", "\uff41gents.json", refused("bad-file", POLICY)),
+    ("fullwidth-solidus-traversal", "..\uff0fx.json", refused("bad-file", POLICY)),
+    ("one-dot-leaders-as-dotdot", "\u2024\u2024/x.json", refused("bad-file", POLICY)),
+    ("division-slash", "a\u2215b.json", refused("bad-file", POLICY)),
+    ("ligature", "\ufb01le.json", refused("bad-file", POLICY)),
+    ("kelvin-sign", "\u212a.json", refused("bad-file", "is not in Unicode NFC form")),
+    ("case-twin-upper", "State.json", refused("bad-file", POLICY)),
+    ("case-twin-all-caps", "STATE.json", refused("bad-file", POLICY)),
+    ("percent-encoded-dotdot", "%2e%2e/x.json", refused("bad-file", POLICY)),
+    ("space-in-name", "my state.json", refused("bad-file", POLICY)),
+    ("lowercase-twin-applies", "state.json", APPLIED),
+    ("nested-lowercase-applies", "a/b-c_d.e/f.json", APPLIED),
+    ("dot-prefixed-applies", ".hidden.json", APPLIED),
+]
+
+
+@pytest.fixture(scope="module")
+def files_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Frame, dict]]:
+    tmp = tmp_path_factory.mktemp("files")
+    with home(tmp):
+        hub = Hub.init(tmp / "hub.git")
+        key = registered(hub, M, "alice", "bob")[M]
+        seed(hub, {"State.json": {"n": 0}})  # an owner's file: its twin is never made
+        forger = Forger(hub, tmp / "forger.git")
+        sources = {}
+        for name, file, *_ in FILES:
+            delta_id, data = signed(key, body(M, [op(file=file)], case=name))
+            sources[name] = forger.file(M, delta_id, data)
+        yield frame(hub, forger.push()), sources
+
+
+@pytest.mark.parametrize(("file", "expect"), cases(FILES), ids=ids(FILES))
+def test_file_names_outside_the_policy_are_refused(
+    files_frame: tuple[Frame, dict], request: pytest.FixtureRequest, file: Any, expect: Expect
+) -> None:
+    done, sources = files_frame
+    check(done, sources[request.node.callspec.id], expect)
+    if expect == APPLIED:
+        commit = done.hub.repo[pygit2.Oid(hex=done.report.commit)]
+        assert canonical.decode(commit.tree[file].data) == {"n": 1}
+        assert {e.name for e in commit.tree} & {"State.json", "state.json"} == {
+            "State.json",
+            "state.json",
+        }  # the owner's file and the delta's, never one over the other
+
+
+# 4. What a delta produces: growth, document size, integers, nesting ---------------------
+#
+# A hub with tight limits (max_growth 4 KiB, max_document_bytes 16 KiB), each case on a
+# file of its own, seeded by the owner.
+
+X = "x" * 3000
+LIMITS: list[tuple[str, list[dict], Expect]] = [
+    (
+        "copy-twice-past-max-growth",
+        [op("copy", "g1.json", "/b", **{"from": "/a"}), op("copy", "g1.json", "/c", **{"from": "/a"})],
+        refused("too-large", "copy g1.json:/c refused: the delta would add more than 4096 bytes"),
+    ),
+    (
+        "copy-root-into-itself-doubling",
+        [op("copy", "g2.json", "/b", **{"from": ""}), op("copy", "g2.json", "/c", **{"from": ""})],
+        refused("too-large", "(max_growth)"),
+    ),
+    (
+        "copy-move-copy",
+        [
+            op("copy", "g3.json", "/b", **{"from": "/a"}),
+            op("move", "g3.json", "/c", **{"from": "/b"}),
+            op("copy", "g3.json", "/d", **{"from": "/c"}),
+        ],
+        refused("too-large", "copy g3.json:/d refused"),
+    ),
+    (
+        "add-past-max-document-bytes",
+        [op("add", "g4.json", "/b", value="y" * 3000)],
+        refused("too-large", "g4.json would grow past 16384 bytes (max_document_bytes)"),
+    ),
+    (
+        "many-small-copies",
+        [op("copy", "g5.json", f"/c{i}", **{"from": "/a"}) for i in range(200)],
+        refused("too-large", "(max_growth)"),
+    ),
+    (
+        "append-control-characters-counted-escaped",
+        [op("append", "g6.json", "/l", value="\x01" * 800)],  # 800 bytes, 4800 escaped
+        refused("too-large", "(max_growth)"),
+    ),
+    (
+        "incr-creates-path-then-overflows",
+        [op("incr", "h1.json", "/a/b/c", value=2**12999), op("incr", "h1.json", "/a/b/c", value=2**12999)],
+        refused("op-failed", "would leave a number that JSON cannot carry"),
+    ),
+    (
+        "incr-creates-path-with-widest-integer",
+        [op("incr", "h2.json", "/a/b/c", value=2**13000 - 1)],
+        APPLIED,
+    ),
+    (
+        "add-object-holding-wide-integer",
+        [op("add", "h3.json", "", value={"n": 2**13001})],
+        refused("op-failed", "a number wider than 13000 bits"),
+    ),
+    (
+        "float-incr-to-infinity",
+        [op("max", "h4.json", "/f", value=1.7e308), op("incr", "h4.json", "/f", value=1.7e308)],
+        refused("op-failed", "JSON cannot carry"),
+    ),
+    (
+        "copy-deep-subtree-past-256-levels",
+        [op("copy", "g7.json", "/d" + "/0" * 60, **{"from": "/d"})],
+        refused("op-failed", "the document would nest deeper than 256 levels"),
+    ),
+    (
+        "incr-on-a-string",
+        [op("incr", "g1.json", "/a")],
+        refused("op-failed", "incr needs a number there"),
+    ),
+    (
+        "remove-root-of-missing-file",
+        [op("remove", "nothing.json", "")],
+        refused("op-failed", "the file does not exist"),
+    ),
+    (
+        "pointer-past-array-end",
+        [op("replace", "g8.json", "/l/5", value=1)],
+        refused("op-failed", "out of range"),
+    ),
+    (
+        "pointer-leading-zero-index",
+        [op("replace", "g8.json", "/l/01", value=1)],
+        refused("op-failed", "is not an array index"),
+    ),
+    (
+        "pointer-non-ascii-digit-index",
+        [op("replace", "g8.json", "/l/\u0661", value=1)],  # Arabic-Indic one
+        refused("op-failed", "is not an array index"),
+    ),
+    (
+        "pointer-minus-on-replace",
+        [op("replace", "g8.json", "/l/-", value=1)],
+        refused("op-failed", "names the end of the array"),
+    ),
+]
+LIMIT_SEEDS = {
+    "g1.json": {"a": X},
+    "g2.json": {"a": "x" * 2500},
+    "g3.json": {"a": X},
+    "g4.json": {"a": "x" * 14000},
+    "g5.json": {"a": "x" * 30},
+    "g6.json": {"l": []},
+    "g7.json": {"d": _nest(230)},
+    "g8.json": {"l": [0, 1]},
+}
+
+
+@pytest.fixture(scope="module")
+def limits_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Frame, dict]]:
+    tmp = tmp_path_factory.mktemp("limits")
+    with home(tmp):
+        hub = Hub.init(tmp / "hub.git")
+        key = registered(hub, M, "alice", "bob")[M]
+        set_limits(hub, max_growth=4096, max_document_bytes=16384, max_bytes=65536)
+        seed(hub, LIMIT_SEEDS)
+        forger = Forger(hub, tmp / "forger.git")
+        sources = {}
+        for name, ops, *_ in LIMITS:
+            delta_id, data = signed(key, body(M, ops, case=name))
+            sources[name] = forger.file(M, delta_id, data)
+        yield frame(hub, forger.push()), sources
+
+
+@pytest.mark.parametrize(("ops", "expect"), cases(LIMITS), ids=ids(LIMITS))
+def test_what_a_delta_would_produce_is_bounded(
+    limits_frame: tuple[Frame, dict], request: pytest.FixtureRequest, ops: Any, expect: Expect
+) -> None:
+    done, sources = limits_frame
+    check(done, sources[request.node.callspec.id], expect)
+    commit = done.hub.repo[pygit2.Oid(hex=done.report.commit)]
+    for file, document in LIMIT_SEEDS.items():  # every refused case left its file alone
+        assert canonical.decode(commit.tree[file].data) == document
