@@ -142,6 +142,7 @@ class Forger:
     path: Path
     repo: pygit2.Repository = field(init=False)
     planned: list[tuple[pygit2.Oid, str]] = field(default_factory=list)
+    pushed: dict[str, pygit2.Oid] = field(default_factory=dict)  # ref -> what was pushed
 
     def __post_init__(self) -> None:
         done = git("clone", "-q", "--bare", str(self.hub.path), str(self.path))
@@ -173,6 +174,11 @@ class Forger:
         """A commit of main plus the delta file (and ``extra`` files), as submit makes one."""
         return self.commit({delta_path(worker, delta_id): data, **extra})
 
+    def tree(self, files: dict[str, bytes], base: pygit2.Oid | None = None) -> pygit2.Oid:
+        """A tree of ``files`` alone, or of the commit ``base`` plus them."""
+        parent = None if base is None else self.repo[base].peel(pygit2.Commit).tree
+        return trees.edit(self.repo, parent, files)
+
     def plan(self, commit: pygit2.Oid | str, ref: str) -> str:
         """Push ``commit`` to ``ref`` with the next :meth:`push`; return ``ref``."""
         self.planned.append((pygit2.Oid(hex=str(commit)), ref))
@@ -190,13 +196,21 @@ class Forger:
             local = f"refs/forged/{i}"
             self.repo.references.create(local, oid, force=True)
             refspecs.append(f"{local}:{ref}")
+        self.pushed.update((ref, oid) for oid, ref in self.planned)
         self.planned.clear()
-        done = git("push", "--porcelain", *extra, str(self.hub.path), *refspecs, cwd=self.path)
+        return self.git_push(*extra, *refspecs)
+
+    def git_push(self, *args: str) -> dict[str, str]:
+        """``git push --porcelain HUB ARGS``: the refused refs (a deletion as ``:ref``), each
+        with what git said."""
+        done = git("push", "--porcelain", str(self.hub.path), *args, cwd=self.path)
         out: dict[str, str] = {}
         for line in done.stdout.splitlines():
             parts = line.split("\t")
             if len(parts) >= 3 and parts[0] == "!":
-                out[parts[1].split(":", 1)[1]] = parts[2] + "\n" + done.stderr
+                src, dst = parts[1].split(":", 1)
+                said = [line for line in done.stderr.splitlines() if f"{dst};" in line or f"{dst} " in line]
+                out[dst if src else f":{dst}"] = "\n".join([parts[2], *said])
         return out
 
 
@@ -212,6 +226,7 @@ class Frame:
     honest: tuple[str, ...]
     honest_before: Any
     refused_pushes: dict[str, str] = field(default_factory=dict)
+    forged: dict[str, pygit2.Oid] = field(default_factory=dict)
 
     def verdict(self, source: str) -> VerdictRecord:
         found = [v for v in self.report.verdicts if v.source == source]
@@ -241,12 +256,15 @@ def honest(hub: Hub) -> tuple[tuple[str, ...], Any]:
     return ids, None if before is None else canonical.decode(before)
 
 
-def frame(hub: Hub, refused_pushes: dict[str, str] | None = None) -> Frame:
+def frame(
+    hub: Hub, refused_pushes: dict[str, str] | None = None, forger: Forger | None = None
+) -> Frame:
     """Add the honest deltas to what the inbox holds and run one frame of the plain engine."""
     ids, before = honest(hub)
     report = run_frame(hub)
     assert report.frame is not None
-    return Frame(hub, report, ids, before, refused_pushes or {})
+    forged = dict(forger.pushed) if forger else {}
+    return Frame(hub, report, ids, before, refused_pushes or {}, forged)
 
 
 def registered(hub: Hub, *workers: str) -> dict[str, SigningKey]:
@@ -259,8 +277,11 @@ def check(frame: Frame, source: str, expect: Expect) -> None:
     if expect.outcome == PUSH_REFUSED:
         assert source in frame.refused_pushes, f"{source} was not refused by the hub"
         assert expect.said in frame.refused_pushes[source]
-        assert source not in frame.hub.repo.references
-        assert all(v.source != source for v in frame.report.verdicts)
+        held = None if source.startswith(":") else frame.hub.repo.references.get(source)
+        forged = frame.forged.get(source)
+        assert held is None or held.target != forged, "the push landed"
+        # No verdict of what was pushed: the ref's own delta (one rewritten in vain) has one.
+        assert all(v.source != source or v.commit != str(forged) for v in frame.report.verdicts)
     elif expect.outcome == SWEPT:
         assert source in frame.report.swept
         assert all(v.source != source for v in frame.report.verdicts)

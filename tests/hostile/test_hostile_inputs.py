@@ -18,6 +18,8 @@ TODO, when they land, extend:
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import socket
@@ -33,6 +35,8 @@ import pytest
 
 from gnp import canonical
 from gnp.core.layout import delta_path, ref_name
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from gnp.core.signing import SigningKey
 from gnp.core.verdict import Outcome
 from gnp.git.engine import run_frame
@@ -43,6 +47,7 @@ from gnp.process import janitor, owners
 from gnp.process.run import RunResult, run
 from gnp_cli import relay
 from gnp_cli.relay_server import Relay
+from tests.helpers.hubs import incr, send
 from tests.hostile.frames import (
     APPLIED,
     NO_ANSWER,
@@ -654,3 +659,253 @@ def test_what_a_delta_would_produce_is_bounded(
     commit = done.hub.repo[pygit2.Oid(hex=done.report.commit)]
     for file, document in LIMIT_SEEDS.items():  # every refused case left its file alone
         assert canonical.decode(commit.tree[file].data) == document
+
+
+# 5. Forged, tampered, misfiled, unsigned and replayed deltas, pushed with plain git ----
+#
+# Pushed with the git binary to the hub's path, so the hub's update hook runs for every
+# ref. Rows marked ``hook`` never reach the inbox; ``no hook`` rows are refs a hub written
+# without hooks could hold (libgit2 runs none), which the engine itself must refuse.
+
+NAMED = "not the one its name claims"
+EXACTLY = "must add exactly"
+ONE_PARENT = "must point at a commit with exactly one parent"
+ENGINE_ONLY = "only the merge engine moves"
+FORGED: list[tuple[str, Expect]] = [
+    ("signed-with-another-workers-key", refused("bad-signature", "registered for 'alice'")),
+    ("forged-fallback-for-alice", refused("bad-signature", "registered for 'alice'")),
+    ("signature-of-another-delta", refused("bad-signature", "does not verify")),
+    ("signature-without-domain-tag", refused("bad-signature", "does not verify")),
+    ("body-altered-after-signing", refused("bad-signature", "does not verify")),
+    ("unsigned", refused("bad-signature", "is not signed")),
+    ("unregistered-worker", refused("unknown-worker", "worker 'eve' has no key on the hub")),
+    ("alices-delta-filed-under-mallory", refused("malformed", "of 'alice', " + NAMED)),
+    ("id-not-matching-content", refused("malformed", NAMED)),
+    ("ref-id-not-matching-file-path", refused("malformed", EXACTLY)),
+    ("ledger-replay-new-commit", Expect(SWEPT)),
+    ("ledger-delta-under-another-id", refused("malformed", NAMED)),
+    ("extra-state-file-in-commit", refused("malformed", "it changes: A .gnp/inbox/mallory/")),
+    ("keyring-rewritten-in-commit", refused("malformed", "M .gnp/keyring.json")),
+    ("ledger-entry-forged-in-commit", refused("malformed", EXACTLY)),
+    ("extra-file-beside-delta", refused("malformed", EXACTLY)),
+    ("state-file-removed-in-commit", refused("malformed", "D honest-seed.json")),
+    ("merge-commit-two-parents", refused("malformed", ONE_PARENT)),
+    ("root-commit-no-parent", refused("malformed", ONE_PARENT)),
+    ("tree-bomb-beside-delta", refused("malformed", EXACTLY)),
+    ("delta-file-is-a-folder", refused("malformed", EXACTLY)),
+    (
+        "delta-file-as-symlink",
+        refused("malformed", "is not a file"),
+        gap(
+            "gnp/git/inbox.py take() checks that the delta file is a blob, not that its mode "
+            "is a regular file's: a commit adding it as a symbolic link (mode 120000, the "
+            "link's target text being the delta) is admitted and applied"
+        ),
+    ),
+    ("annotated-tag-not-commit", refused("malformed", ONE_PARENT)),
+    ("ref-to-a-tree", refused("malformed", ONE_PARENT)),
+    ("ref-to-a-blob", refused("malformed", ONE_PARENT)),
+    ("oversized-delta-file", refused("too-large", "delta file is 2097152 bytes")),
+    ("parent-is-an-old-main", APPLIED),
+    # Refused by the hub's update hook: nothing reaches the inbox.
+    ("hook-push-to-main", Expect(PUSH_REFUSED, None, ENGINE_ONLY + " refs/heads/main")),
+    ("hook-new-branch", Expect(PUSH_REFUSED, None, ENGINE_ONLY + " refs/heads/evil")),
+    ("hook-tag", Expect(PUSH_REFUSED, None, ENGINE_ONLY + " refs/tags/v1")),
+    ("hook-notes", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-ref-worker-uppercase", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-ref-id-not-hex", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-ref-id-short", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-ref-too-deep", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-ref-without-id", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-ref-outside-inbox", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-ref-leading-dash-worker", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
+    ("hook-rewrite-another-workers-ref", Expect(PUSH_REFUSED, None, "exists already; an inbox ref")),
+    ("hook-delete-another-workers-ref", Expect(PUSH_REFUSED, None, "never rewritten")),
+    # A hub without hooks: the engine refuses what the hook would have.
+    ("no-hook-ref-worker-uppercase", refused("malformed", "is not an inbox ref")),
+    ("no-hook-ref-too-deep", refused("malformed", "is not an inbox ref")),
+    ("no-hook-ref-id-not-hex", refused("malformed", "is not an inbox ref")),
+]
+
+
+def _bomb(repo: pygit2.Repository, levels: int = 8, width: int = 16) -> pygit2.Oid:
+    """A tree of width**levels files made of ``levels`` small trees."""
+    node = repo.create_blob(b"{}")
+    mode = pygit2.GIT_FILEMODE_BLOB
+    for _ in range(levels):
+        builder = repo.TreeBuilder()
+        for i in range(width):
+            builder.insert(f"f{i}.json", node, mode)
+        node, mode = builder.write(), pygit2.GIT_FILEMODE_TREE
+    return node
+
+
+def _with_entry(
+    repo: pygit2.Repository, base: pygit2.Tree, path: str, oid: pygit2.Oid, mode: int
+) -> pygit2.Oid:
+    """``base`` with ``oid`` at ``path`` under ``mode`` (a tree, a link: what trees.edit
+    does not write)."""
+    head, _, rest = path.partition("/")
+    builder = repo.TreeBuilder(base)
+    if not rest:
+        builder.insert(head, oid, mode)
+    else:
+        sub = base[head] if head in base else None
+        subtree = sub if isinstance(sub, pygit2.Tree) else repo[repo.TreeBuilder().write()]
+        builder.insert(head, _with_entry(repo, subtree, rest, oid, mode), pygit2.GIT_FILEMODE_TREE)
+    return builder.write()
+
+
+@pytest.fixture(scope="module")
+def forged_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Frame, dict]]:
+    tmp = tmp_path_factory.mktemp("forged")
+    with home(tmp):
+        hub = Hub.init(tmp / "hub.git")
+        k = registered(hub, M, "alice", "bob", "carol")
+        seed(hub, {"honest-seed.json": {"n": 0}})
+        old_main = hub.main().id
+        # A delta already applied: its bytes are in frame 1's archive for anyone to copy.
+        replayed = send(hub, "alice", incr("ledger.json", "/n", 1))
+        assert run_frame(hub).count(Outcome.APPLIED) == 1
+        waiting = send(hub, "carol", incr("carol.json", "/n", 1))  # another's pending delta
+        forger = Forger(hub, tmp / "forger.git")
+        repo = forger.repo
+        src: dict[str, str] = {}
+
+        def mine(name: str, **fields: Any) -> tuple[str, bytes]:
+            return signed(k[M], body(M, [op(file="stolen.json")], case=name, **fields))
+
+        def put(name: str, worker: str, delta_id: str, data: bytes, **extra: Any) -> None:
+            src[name] = forger.file(worker, delta_id, data, **extra)
+
+        i, d = signed(k[M], body("alice", [op(file="stolen.json")], case="s1"))
+        put("signed-with-another-workers-key", "alice", i, d)
+        i, d = signed(k[M], body("alice", [], case="s2", status="fallback", error="x"))
+        put("forged-fallback-for-alice", "alice", i, d)
+        i, d = mine("s3")
+        other_sig = json.loads(mine("s3b")[1])["sig"]
+        put("signature-of-another-delta", M, i, mine("s3", sig=other_sig)[1])
+        raw_body = body(M, [op(file="stolen.json")], case="s4")
+        encoded = canonical.encode(raw_body)
+        bare_sig = base64.b64encode(k[M].key.sign(encoded)).decode()
+        put(
+            "signature-without-domain-tag",
+            M,
+            hashlib.sha256(encoded).hexdigest(),
+            canonical.encode({**raw_body, "sig": bare_sig}),
+        )
+        i, d = mine("s5")
+        altered = d.replace(b'"value":1', b'"value":9')
+        put("body-altered-after-signing", M, fake_id("s5"), altered)
+        i, d = mine("s6", sig=None)
+        put("unsigned", M, i, d)
+        eve = SigningKey(Ed25519PrivateKey.generate())  # a key of her own, not registered
+        i, d = signed(eve, body("eve", [op(file="stolen.json")], case="s7"))
+        put("unregistered-worker", "eve", i, d)
+        i, d = signed(k["alice"], body("alice", [op(file="stolen.json")], case="s8"))
+        put("alices-delta-filed-under-mallory", M, i, d)
+        i, d = mine("s9")
+        put("id-not-matching-content", M, fake_id("s9"), d)
+        i, d = mine("s10")
+        src["ref-id-not-matching-file-path"] = forger.plan(
+            forger.delta(M, fake_id("s10"), d), ref_name(M, i)
+        )
+        archived = hub.main().tree[f".gnp/frames/000001/deltas/alice/{replayed.id}.json"].data
+        put("ledger-replay-new-commit", "alice", replayed.id, archived)
+        put("ledger-delta-under-another-id", "alice", fake_id("s11"), archived)
+        i, d = mine("s12")
+        put("extra-state-file-in-commit", M, i, d, **{"honest.json": b'{"n": 1000}\n'})
+        i, d = mine("s13")
+        keyring = b'{"mallory": "ssh-ed25519 AAAA"}\n'
+        put("keyring-rewritten-in-commit", M, i, d, **{".gnp/keyring.json": keyring})
+        i, d = mine("s14")
+        put("ledger-entry-forged-in-commit", M, i, d, **{f".gnp/ledger/{i[:2]}/{i[2:]}": b"1\n"})
+        i, d = mine("s15")
+        put("extra-file-beside-delta", M, i, d, **{f".gnp/inbox/{M}/notes.txt": b"hi"})
+        i, d = mine("s16")
+        put("state-file-removed-in-commit", M, i, d, **{"honest-seed.json": None})
+        i, d = mine("s17")
+        one = forger.delta(M, i, d)
+        src["merge-commit-two-parents"] = forger.plan(
+            forger.commit({}, parents=[forger.main.id, old_main], tree=repo[one].tree_id),
+            ref_name(M, i),
+        )
+        i, d = mine("s18")
+        src["root-commit-no-parent"] = forger.plan(
+            forger.commit({}, parents=[], tree=forger.tree({delta_path(M, i): d})),
+            ref_name(M, i),
+        )
+        i, d = mine("s19")
+        tree = repo[forger.delta(M, i, d)].tree
+        bombed = _with_entry(repo, tree, "bomb", _bomb(repo), pygit2.GIT_FILEMODE_TREE)
+        src["tree-bomb-beside-delta"] = forger.plan(forger.commit({}, tree=bombed), ref_name(M, i))
+        i, d = mine("s20")
+        src["delta-file-is-a-folder"] = forger.plan(
+            forger.commit({f"{delta_path(M, i)}/inner": d}), ref_name(M, i)
+        )
+        i, d = signed(k[M], body(M, [op(file="linked.json")], case="s21"))
+        linked = _with_entry(
+            repo, forger.main.tree, delta_path(M, i), repo.create_blob(d), pygit2.GIT_FILEMODE_LINK
+        )
+        src["delta-file-as-symlink"] = forger.plan(forger.commit({}, tree=linked), ref_name(M, i))
+        i, d = mine("s22")
+        sig = pygit2.Signature("m", "m@x", 1_700_000_000, 0)
+        tag = repo.create_tag("t22", forger.delta(M, i, d), pygit2.GIT_OBJECT_COMMIT, sig, "t")
+        src["annotated-tag-not-commit"] = forger.plan(tag, ref_name(M, i))
+        i, d = mine("s23")
+        src["ref-to-a-tree"] = forger.plan(repo[forger.delta(M, i, d)].tree_id, ref_name(M, i))
+        i, d = mine("s24")
+        src["ref-to-a-blob"] = forger.plan(repo.create_blob(d), ref_name(M, i))
+        put("oversized-delta-file", M, fake_id("s25"), b" " * (2 << 20))
+        i, d = signed(k[M], body(M, [op(file="old-base.json")], case="s26"))
+        src["parent-is-an-old-main"] = forger.plan(
+            forger.commit({}, parents=[old_main], tree=forger.tree({delta_path(M, i): d}, old_main)),
+            ref_name(M, i),
+        )
+        i, d = signed(k[M], body(M, [op(file="carried.json")], case="h"))
+        hooked = forger.delta(M, i, d)
+        for name, ref in {
+            "hook-push-to-main": "refs/heads/main",
+            "hook-new-branch": "refs/heads/evil",
+            "hook-tag": "refs/tags/v1",
+            "hook-notes": "refs/notes/commits",
+            "hook-ref-worker-uppercase": f"refs/gnp/inbox/Mallory/{i}",
+            "hook-ref-id-not-hex": f"refs/gnp/inbox/{M}/{'z' * 64}",
+            "hook-ref-id-short": f"refs/gnp/inbox/{M}/{i[:40]}",
+            "hook-ref-too-deep": f"refs/gnp/inbox/{M}/{i}/x",
+            "hook-ref-without-id": f"refs/gnp/inbox/{M}",
+            "hook-ref-outside-inbox": f"refs/gnp/outbox/{M}/{i}",
+            "hook-ref-leading-dash-worker": f"refs/gnp/inbox/-m/{i}",
+            "hook-rewrite-another-workers-ref": ref_name("carol", waiting.id),
+        }.items():
+            src[name] = forger.plan(hooked, ref)
+        carried = forger.delta(M, i, d)
+        forger.plan(carried, ref_name(M, i))  # an honest-looking delta of mallory's, applied
+        refused_pushes = forger.push("--force")
+        gone = ref_name("carol", waiting.id)
+        refused_pushes.update(forger.git_push(f":{gone}"))
+        src["hook-delete-another-workers-ref"] = f":{gone}"
+        j = fake_id("no hook")
+        for name, ref in {
+            "no-hook-ref-worker-uppercase": f"refs/gnp/inbox/Mallory/{j}",
+            "no-hook-ref-too-deep": f"refs/gnp/inbox/{M}/{j}/x",
+            "no-hook-ref-id-not-hex": f"refs/gnp/inbox/{M}/{'y' * 64}",
+        }.items():
+            hub.repo.references.create(ref, carried)  # as a hub without hooks lets it be
+            src[name] = ref
+        done = frame(hub, refused_pushes, forger)
+        yield done, {"sources": src, "carol": waiting.id}
+
+
+@pytest.mark.parametrize("expect", [pytest.param(*r[1:2], id=r[0], marks=r[2:]) for r in FORGED])
+def test_forged_and_misfiled_pushes_are_refused(
+    forged_frame: tuple[Frame, dict], request: pytest.FixtureRequest, expect: Expect
+) -> None:
+    done, held = forged_frame
+    check(done, held["sources"][request.node.callspec.id], expect)
+    commit = done.hub.repo[pygit2.Oid(hex=done.report.commit)]
+    assert "stolen.json" not in commit.tree  # no forged delta wrote anything
+    assert canonical.decode(commit.tree["ledger.json"].data) == {"n": 1}  # applied once
+    assert done.of_delta(held["carol"]).outcome == Outcome.APPLIED  # neither rewritten nor deleted
+    assert "refs/heads/evil" not in done.hub.repo.references
+    assert done.hub.main().parents[0].id == done.hub.repo[pygit2.Oid(hex=done.report.base)].id
