@@ -26,6 +26,7 @@ import socket
 import subprocess
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -909,3 +910,161 @@ def test_forged_and_misfiled_pushes_are_refused(
     assert done.of_delta(held["carol"]).outcome == Outcome.APPLIED  # neither rewritten nor deleted
     assert "refs/heads/evil" not in done.hub.repo.references
     assert done.hub.main().parents[0].id == done.hub.repo[pygit2.Oid(hex=done.report.base)].id
+
+
+# 6. Worktree tricks through ``gnp run`` ---------------------------------------------------
+#
+# Each row: what the work does in its worktree (sh, with $OUT an outside folder holding
+# secret.json), and the verdict: a fallback naming the trick, a delta without the trick's
+# effect, or nothing to submit. Every run is one ``gnp run`` (gnp.process.run.run) of
+# worker w; their deltas and fallbacks merge in one frame with the honest ones.
+
+
+def fell_back(said: str) -> Expect:
+    return Expect(Outcome.FALLBACK.value, None, said)
+
+
+LINK = "is a symbolic link after the work, and gnp never follows links"
+HARD_LINK_GAP = gap(
+    "gnp/process/edits.py reads a state file that is a hard link (st_nlink > 1) to a file "
+    "outside the worktree as a regular file: the outside file's content becomes the delta "
+    "(invariant 8: nothing outside its worktree is read)"
+)
+TRICKS: list[tuple[str, str, Expect]] = [
+    ("symlink-to-outside-file", "ln -s $OUT/secret.json x.json", fell_back("x.json " + LINK)),
+    (
+        "state-file-replaced-by-symlink",
+        "rm stats.json && ln -s $OUT/secret.json stats.json",
+        fell_back("stats.json " + LINK),
+    ),
+    ("symlink-to-dev-zero", "ln -s /dev/zero z.json", fell_back("z.json " + LINK)),
+    ("symlink-to-itself", "ln -s loop.json loop.json", fell_back("loop.json " + LINK)),
+    ("symlinked-folder-to-outside", "ln -s $OUT sub", Expect(UNCHANGED)),
+    ("fifo-named-like-a-state-file", "mkfifo f.json", fell_back("f.json is a FIFO after the work")),
+    ("state-file-replaced-by-fifo", "rm stats.json && mkfifo stats.json", fell_back("stats.json is a FIFO")),
+    (
+        "socket-named-like-a-state-file",
+        "python3 -c \"import socket; socket.socket(socket.AF_UNIX).bind('s.json')\"",
+        fell_back("s.json is a socket after the work"),
+    ),
+    ("empty-folder-named-like-a-state-file", "mkdir d.json", Expect(UNCHANGED)),
+    (
+        "folder-named-like-a-state-file-holding-one",
+        "mkdir d.json && echo '{}' > d.json/a.json",
+        fell_back("a folder name cannot end in .json"),
+    ),
+    (
+        "state-file-replaced-by-a-folder",
+        "rm stats.json && mkdir stats.json",
+        fell_back("stats.json is a folder after the work"),
+    ),
+    (
+        "hard-link-to-outside-file",
+        "ln $OUT/secret.json h.json",
+        fell_back("h.json"),
+        HARD_LINK_GAP,
+    ),
+    (
+        "hard-link-over-a-state-file",
+        "rm victim.json && ln $OUT/secret.json victim.json",
+        fell_back("victim.json"),
+        HARD_LINK_GAP,
+    ),
+    ("git-deleted", "echo '{\"count\": 7}' > a1.json && rm -rf .git", APPLIED),
+    (
+        "git-pointed-at-the-hub",
+        "echo '{\"count\": 8}' > a2.json && printf 'gitdir: %s\\n' \"$GNP_HUB\" > .git",
+        APPLIED,
+    ),
+    (
+        "git-reinitialised-with-a-commit",
+        "echo '{\"count\": 9}' > a3.json && rm -rf .git && git init -q && git add -A && "
+        "git -c user.name=a -c user.email=a@b commit -qm x",
+        APPLIED,
+    ),
+    (
+        "state-file-inside-git",
+        "rm .git && mkdir .git && echo '{\"n\": 1}' > .git/x.json",
+        Expect(UNCHANGED),
+    ),
+    (
+        "state-file-in-a-nested-git",
+        "mkdir -p a/.git && echo '{}' > a/.git/x.json",
+        fell_back(".git is not a state path"),
+    ),
+    (
+        "state-file-in-gnp-folder",
+        "mkdir .gnp && echo '{}' > .gnp/keyring.json",
+        fell_back(".gnp/ belongs to the protocol"),
+    ),
+    ("huge-file", "head -c 2000000 /dev/zero > big.json", fell_back("big.json is over")),
+    ("sparse-100-gib-file", "truncate -s 100G sparse.json", fell_back("sparse.json is over")),
+    (
+        "uppercase-name",
+        "echo '{\"n\": 1}' > Notes.json",
+        fell_back("file 'Notes.json' refused: state file names use lowercase"),
+    ),
+    (
+        "cyrillic-look-alike-name",
+        "echo '{\"n\": 1}' > \"$(printf 'st\\320\\260ts.json')\"",
+        fell_back("file 'st\\u0430ts.json' refused"),
+    ),
+    (
+        "nfd-name",
+        "echo '{\"n\": 1}' > \"$(printf 'e\\314\\201.json')\"",
+        fell_back("is not in Unicode NFC form"),
+    ),
+    (
+        "escape-sequence-in-a-name",
+        "echo '{}' > \"$(printf 'a\\033[31mb.json')\"",
+        fell_back("contains a control character"),
+    ),
+    (
+        "newline-in-a-name",
+        "echo '{}' > \"$(printf 'a\\nb.json')\"",
+        fell_back("contains a control character"),
+    ),
+]
+SECRET = b'{"secret": "outside"}\n'
+
+
+@pytest.fixture(scope="module")
+def run_frame_of_tricks(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Frame, dict[str, RunResult], Path]]:
+    tmp = tmp_path_factory.mktemp("tricks")
+    outside = tmp / "outside"
+    outside.mkdir()
+    (outside / "secret.json").write_bytes(SECRET)
+    with home(tmp):
+        hub = Hub.init(tmp / "hub.git")
+        registered(hub, "w", "alice", "bob")
+        set_limits(hub, max_bytes=65536)  # a file over 1 MiB is more than one delta carries
+        seed(hub, {f: {"count": 1} for f in ("stats.json", "a1.json", "a2.json", "a3.json", "victim.json")})
+        env = {"OUT": str(outside)}
+        with ThreadPoolExecutor(4) as pool:  # runs of one worker at once, as a cron job's
+            running = {n: pool.submit(run, hub, "w", ["sh", "-c", w], env=env) for n, w, *_ in TRICKS}
+        results = {name: future.result() for name, future in running.items()}
+        yield frame(hub), results, outside
+
+
+@pytest.mark.parametrize(("work", "expect"), cases(TRICKS), ids=ids(TRICKS))
+def test_worktree_tricks_end_in_a_verdict_without_their_effect(
+    run_frame_of_tricks: tuple[Frame, dict[str, RunResult], Path],
+    request: pytest.FixtureRequest,
+    work: str,
+    expect: Expect,
+) -> None:
+    done, results, outside = run_frame_of_tricks
+    result = results[request.node.callspec.id]
+    assert (outside / "secret.json").read_bytes() == SECRET
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.json"]
+    if expect.outcome == UNCHANGED:
+        assert (result.status, result.delta_id) == ("unchanged", None), result.error
+        done.honest_applied()
+        return
+    assert result.delta_id is not None
+    check(done, done.of_delta(result.delta_id).source, expect)
+    commit = done.hub.repo[pygit2.Oid(hex=done.report.commit)]
+    archived = commit.tree[f".gnp/frames/{done.report.frame:06d}/deltas/w/{result.delta_id}.json"]
+    assert b"outside" not in archived.data  # nothing of the outside file was submitted
