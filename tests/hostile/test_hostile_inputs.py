@@ -19,6 +19,7 @@ TODO, when they land, extend:
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -58,6 +59,7 @@ from tests.hostile.frames import (
     Expect,
     Forger,
     Frame,
+    honest,
     body,
     check,
     fake_id,
@@ -1068,3 +1070,118 @@ def test_worktree_tricks_end_in_a_verdict_without_their_effect(
     commit = done.hub.repo[pygit2.Oid(hex=done.report.commit)]
     archived = commit.tree[f".gnp/frames/{done.report.frame:06d}/deltas/w/{result.delta_id}.json"]
     assert b"outside" not in archived.data  # nothing of the outside file was submitted
+
+
+# 7. Forged ownership records ---------------------------------------------------------------
+#
+# Records planted in the local repository's owner folder (gnp.process.owners), each naming
+# a folder of its own with a file in it, then one ``gnp janitor`` sweep. The one check:
+# nothing outside the worktree root is removed. (The janitor is being reworked; cases it
+# fails today are marked with the gap.)
+
+JANITOR_GAP = gap(
+    "gnp/process/janitor.py removes a dead owner's folder wherever its record says, so "
+    "long as the folder's last name is the record's (owners._own_folder): a planted "
+    "record removes a folder outside the worktree root"
+)
+OWNERS: list[tuple[str, str, Expect]] = [
+    ("record-names-an-outside-folder", "outside", Expect("kept"), JANITOR_GAP),
+    ("record-with-a-relative-path", "relative", Expect("kept"), JANITOR_GAP),
+    ("record-named-dotdot", "dotdot", Expect("kept"), JANITOR_GAP),
+    ("record-names-gnp-home", "home", Expect("kept"), JANITOR_GAP),
+    ("record-names-the-local-repository", "repository", Expect("kept"), JANITOR_GAP),
+    ("record-names-the-worktree-root", "root", Expect("kept"), JANITOR_GAP),
+    ("record-path-is-a-link-to-outside", "link", Expect("kept")),
+    ("record-named-unlike-its-folder", "unlike", Expect("kept")),
+    ("record-of-a-live-owner", "live", Expect("kept")),
+    ("record-of-another-host", "host", Expect("kept")),
+    ("record-not-json", "garbage", Expect("kept")),
+    ("record-path-not-a-string", "typed", Expect("kept")),
+]
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+@pytest.fixture(scope="module")
+def janitor_frame(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Frame, dict[str, Path]]]:
+    tmp = tmp_path_factory.mktemp("owners")
+    with home(tmp), pytest.MonkeyPatch.context() as mp:
+        (tmp / "cwd").mkdir()
+        mp.chdir(tmp / "cwd")  # where a relative path in a record would lead
+        hub = Hub.init(tmp / "hub.git")
+        registered(hub, "w", "alice", "bob")
+        local = LocalRepo.for_hub(hub)
+        root = tmp / "worktrees"
+        root.mkdir()
+        folder = local.path / owners.FOLDER
+        folder.mkdir(exist_ok=True)
+        me, dead = socket.gethostname(), _dead_pid()
+
+        def victim(path: Path) -> Path:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "keep").write_text("mine")
+            return path
+
+        def plant(name: str, record: object) -> None:
+            text = record if isinstance(record, str) else json.dumps(record)
+            (folder / f"{name}.json").write_text(text)
+
+        def dead_owner(path: str) -> dict[str, object]:
+            return {"worker": "w", "pid": dead, "host": me, "start": "1", "path": path}
+
+        kept: dict[str, Path] = {}
+        kept["outside"] = victim(tmp / "outside" / "victim")
+        kept["relative"] = victim(tmp / "rel" / "victim2")
+        kept["dotdot"] = victim(tmp / "up" / "deep")
+        kept["root"] = victim(root)
+        kept["link"] = victim(tmp / "linked" / "victim3")
+        (root / "victim3").symlink_to(kept["link"])
+        kept["unlike"] = victim(tmp / "unlike" / "elsewhere")
+        kept["live"] = victim(tmp / "live" / "victim5")
+        kept["host"] = victim(tmp / "host" / "victim6")
+        kept["garbage"] = victim(tmp / "garbage" / "victim7")
+        kept["typed"] = victim(tmp / "typed" / "victim8")
+        kept["repository"] = local.path
+        kept["home"] = Path(os.environ["GNP_HOME"])
+        planted: list[tuple[str, object]] = [  # the most destructive last
+            ("victim", dead_owner(str(kept["outside"]))),
+            ("victim2", dead_owner("../rel/victim2")),
+            ("..", dead_owner(str(tmp / "up" / "deep" / ".."))),
+            (root.name, dead_owner(str(root))),
+            ("victim3", dead_owner(str(root / "victim3"))),
+            ("victim4", dead_owner(str(kept["unlike"]))),
+            ("victim5", {**dead_owner(str(kept["live"])), "pid": os.getpid(), "start": None}),
+            ("victim6", {**dead_owner(str(kept["host"])), "host": "elsewhere"}),
+            ("victim7", "{not json " + str(kept["garbage"])),
+            ("victim8", {**dead_owner(str(kept["typed"])), "path": [str(kept["typed"])]}),
+            (local.path.name, dead_owner(str(local.path))),
+            ("gnp-home", dead_owner(str(kept["home"]))),
+        ]
+        ids, before = honest(hub)  # waiting in the inbox while the janitor sweeps
+        for name, record in planted:  # one sweep each: what one removes, the next lacks
+            LocalRepo.for_hub(hub)  # made again if a sweep before removed it
+            folder.mkdir(exist_ok=True)
+            plant(name, record)
+            with contextlib.suppress(Exception):  # a janitor that fails is reported below
+                janitor.sweep(hub)
+            (folder / f"{name}.json").unlink(missing_ok=True)
+        report = run_frame(hub)
+        yield Frame(hub, report, ids, before), kept
+
+
+@pytest.mark.parametrize(("which", "expect"), cases(OWNERS), ids=ids(OWNERS))
+def test_a_forged_ownership_record_removes_nothing_outside_the_worktree_root(
+    janitor_frame: tuple[Frame, dict[str, Path]], which: str, expect: Expect
+) -> None:
+    done, kept = janitor_frame
+    path = kept[which]
+    assert path.is_dir(), f"the janitor removed {path}"
+    if which not in ("home", "repository"):
+        assert (path / "keep").read_text() == "mine"
+    done.honest_applied()
