@@ -1185,3 +1185,164 @@ def test_a_forged_ownership_record_removes_nothing_outside_the_worktree_root(
     if which not in ("home", "repository"):
         assert (path / "keep").read_text() == "mine"
     done.honest_applied()
+
+
+# 8. Relay framing ----------------------------------------------------------------------------
+#
+# A ``gnp relay`` (gnp_cli.relay_server, in a thread) and raw bytes on its socket: a JSON
+# header line {"hub", "cwd", "worker", "size"}, then ``size`` bytes of request. Each row:
+# what is sent, and what must come of it: an error answered, no answer and nothing
+# submitted, or a delta id whose delta gets the verdict.
+
+ANSWERED = "answered-error"
+
+
+def _ops(file: str) -> bytes:
+    return json.dumps([{"op": "incr", "file": file, "path": "/n", "value": 1}]).encode()
+
+
+def _header(**fields: Any) -> bytes:
+    return json.dumps(fields).encode() + b"\n"
+
+
+Wire = Callable[[str], bytes]  # the hub's path -> the bytes sent
+
+
+def request(file: str, *, cut: int = 0, extra: bytes = b"", **fields: Any) -> Wire:
+    """A header (``fields`` over sound ones) and a body of ops on ``file``, less ``cut``
+    bytes, with ``extra`` after it."""
+
+    def wire(hub: str) -> bytes:
+        data = _ops(file)
+        sound = {"hub": hub, "cwd": "/", "worker": "w", "size": len(data) - cut}
+        header = {k: v for k, v in {**sound, **fields}.items() if v is not ...}
+        return _header(**header) + data[: len(data) - cut] + extra
+
+    return wire
+
+
+def answered(said: str) -> Expect:
+    return Expect(ANSWERED, None, said)
+
+
+BAD = "bad relay request: "
+SIZE = BAD + "size must be a whole number of bytes up to 67108864"
+STRINGS = BAD + "hub, cwd and worker must be strings"
+RELAY: list[tuple[str, Wire, Expect]] = [
+    ("sound-request", request("r1.json"), APPLIED),
+    ("header-not-json", lambda hub: b"hello relay\n" + _ops("x.json"), answered(BAD)),
+    ("header-a-json-array", lambda hub: b"[]\n", answered(BAD + "a relay request header is a JSON object")),
+    ("header-json-string", lambda hub: b'"hub"\n', answered(BAD + "a relay request header is a JSON object")),
+    # json.loads takes a UTF-8 BOM before the header: harmless, the request is whole.
+    ("header-with-bom", lambda hub: b"\xef\xbb\xbf" + request("r5.json")(hub), APPLIED),
+    ("header-not-utf8", lambda hub: b'{"hub": "\xff"}\n', answered(BAD)),
+    (
+        "header-nested-deep",
+        lambda hub: b"[" * 30_000 + b"]" * 30_000 + b"\n",
+        answered(BAD),
+        gap(
+            "cli/relay_server.py catches ValueError around read_header only: a header "
+            "nested 30,000 deep raises RecursionError, the handler dies with a traceback, "
+            "and the caller gets no answer (nothing is submitted; the relay serves on)"
+        ),
+    ),
+    ("header-duplicate-size", lambda hub: request("x.json")(hub).replace(b'"size": ', b'"size": 1, "size": ', 1), APPLIED),
+    ("size-missing", request("x.json", size=...), answered(SIZE)),
+    ("size-negative", request("x.json", size=-1), answered(SIZE)),
+    ("size-oversized", request("x.json", size=relay.MAX_REQUEST + 1), answered(SIZE)),
+    ("size-huge", request("x.json", size=10**30), answered(SIZE)),
+    ("size-a-string", request("x.json", size="57"), answered(SIZE)),
+    ("size-a-float", request("x.json", size=57.0), answered(SIZE)),
+    ("size-null", request("x.json", size=None), answered(SIZE)),
+    (
+        "size-true",
+        request("x.json", size=True),
+        answered(SIZE),
+        gap(
+            "cli/relay_server.py _fields takes a boolean size for an integer (true reads "
+            "1 byte), so the request is refused later, as 'not JSON', not as a bad header"
+        ),
+    ),
+    ("hub-not-a-string", request("x.json", hub=["/"]), answered(STRINGS)),
+    ("worker-null", request("x.json", worker=None), answered(STRINGS)),
+    ("cwd-missing", request("x.json", cwd=...), answered(STRINGS)),
+    ("header-without-newline", lambda hub: request("x.json")(hub).replace(b"\n", b" "), Expect(NO_ANSWER)),
+    ("header-over-64-kib", lambda hub: b"{" + b" " * (relay.MAX_HEADER + 10), Expect(NO_ANSWER)),
+    ("truncated-body", request("x.json", size=1000), Expect(NO_ANSWER)),
+    ("nothing-after-header", request("x.json", cut=57, size=57), Expect(NO_ANSWER)),
+    ("body-longer-than-declared", request("r2.json", extra=b'[{"op":"remove"}] and more'), APPLIED),
+    ("body-shorter-than-declared-json", request("x.json", cut=3), answered("not JSON")),
+    ("second-request-on-one-connection", lambda hub: request("r3.json")(hub) + request("x.json")(hub), APPLIED),
+    ("empty-body", request("x.json", cut=57), answered("refused")),
+    ("body-holds-nan", lambda hub: request("x.json")(hub).replace(b": 1}", b": NaN}").replace(b'"size": 57', b'"size": 59'), answered("NaN is not JSON")),
+    ("worker-unregistered", request("x.json", worker="eve"), answered("eve")),
+    ("worker-traversal", request("x.json", worker="../w"), answered("worker id '../w' is invalid")),
+    ("worker-escape-sequence", request("x.json", worker="\x1b]0;pwned\x07"), answered("is invalid")),
+    ("worker-nul", request("x.json", worker="w\x00"), answered("is invalid")),
+    ("hub-not-a-hub", request("x.json", hub="/etc"), answered("/etc is not a hub")),
+    ("hub-relative-traversal", request("x.json", hub="../../../../../../etc", cwd="/tmp"), answered("is not a hub")),
+    ("hub-a-url-nowhere", request("x.json", hub="file:///nonexistent/hub.git"), answered("")),
+    ("header-extra-fields", request("r4.json", admin=True, uid=0), APPLIED),
+    ("file-outside-policy", request("../x.json"), answered("'..' is not allowed")),
+]
+
+
+def _send(path: str, data: bytes) -> dict[str, Any] | None:
+    """Send ``data`` on a new connection, close the sending side, and read the answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(30)
+        conn.connect(path)
+        with contextlib.suppress(OSError):  # a relay that stops reading: what it answers
+            conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    text = b"".join(chunks)
+    return json.loads(text) if text else None
+
+
+@pytest.fixture(scope="module")
+def relay_frame(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Frame, dict[str, Any]]]:
+    tmp = tmp_path_factory.mktemp("relay")
+    with home(tmp):
+        hub = Hub.init(tmp / "hub.git")
+        registered(hub, "w", "alice", "bob")
+        path = str(tmp / "relay.sock")
+        server = Relay(path, log=lambda line: None)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            answers = {name: _send(path, wire(str(hub.path))) for name, wire, *_ in RELAY}
+            assert _send(path, request("alive.json")(str(hub.path)))  # still serving
+        finally:
+            server.shutdown()
+            server.server_close()
+        yield frame(hub), answers
+
+
+@pytest.mark.parametrize(("wire", "expect"), cases(RELAY), ids=ids(RELAY))
+def test_relay_framing_is_refused_or_submitted_whole(
+    relay_frame: tuple[Frame, dict[str, Any]],
+    request: pytest.FixtureRequest,
+    wire: Wire,
+    expect: Expect,
+) -> None:
+    done, answers = relay_frame
+    answer = answers[request.node.callspec.id]
+    if expect.outcome == NO_ANSWER:
+        assert answer is None
+    elif expect.outcome == ANSWERED:
+        assert answer is not None and "id" not in answer, answer
+        assert expect.said in answer["error"]
+        inert(answer["error"])
+    else:
+        assert answer is not None and "id" in answer, answer
+        check(done, done.of_delta(answer["id"]).source, expect)
+    # What was submitted is what was answered: nothing else of w's reached the inbox.
+    submitted = {a["id"] for a in answers.values() if a and "id" in a}
+    of_w = {v.delta for v in done.report.verdicts if v.worker == "w"}
+    assert len(of_w - submitted) <= 1  # the one sent to show the relay still serves
+    done.honest_applied()
