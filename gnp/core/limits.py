@@ -10,7 +10,7 @@ A state file's name is also one spelling of one file everywhere: its names use t
 alphabet of worker ids (lowercase ``a-z``, ``0-9``, ``.``, ``_``, ``-``). So no two state
 files differ only in case (``State.json`` and ``state.json`` are one file on macOS and
 Windows, and a worktree there would hold one of them), none is a Unicode look-alike of
-another (Cyrillic ``а`` for ``a``, fullwidth letters) or another normal form of it (NFD
+another (Cyrillic ``\u0430`` for ``a``, fullwidth letters) or another normal form of it (NFD
 ``é``, which HFS+ stores as NFC), and a rule about a name cannot be passed by spelling
 the name another way. The specific rules come first, so that a refusal says what is wrong.
 """
