@@ -100,9 +100,7 @@ def body(
         "nonce": hashlib.md5(case.encode()).hexdigest() if case else stamp.nonce,
         "status": "ok",
         "error": None,
-        "ops": [{"op": "incr", "file": "x.json", "path": "/n", "value": 1}]
-        if ops is None
-        else ops,
+        "ops": [{"op": "incr", "file": "x.json", "path": "/n", "value": 1}] if ops is None else ops,
     }
     out.update(fields)
     return {k: v for k, v in out.items() if v is not ...}
@@ -209,7 +207,11 @@ class Forger:
             parts = line.split("\t")
             if len(parts) >= 3 and parts[0] == "!":
                 src, dst = parts[1].split(":", 1)
-                said = [line for line in done.stderr.splitlines() if f"{dst};" in line or f"{dst} " in line]
+                said = [
+                    line
+                    for line in done.stderr.splitlines()
+                    if f"{dst};" in line or f"{dst} " in line
+                ]
                 out[dst if src else f":{dst}"] = "\n".join([parts[2], *said])
         return out
 

@@ -26,25 +26,22 @@ import os
 import socket
 import subprocess
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pygit2
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gnp import canonical
 from gnp.core.layout import delta_path, ref_name
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from gnp.core.signing import SigningKey
 from gnp.core.verdict import Outcome
 from gnp.git.engine import run_frame
 from gnp.git.hub import Hub
 from gnp.git.local import LocalRepo
-from gnp.host import keys
 from gnp.process import janitor, owners
 from gnp.process.run import RunResult, run
 from gnp_cli import relay
@@ -59,12 +56,12 @@ from tests.hostile.frames import (
     Expect,
     Forger,
     Frame,
-    honest,
     body,
     check,
     fake_id,
     frame,
     home,
+    honest,
     inert,
     refused,
     registered,
@@ -186,7 +183,11 @@ ENCODING: list[tuple[str, Callable[[Good], bytes], Expect]] = [
         text_swap('"value":1', '"value":-1e400'),
         refused("malformed", "needs a number value"),
     ),
-    ("negative-zero-int", text_swap('"authority":0', '"authority":-0'), refused("malformed", CANONICAL)),
+    (
+        "negative-zero-int",
+        text_swap('"authority":0', '"authority":-0'),
+        refused("malformed", CANONICAL),
+    ),
     ("nan-literal", text_swap('"value":1', '"value":NaN'), refused("malformed", "NaN is not JSON")),
     (
         "infinity-literal",
@@ -203,7 +204,11 @@ ENCODING: list[tuple[str, Callable[[Good], bytes], Expect]] = [
         text_swap('"value":1', '"value":' + "9" * 5000),
         refused("malformed", "not usable JSON"),
     ),
-    ("deep-nesting-100k", raw(b"[" * 100_000 + b"]" * 100_000), refused("malformed", "nested too deeply")),
+    (
+        "deep-nesting-100k",
+        raw(b"[" * 100_000 + b"]" * 100_000),
+        refused("malformed", "nested too deeply"),
+    ),
     (
         "deep-value-70-levels",
         text_swap('"value":1', '"value":' + "[" * 70 + "]" * 70),
@@ -220,7 +225,11 @@ ENCODING: list[tuple[str, Callable[[Good], bytes], Expect]] = [
         lambda g: g[0].replace(b'"author":"mallory"', b'"author":"\xed\xa0\x80"'),
         refused("malformed", "not UTF-8"),
     ),
-    ("latin1-byte", lambda g: g[0].replace(b"mallory", b"mall\xf6ry", 1), refused("malformed", "not UTF-8")),
+    (
+        "latin1-byte",
+        lambda g: g[0].replace(b"mallory", b"mall\xf6ry", 1),
+        refused("malformed", "not UTF-8"),
+    ),
     ("trailing-garbage", lambda g: g[0] + b"garbage", refused("malformed", "Extra data")),
     ("two-deltas-concatenated", lambda g: g[0] + g[0], refused("malformed", "Extra data")),
     ("trailing-newline", lambda g: g[0] + b"\n", refused("malformed", CANONICAL)),
@@ -277,7 +286,7 @@ def encoding_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[F
         forger = Forger(hub, tmp / "forger.git")
         sources = {}
         for name, make, *_ in ENCODING:
-            delta_id, data = signed(key, body(M, case=name))
+            _, data = signed(key, body(M, case=name))
             good = (data, data.decode())
             assert canonical.decode(data)  # the base of every variant is a sound delta
             sources[name] = forger.file(M, fake_id(name), make(good))
@@ -317,16 +326,35 @@ MISSING = "delta is missing field(s): "
 SCHEMA: list[tuple[str, dict[str, Any], Expect]] = [
     *(
         (f"missing-{f}", {f: ...}, refused("malformed", MISSING + f))
-        for f in ("v", "worker", "author", "authority", "frame", "utc", "nonce", "status", "error", "ops")
+        for f in (
+            "v",
+            "worker",
+            "author",
+            "authority",
+            "frame",
+            "utc",
+            "nonce",
+            "status",
+            "error",
+            "ops",
+        )
     ),
     ("extra-field", {"admin": True}, refused("malformed", "unknown field(s): admin")),
-    ("extra-field-grant", {"grant": {"authority": 9}}, refused("malformed", "unknown field(s): grant")),
+    (
+        "extra-field-grant",
+        {"grant": {"authority": 9}},
+        refused("malformed", "unknown field(s): grant"),
+    ),
     ("version-2", {"v": 2}, refused("malformed", "delta version 2 is not supported")),
     ("version-string", {"v": "1"}, refused("malformed", "delta version '1' is not supported")),
     ("version-true", {"v": True}, refused("malformed", "delta version True is not supported")),
     ("version-float", {"v": 1.5}, refused("malformed", "is not supported")),
     ("worker-number", {"worker": 7}, refused("malformed", "worker id 7 is invalid")),
-    ("worker-uppercase", {"worker": "Mallory"}, refused("malformed", "worker id 'Mallory' is invalid")),
+    (
+        "worker-uppercase",
+        {"worker": "Mallory"},
+        refused("malformed", "worker id 'Mallory' is invalid"),
+    ),
     ("worker-slash", {"worker": "mallory/x"}, refused("malformed", "is invalid")),
     ("worker-dotdot", {"worker": "a..b"}, refused("malformed", "without '..'")),
     ("worker-lock", {"worker": "m.lock"}, refused("malformed", "'.lock'")),
@@ -343,52 +371,172 @@ SCHEMA: list[tuple[str, dict[str, Any], Expect]] = [
     ("frame-float", {"frame": 1.0}, refused("malformed", "frame must be a non-negative integer")),
     ("frame-null", {"frame": None}, refused("malformed", "frame must be a non-negative integer")),
     ("utc-no-micros", {"utc": "2026-12-04T12:00:00Z"}, refused("malformed", "must look like")),
-    ("utc-local-offset", {"utc": "2026-12-04T12:00:00.000000+01:00"}, refused("malformed", "must look like")),
-    ("utc-not-a-moment", {"utc": "2026-02-30T12:00:00.000000Z"}, refused("malformed", "is not a real moment")),
-    ("utc-hour-25", {"utc": "2026-12-04T25:00:00.000000Z"}, refused("malformed", "is not a real moment")),
+    (
+        "utc-local-offset",
+        {"utc": "2026-12-04T12:00:00.000000+01:00"},
+        refused("malformed", "must look like"),
+    ),
+    (
+        "utc-not-a-moment",
+        {"utc": "2026-02-30T12:00:00.000000Z"},
+        refused("malformed", "is not a real moment"),
+    ),
+    (
+        "utc-hour-25",
+        {"utc": "2026-12-04T25:00:00.000000Z"},
+        refused("malformed", "is not a real moment"),
+    ),
     ("utc-number", {"utc": 1764849600}, refused("malformed", "must look like")),
-    ("nonce-uppercase", {"nonce": "A" * 32}, refused("malformed", "nonce must be 32 lowercase hex")),
+    (
+        "nonce-uppercase",
+        {"nonce": "A" * 32},
+        refused("malformed", "nonce must be 32 lowercase hex"),
+    ),
     ("nonce-short", {"nonce": "ab"}, refused("malformed", "nonce must be 32 lowercase hex")),
     ("nonce-number", {"nonce": 12}, refused("malformed", "nonce must be 32 lowercase hex")),
-    ("status-unknown", {"status": "admin"}, refused("malformed", "status must be 'ok' or 'fallback'")),
+    (
+        "status-unknown",
+        {"status": "admin"},
+        refused("malformed", "status must be 'ok' or 'fallback'"),
+    ),
     ("ok-with-error", {"error": "boom"}, refused("malformed", "an ok delta carries no error")),
-    ("fallback-no-error", {"status": "fallback", "ops": []}, refused("malformed", "must say what failed")),
-    ("fallback-with-ops", {"status": "fallback", "error": "x"}, refused("malformed", "has no operations")),
-    ("fallback-error-4097", {"status": "fallback", "error": "e" * 4097, "ops": []}, refused("too-large", "error text is over 4096")),
+    (
+        "fallback-no-error",
+        {"status": "fallback", "ops": []},
+        refused("malformed", "must say what failed"),
+    ),
+    (
+        "fallback-with-ops",
+        {"status": "fallback", "error": "x"},
+        refused("malformed", "has no operations"),
+    ),
+    (
+        "fallback-error-4097",
+        {"status": "fallback", "error": "e" * 4097, "ops": []},
+        refused("too-large", "error text is over 4096"),
+    ),
     ("ops-object", {"ops": {"op": "incr"}}, refused("malformed", "ops must be a JSON array")),
     ("ops-string", {"ops": "incr"}, refused("malformed", "ops must be a JSON array")),
-    ("op-not-object", {"ops": [["incr"]]}, refused("malformed", "an operation is a JSON object, not an array")),
+    (
+        "op-not-object",
+        {"ops": [["incr"]]},
+        refused("malformed", "an operation is a JSON object, not an array"),
+    ),
     ("op-unknown", {"ops": [op("exec")]}, refused("malformed", "unknown op 'exec'")),
     ("op-name-number", {"ops": [op(1)]}, refused("malformed", "unknown op 1")),  # type: ignore[arg-type]
     ("op-missing-path", {"ops": [op(path=...)]}, refused("malformed", "incr needs a 'path'")),
     ("op-missing-file", {"ops": [op(file=...)]}, refused("malformed", "needs a 'file'")),
-    ("op-missing-value", {"ops": [op("add", value=...)]}, refused("malformed", "add at '/n' needs a 'value'")),
+    (
+        "op-missing-value",
+        {"ops": [op("add", value=...)]},
+        refused("malformed", "add at '/n' needs a 'value'"),
+    ),
     ("op-extra-member", {"ops": [op(sudo=True)]}, refused("malformed", "unknown member(s): sudo")),
-    ("remove-with-value", {"ops": [op("remove", value=1)]}, refused("malformed", "remove takes no 'value'")),
-    ("add-with-from", {"ops": [op("add", value=1, **{"from": "/a"})]}, refused("malformed", "add takes no 'from'")),
+    (
+        "remove-with-value",
+        {"ops": [op("remove", value=1)]},
+        refused("malformed", "remove takes no 'value'"),
+    ),
+    (
+        "add-with-from",
+        {"ops": [op("add", value=1, **{"from": "/a"})]},
+        refused("malformed", "add takes no 'from'"),
+    ),
     ("move-without-from", {"ops": [op("move")]}, refused("malformed", "needs a 'from' pointer")),
-    ("move-into-own-child", {"ops": [op("move", path="/a/b", **{"from": "/a"})]}, refused("malformed", "into its own child")),
-    ("incr-string", {"ops": [op(value="1")]}, refused("malformed", "needs a number value, not a string")),
-    ("incr-boolean", {"ops": [op(value=True)]}, refused("malformed", "needs a number value, not a boolean")),
-    ("incr-null", {"ops": [op(value=None)]}, refused("malformed", "needs a number value, not null")),
-    ("max-object", {"ops": [op("max", value={"n": 1})]}, refused("malformed", "needs a number value, not an object")),
-    ("union-not-array", {"ops": [op("union", value=1)]}, refused("malformed", "needs an array of members")),
-    ("op-count-1001", {"ops": [op()] * 1001}, refused("too-large", "1001 operations; the limit is 1000")),
+    (
+        "move-into-own-child",
+        {"ops": [op("move", path="/a/b", **{"from": "/a"})]},
+        refused("malformed", "into its own child"),
+    ),
+    (
+        "incr-string",
+        {"ops": [op(value="1")]},
+        refused("malformed", "needs a number value, not a string"),
+    ),
+    (
+        "incr-boolean",
+        {"ops": [op(value=True)]},
+        refused("malformed", "needs a number value, not a boolean"),
+    ),
+    (
+        "incr-null",
+        {"ops": [op(value=None)]},
+        refused("malformed", "needs a number value, not null"),
+    ),
+    (
+        "max-object",
+        {"ops": [op("max", value={"n": 1})]},
+        refused("malformed", "needs a number value, not an object"),
+    ),
+    (
+        "union-not-array",
+        {"ops": [op("union", value=1)]},
+        refused("malformed", "needs an array of members"),
+    ),
+    (
+        "op-count-1001",
+        {"ops": [op()] * 1001},
+        refused("too-large", "1001 operations; the limit is 1000"),
+    ),
     ("sig-not-base64", {"sig": "!" * 86 + "=="}, refused("malformed", "canonical base64")),
     ("sig-number", {"sig": 5}, refused("malformed", "canonical base64")),
     ("sig-short", {"sig": "AAAA"}, refused("malformed", "canonical base64")),
-    ("incr-int-13001-bits", {"ops": [op(value=2**13001)]}, refused("too-large", "wider than 13000 bits")),
-    ("incr-int-negative-13001-bits", {"ops": [op(value=-(2**13001))]}, refused("too-large", "wider than 13000 bits")),
-    ("depth-over-64", {"ops": [op("add", value=_nest(62))]}, refused("too-large", "nests deeper than 64")),
+    (
+        "incr-int-13001-bits",
+        {"ops": [op(value=2**13001)]},
+        refused("too-large", "wider than 13000 bits"),
+    ),
+    (
+        "incr-int-negative-13001-bits",
+        {"ops": [op(value=-(2**13001))]},
+        refused("too-large", "wider than 13000 bits"),
+    ),
+    (
+        "depth-over-64",
+        {"ops": [op("add", value=_nest(62))]},
+        refused("too-large", "nests deeper than 64"),
+    ),
     # Pointers
-    ("pointer-no-slash", {"ops": [op(path="n")]}, refused("bad-pointer", "must be empty or start with '/'")),
-    ("pointer-tilde-2", {"ops": [op(path="/a~2b")]}, refused("bad-pointer", "'~' not followed by 0 or 1")),
-    ("pointer-lone-tilde", {"ops": [op(path="/~")]}, refused("bad-pointer", "'~' not followed by 0 or 1")),
-    ("pointer-number", {"ops": [op(path=5)]}, refused("bad-pointer", "a JSON Pointer is a string, not int")),
-    ("pointer-null", {"ops": [op(path=None)]}, refused("bad-pointer", "a JSON Pointer is a string, not NoneType")),
-    ("from-pointer-bad", {"ops": [op("copy", **{"from": "a"})]}, refused("bad-pointer", "must be empty or start with '/'")),
-    ("from-pointer-tilde", {"ops": [op("move", path="/b", **{"from": "/~3"})]}, refused("bad-pointer", "'~' not followed")),
-    ("pointer-65-levels", {"ops": [op(path="/a" * 65)]}, refused("too-large", "deeper than 64 levels")),
+    (
+        "pointer-no-slash",
+        {"ops": [op(path="n")]},
+        refused("bad-pointer", "must be empty or start with '/'"),
+    ),
+    (
+        "pointer-tilde-2",
+        {"ops": [op(path="/a~2b")]},
+        refused("bad-pointer", "'~' not followed by 0 or 1"),
+    ),
+    (
+        "pointer-lone-tilde",
+        {"ops": [op(path="/~")]},
+        refused("bad-pointer", "'~' not followed by 0 or 1"),
+    ),
+    (
+        "pointer-number",
+        {"ops": [op(path=5)]},
+        refused("bad-pointer", "a JSON Pointer is a string, not int"),
+    ),
+    (
+        "pointer-null",
+        {"ops": [op(path=None)]},
+        refused("bad-pointer", "a JSON Pointer is a string, not NoneType"),
+    ),
+    (
+        "from-pointer-bad",
+        {"ops": [op("copy", **{"from": "a"})]},
+        refused("bad-pointer", "must be empty or start with '/'"),
+    ),
+    (
+        "from-pointer-tilde",
+        {"ops": [op("move", path="/b", **{"from": "/~3"})]},
+        refused("bad-pointer", "'~' not followed"),
+    ),
+    (
+        "pointer-65-levels",
+        {"ops": [op(path="/a" * 65)]},
+        refused("too-large", "deeper than 64 levels"),
+    ),
     ("pointer-ansi-escape", {"ops": [op(file="ctl.json", path="/\x1b[31m")]}, APPLIED),
     (
         "pointer-ansi-escape-in-a-reason",
@@ -403,7 +551,6 @@ SCHEMA: list[tuple[str, dict[str, Any], Expect]] = [
         RAW_POINTER,
     ),
 ]
-
 
 
 @pytest.fixture(scope="module")
@@ -446,7 +593,11 @@ FILES: list[tuple[str, str, Expect]] = [
     ("windows-drive-relative", "c:x.json", refused("bad-file", "absolute paths are not allowed")),
     ("protocol-folder", ".gnp/keyring.json", refused("bad-file", ".gnp/ belongs to the protocol")),
     ("protocol-ledger", ".gnp/ledger/ab/cd.json", refused("bad-file", "belongs to the protocol")),
-    ("protocol-folder-uppercase", ".GNP/keyring.json", refused("bad-file", "belongs to the protocol")),
+    (
+        "protocol-folder-uppercase",
+        ".GNP/keyring.json",
+        refused("bad-file", "belongs to the protocol"),
+    ),
     ("protocol-short-name", "GNP~1/keyring.json", refused("bad-file", "belongs to the protocol")),
     ("protocol-folder-nested", "a/.gnp/x.json", refused("bad-file", "belongs to the protocol")),
     ("git-folder", ".git/config.json", refused("bad-file", ".git is not a state path")),
@@ -467,7 +618,11 @@ FILES: list[tuple[str, str, Expect]] = [
     ("trailing-slash", "x.json/", refused("bad-file", "state files end in .json")),
     ("not-json", "x.txt", refused("bad-file", "state files end in .json")),
     ("json-uppercase-suffix", "x.JSON", refused("bad-file", "state files end in .json")),
-    ("folder-named-json", "a.json/b.json", refused("bad-file", "a folder name cannot end in .json")),
+    (
+        "folder-named-json",
+        "a.json/b.json",
+        refused("bad-file", "a folder name cannot end in .json"),
+    ),
     ("trailing-space", "x.json ", refused("bad-file", "state files end in .json")),
     ("reserved-device", "con.json", refused("bad-file", "reserved device name")),
     ("reserved-device-in-folder", "a/COM1.json", refused("bad-file", "reserved device name")),
@@ -537,7 +692,10 @@ X = "x" * 3000
 LIMITS: list[tuple[str, list[dict], Expect]] = [
     (
         "copy-twice-past-max-growth",
-        [op("copy", "g1.json", "/b", **{"from": "/a"}), op("copy", "g1.json", "/c", **{"from": "/a"})],
+        [
+            op("copy", "g1.json", "/b", **{"from": "/a"}),
+            op("copy", "g1.json", "/c", **{"from": "/a"}),
+        ],
         refused("too-large", "copy g1.json:/c refused: the delta would add more than 4096 bytes"),
     ),
     (
@@ -571,7 +729,10 @@ LIMITS: list[tuple[str, list[dict], Expect]] = [
     ),
     (
         "incr-creates-path-then-overflows",
-        [op("incr", "h1.json", "/a/b/c", value=2**12999), op("incr", "h1.json", "/a/b/c", value=2**12999)],
+        [
+            op("incr", "h1.json", "/a/b/c", value=2**12999),
+            op("incr", "h1.json", "/a/b/c", value=2**12999),
+        ],
         refused("op-failed", "would leave a number that JSON cannot carry"),
     ),
     (
@@ -722,7 +883,10 @@ FORGED: list[tuple[str, Expect]] = [
     ("hook-ref-without-id", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
     ("hook-ref-outside-inbox", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
     ("hook-ref-leading-dash-worker", Expect(PUSH_REFUSED, None, ENGINE_ONLY)),
-    ("hook-rewrite-another-workers-ref", Expect(PUSH_REFUSED, None, "exists already; an inbox ref")),
+    (
+        "hook-rewrite-another-workers-ref",
+        Expect(PUSH_REFUSED, None, "exists already; an inbox ref"),
+    ),
     ("hook-delete-another-workers-ref", Expect(PUSH_REFUSED, None, "never rewritten")),
     # A hub without hooks: the engine refuses what the hook would have.
     ("no-hook-ref-worker-uppercase", refused("malformed", "is not an inbox ref")),
@@ -753,7 +917,7 @@ def _with_entry(
     if not rest:
         builder.insert(head, oid, mode)
     else:
-        sub = base[head] if head in base else None
+        sub = base.get(head)
         subtree = sub if isinstance(sub, pygit2.Tree) else repo[repo.TreeBuilder().write()]
         builder.insert(head, _with_entry(repo, subtree, rest, oid, mode), pygit2.GIT_FILEMODE_TREE)
     return builder.write()
@@ -862,7 +1026,9 @@ def forged_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fra
         put("oversized-delta-file", M, fake_id("s25"), b" " * (2 << 20))
         i, d = signed(k[M], body(M, [op(file="old-base.json")], case="s26"))
         src["parent-is-an-old-main"] = forger.plan(
-            forger.commit({}, parents=[old_main], tree=forger.tree({delta_path(M, i): d}, old_main)),
+            forger.commit(
+                {}, parents=[old_main], tree=forger.tree({delta_path(M, i): d}, old_main)
+            ),
             ref_name(M, i),
         )
         i, d = signed(k[M], body(M, [op(file="carried.json")], case="h"))
@@ -943,7 +1109,11 @@ TRICKS: list[tuple[str, str, Expect]] = [
     ("symlink-to-itself", "ln -s loop.json loop.json", fell_back("loop.json " + LINK)),
     ("symlinked-folder-to-outside", "ln -s $OUT sub", Expect(UNCHANGED)),
     ("fifo-named-like-a-state-file", "mkfifo f.json", fell_back("f.json is a FIFO after the work")),
-    ("state-file-replaced-by-fifo", "rm stats.json && mkfifo stats.json", fell_back("stats.json is a FIFO")),
+    (
+        "state-file-replaced-by-fifo",
+        "rm stats.json && mkfifo stats.json",
+        fell_back("stats.json is a FIFO"),
+    ),
     (
         "socket-named-like-a-state-file",
         "python3 -c \"import socket; socket.socket(socket.AF_UNIX).bind('s.json')\"",
@@ -1042,10 +1212,18 @@ def run_frame_of_tricks(
         hub = Hub.init(tmp / "hub.git")
         registered(hub, "w", "alice", "bob")
         set_limits(hub, max_bytes=65536)  # a file over 1 MiB is more than one delta carries
-        seed(hub, {f: {"count": 1} for f in ("stats.json", "a1.json", "a2.json", "a3.json", "victim.json")})
+        seed(
+            hub,
+            {
+                f: {"count": 1}
+                for f in ("stats.json", "a1.json", "a2.json", "a3.json", "victim.json")
+            },
+        )
         env = {"OUT": str(outside)}
         with ThreadPoolExecutor(4) as pool:  # runs of one worker at once, as a cron job's
-            running = {n: pool.submit(run, hub, "w", ["sh", "-c", w], env=env) for n, w, *_ in TRICKS}
+            running = {
+                n: pool.submit(run, hub, "w", ["sh", "-c", w], env=env) for n, w, *_ in TRICKS
+            }
         results = {name: future.result() for name, future in running.items()}
         yield frame(hub), results, outside
 
@@ -1231,8 +1409,16 @@ STRINGS = BAD + "hub, cwd and worker must be strings"
 RELAY: list[tuple[str, Wire, Expect]] = [
     ("sound-request", request("r1.json"), APPLIED),
     ("header-not-json", lambda hub: b"hello relay\n" + _ops("x.json"), answered(BAD)),
-    ("header-a-json-array", lambda hub: b"[]\n", answered(BAD + "a relay request header is a JSON object")),
-    ("header-json-string", lambda hub: b'"hub"\n', answered(BAD + "a relay request header is a JSON object")),
+    (
+        "header-a-json-array",
+        lambda hub: b"[]\n",
+        answered(BAD + "a relay request header is a JSON object"),
+    ),
+    (
+        "header-json-string",
+        lambda hub: b'"hub"\n',
+        answered(BAD + "a relay request header is a JSON object"),
+    ),
     # json.loads takes a UTF-8 BOM before the header: harmless, the request is whole.
     ("header-with-bom", lambda hub: b"\xef\xbb\xbf" + request("r5.json")(hub), APPLIED),
     ("header-not-utf8", lambda hub: b'{"hub": "\xff"}\n', answered(BAD)),
@@ -1246,7 +1432,11 @@ RELAY: list[tuple[str, Wire, Expect]] = [
             "and the caller gets no answer (nothing is submitted; the relay serves on)"
         ),
     ),
-    ("header-duplicate-size", lambda hub: request("x.json")(hub).replace(b'"size": ', b'"size": 1, "size": ', 1), APPLIED),
+    (
+        "header-duplicate-size",
+        lambda hub: request("x.json")(hub).replace(b'"size": ', b'"size": 1, "size": ', 1),
+        APPLIED,
+    ),
     ("size-missing", request("x.json", size=...), answered(SIZE)),
     ("size-negative", request("x.json", size=-1), answered(SIZE)),
     ("size-oversized", request("x.json", size=relay.MAX_REQUEST + 1), answered(SIZE)),
@@ -1266,21 +1456,43 @@ RELAY: list[tuple[str, Wire, Expect]] = [
     ("hub-not-a-string", request("x.json", hub=["/"]), answered(STRINGS)),
     ("worker-null", request("x.json", worker=None), answered(STRINGS)),
     ("cwd-missing", request("x.json", cwd=...), answered(STRINGS)),
-    ("header-without-newline", lambda hub: request("x.json")(hub).replace(b"\n", b" "), Expect(NO_ANSWER)),
+    (
+        "header-without-newline",
+        lambda hub: request("x.json")(hub).replace(b"\n", b" "),
+        Expect(NO_ANSWER),
+    ),
     ("header-over-64-kib", lambda hub: b"{" + b" " * (relay.MAX_HEADER + 10), Expect(NO_ANSWER)),
     ("truncated-body", request("x.json", size=1000), Expect(NO_ANSWER)),
     ("nothing-after-header", request("x.json", cut=57, size=57), Expect(NO_ANSWER)),
     ("body-longer-than-declared", request("r2.json", extra=b'[{"op":"remove"}] and more'), APPLIED),
     ("body-shorter-than-declared-json", request("x.json", cut=3), answered("not JSON")),
-    ("second-request-on-one-connection", lambda hub: request("r3.json")(hub) + request("x.json")(hub), APPLIED),
+    (
+        "second-request-on-one-connection",
+        lambda hub: request("r3.json")(hub) + request("x.json")(hub),
+        APPLIED,
+    ),
     ("empty-body", request("x.json", cut=57), answered("refused")),
-    ("body-holds-nan", lambda hub: request("x.json")(hub).replace(b": 1}", b": NaN}").replace(b'"size": 57', b'"size": 59'), answered("NaN is not JSON")),
+    (
+        "body-holds-nan",
+        lambda hub: (
+            request("x.json")(hub).replace(b": 1}", b": NaN}").replace(b'"size": 57', b'"size": 59')
+        ),
+        answered("NaN is not JSON"),
+    ),
     ("worker-unregistered", request("x.json", worker="eve"), answered("eve")),
     ("worker-traversal", request("x.json", worker="../w"), answered("worker id '../w' is invalid")),
-    ("worker-escape-sequence", request("x.json", worker="\x1b]0;pwned\x07"), answered("is invalid")),
+    (
+        "worker-escape-sequence",
+        request("x.json", worker="\x1b]0;pwned\x07"),
+        answered("is invalid"),
+    ),
     ("worker-nul", request("x.json", worker="w\x00"), answered("is invalid")),
     ("hub-not-a-hub", request("x.json", hub="/etc"), answered("/etc is not a hub")),
-    ("hub-relative-traversal", request("x.json", hub="../../../../../../etc", cwd="/tmp"), answered("is not a hub")),
+    (
+        "hub-relative-traversal",
+        request("x.json", hub="../../../../../../etc", cwd="/tmp"),
+        answered("is not a hub"),
+    ),
     ("hub-a-url-nowhere", request("x.json", hub="file:///nonexistent/hub.git"), answered("")),
     ("header-extra-fields", request("r4.json", admin=True, uid=0), APPLIED),
     ("file-outside-policy", request("../x.json"), answered("'..' is not allowed")),
