@@ -917,7 +917,10 @@ def _with_entry(
     if not rest:
         builder.insert(head, oid, mode)
     else:
-        sub = base.get(head)
+        try:
+            sub = base[head]
+        except KeyError:
+            sub = None
         subtree = sub if isinstance(sub, pygit2.Tree) else repo[repo.TreeBuilder().write()]
         builder.insert(head, _with_entry(repo, subtree, rest, oid, mode), pygit2.GIT_FILEMODE_TREE)
     return builder.write()
@@ -949,9 +952,9 @@ def forged_frame(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fra
         put("signed-with-another-workers-key", "alice", i, d)
         i, d = signed(k[M], body("alice", [], case="s2", status="fallback", error="x"))
         put("forged-fallback-for-alice", "alice", i, d)
-        i, d = mine("s3")
-        other_sig = json.loads(mine("s3b")[1])["sig"]
-        put("signature-of-another-delta", M, i, mine("s3", sig=other_sig)[1])
+        other_sig = json.loads(mine("s3b")[1])["sig"]  # a signature mallory made, of another
+        i, d = mine("s3", sig=other_sig)
+        put("signature-of-another-delta", M, i, d)
         raw_body = body(M, [op(file="stolen.json")], case="s4")
         encoded = canonical.encode(raw_body)
         bare_sig = base64.b64encode(k[M].key.sign(encoded)).decode()
