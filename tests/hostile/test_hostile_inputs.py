@@ -1173,6 +1173,11 @@ TRICKS: list[tuple[str, str, Expect]] = [
         fell_back(".gnp/ belongs to the protocol"),
     ),
     ("huge-file", "head -c 2000000 /dev/zero > big.json", fell_back("big.json is over")),
+    (
+        "failing-command-printing-escapes",
+        "printf '\\033]0;pwned\\007 boom\\n' >&2; exit 3",
+        fell_back("boom"),
+    ),
     ("sparse-100-gib-file", "truncate -s 100G sparse.json", fell_back("sparse.json is over")),
     (
         "uppercase-name",
@@ -1225,7 +1230,8 @@ def run_frame_of_tricks(
         env = {"OUT": str(outside)}
         with ThreadPoolExecutor(4) as pool:  # runs of one worker at once, as a cron job's
             running = {
-                n: pool.submit(run, hub, "w", ["sh", "-c", w], env=env) for n, w, *_ in TRICKS
+                n: pool.submit(run, hub, "w", ["sh", "-c", w], env=env, capture=True)
+                for n, w, *_ in TRICKS
             }
         results = {name: future.result() for name, future in running.items()}
         yield frame(hub), results, outside
