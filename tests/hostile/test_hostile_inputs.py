@@ -411,6 +411,22 @@ SCHEMA: list[tuple[str, dict[str, Any], Expect]] = [
         refused("malformed", "has no operations"),
     ),
     (
+        "fallback-error-with-terminal-escape",
+        {"status": "fallback", "error": "\x1b]0;pwned\x07boom", "ops": []},
+        Expect(Outcome.FALLBACK.value, None, "boom"),
+        gap(
+            "a worker may sign a fallback whose 'error' holds control characters "
+            "(gnp/core/delta.py checks only that it is a non-empty string; fallback() now "
+            "escapes them, a forged one need not), and its verdict's reason is that text "
+            "as it is: ESC and BEL reach lineage and the terminal"
+        ),
+    ),
+    (
+        "author-with-terminal-escape",
+        {"author": "\x1b[2J\x1b[31mroot", "ops": [op(file="author.json")]},
+        APPLIED,
+    ),
+    (
         "fallback-error-4097",
         {"status": "fallback", "error": "e" * 4097, "ops": []},
         refused("too-large", "error text is over 4096"),
