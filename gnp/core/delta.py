@@ -171,8 +171,8 @@ def fallback(
     limits: Limits = DEFAULT_LIMITS,
 ) -> Delta:
     """The empty delta a failed worker leaves, made at ``stamp``: no operations, the
-    error recorded."""
-    error = error.strip() or "worker failed without a message"
+    error recorded, inert."""
+    error = _inert(error.strip()) or "worker failed without a message"
     if len(error) > limits.max_error_length:
         error = error[: limits.max_error_length - 3] + "..."
     return Delta(
@@ -185,6 +185,17 @@ def fallback(
         ops=(),
         status="fallback",
         error=error,
+    )
+
+
+def _inert(text: str) -> str:
+    """``text`` with each character that is not printable escaped (ESC as ``\\x1b``): a
+    fallback's error is its verdict's reason, shown in lineage and on terminals, and it
+    often quotes what a failed command printed, colours and terminal titles included."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
     )
 
 

@@ -5,6 +5,14 @@ parse, hold in memory and write into git. The limits bound the engine's cost per
 the file rules confine a delta to state files, so that no delta can reach the
 protocol's own folder (``.gnp/``: keyring, ledger, archive), git's own files, or
 anything outside the repository. A check that is relaxed here is a hole everywhere.
+
+A state file's name is also one spelling of one file everywhere: its names use the
+alphabet of worker ids (lowercase ``a-z``, ``0-9``, ``.``, ``_``, ``-``). So no two state
+files differ only in case (``State.json`` and ``state.json`` are one file on macOS and
+Windows, and a worktree there would hold one of them), none is a Unicode look-alike of
+another (Cyrillic ``\u0430`` for ``a``, fullwidth letters) or another normal form of it (NFD
+``é``, which HFS+ stores as NFC), and a rule about a name cannot be passed by spelling
+the name another way. The specific rules come first, so that a refusal says what is wrong.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ _BAD_CHARS = re.compile(r'[\x00-\x1f\x7f-\x9f<>:"|?*]')
 # Characters macOS (HFS+) ignores in names, and bidirectional overrides: ".g\u200cit" is
 # ".git" there, and "\u202e" makes a name read backwards.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u206a-\u206f\ufeff]")
+# The alphabet of a state file's names: that of worker ids (see the theory above).
+_NAME_CHARS = re.compile(r"[a-z0-9._-]+")
 _DRIVE = re.compile(r"[A-Za-z]:")
 _SHORT_NAME = re.compile(r"(?i)(git|gnp)~\d+")  # NTFS 8.3 names of .git and .gnp
 _RESERVED = frozenset(
@@ -98,7 +108,9 @@ def check_file(file: object, limits: Limits = DEFAULT_LIMITS) -> str:
         raise BadFile(f"file must be a string, not {type(file).__name__}")
     problem = _file_problem(file, limits)
     if problem:
-        raise BadFile(f"file {file!r} refused: {problem}")
+        # ascii(): a look-alike or an invisible character is shown as its escape, so the
+        # reason never reads as the name it imitates.
+        raise BadFile(f"file {file!a} refused: {problem}")
     return file
 
 
@@ -121,6 +133,11 @@ def _file_problem(file: str, limits: Limits) -> str | None:
                 return why.format(name=part)
     if any(p.lower().endswith(".json") for p in parts[:-1]):
         return "a folder name cannot end in .json (it would collide with a state file)"
+    if not all(_NAME_CHARS.fullmatch(p) for p in parts):
+        return (
+            "state file names use lowercase a-z, 0-9, '.', '_' and '-' only, so that a "
+            "name is one file on every filesystem and looks like no other"
+        )
     return None
 
 

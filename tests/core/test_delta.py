@@ -90,6 +90,14 @@ def test_fallback_records_the_error_and_has_no_ops() -> None:
     assert len(fallback("a", "x" * 10_000, frame=0, stamp=stamp()).error or "") == 4096
 
 
+def test_a_fallbacks_error_is_inert_whatever_the_command_printed() -> None:
+    printed = "exited 3: \x1b]0;pwned\x07\x1b[31mboom\x85\u2028done"
+    error = fallback("a", printed, frame=0, stamp=stamp()).error or ""
+    assert error == "exited 3: \\x1b]0;pwned\\x07\\x1b[31mboom\\x85\\u2028done"
+    assert error.isprintable()
+    assert fallback("a", "caf\u00e9 \u2713", frame=0, stamp=stamp()).error == "caf\u00e9 \u2713"
+
+
 def test_compose_takes_ops_as_the_json_they_encode_to() -> None:
     delta = compose("w", [Op("add", "a.json", "/x", {"k": [1, 2]})], frame=0, stamp=stamp())
     assert delta.ops[0].value == {"k": [1, 2]}

@@ -45,11 +45,27 @@ def test_state_files_are_accepted(file: str) -> None:
         ("\u00e9" * 200 + ".json", "longer than 255 bytes"),
         ("e\u0301.json", "NFC"),
         ("a.json/b.json", "a folder name cannot end in .json"),
+        ("State.json", "lowercase a-z"),
+        ("dir/Stats.json", "lowercase a-z"),
+        ("\u0430gents.json", "lowercase a-z"),  # Cyrillic a
+        ("\uff41gents.json", "lowercase a-z"),  # fullwidth a
+        ("\u00e9.json", "lowercase a-z"),  # NFC, but not ASCII: HFS+ and NFD hubs differ
+        ("stats.JSON", "end in .json"),
+        ("a b.json", "lowercase a-z"),
+        ("50%.json", "lowercase a-z"),
+        ("\u2024\u2024/x.json", "lowercase a-z"),  # one-dot leaders, not '..'
     ],
 )
 def test_unsafe_files_are_refused(file: str, reason: str) -> None:
     with pytest.raises(BadFile, match=reason):
         check_file(file)
+
+
+def test_a_refused_name_is_shown_escaped_never_as_the_name_it_imitates() -> None:
+    with pytest.raises(BadFile) as refused:
+        check_file("\u0430gents.json")
+    assert str(refused.value).startswith("file '\\u0430gents.json' refused: ")
+    assert str(refused.value).isascii()
 
 
 def test_file_must_be_a_string() -> None:
