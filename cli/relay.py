@@ -145,7 +145,10 @@ def request(
 
 
 def read_header(line: bytes) -> dict[str, object]:
-    header = json.loads(line)
+    try:
+        header = json.loads(line)
+    except RecursionError:  # nested too deep for the parser: not a header
+        raise ValueError("a relay request header is a flat JSON object") from None
     if not isinstance(header, dict):
         raise ValueError("a relay request header is a JSON object")
     return header

@@ -136,7 +136,7 @@ def _fields(header: dict[str, object]) -> tuple[str, str, str, int]:
     hub, cwd, worker, size = (header.get(k) for k in ("hub", "cwd", "worker", "size"))
     if not (isinstance(hub, str) and isinstance(cwd, str) and isinstance(worker, str)):
         raise ValueError("hub, cwd and worker must be strings")
-    if not isinstance(size, int) or not 0 <= size <= relay.MAX_REQUEST:
+    if type(size) is not int or not 0 <= size <= relay.MAX_REQUEST:  # true is no size
         raise ValueError(f"size must be a whole number of bytes up to {relay.MAX_REQUEST}")
     return hub, cwd, worker, size
 

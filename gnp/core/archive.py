@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gnp.core.errors import Malformed
+from gnp.core.inert import inert
 from gnp.core.verdict import REPORTED, Outcome, Verdict
 
 
@@ -37,6 +38,10 @@ class VerdictRecord:
     # A refused push's bytes are not archived; their size and SHA-256 are, instead.
     size: int | None = None
     sha256: str | None = None
+
+    def __post_init__(self) -> None:  # inert, as a delta's own verdict is (Verdict)
+        if self.reason is not None and not self.reason.isprintable():
+            object.__setattr__(self, "reason", inert(self.reason))
 
     @classmethod
     def of(cls, verdict: Verdict, source: str, commit: str) -> VerdictRecord:

@@ -113,6 +113,9 @@ KINDS: tuple[Kind, ...] = (
     Kind("keygen", "gnp keygen: ", 1, ("Gnp-Keyring",), (May(Scope.FILE, KEYRING_FILE),)),
     Kind("declare", "gnp declare: ", 1, (), (May(Scope.FILE, TYPES_FILE),)),
     Kind("grant", "gnp grant: ", 1, ("Gnp-Grant",), (May(Scope.FILE, GRANTS_FILE),)),
+    # The owner's change of the hub's limits (``.gnp/protocol.json``); no command makes
+    # it yet, so the owner commits it with this subject.
+    Kind("limits", "gnp limits: ", 1, (), (May(Scope.FILE, PROTOCOL_FILE),)),
     # The owner's first state, as the demo seeds it: before any frame, never after.
     Kind("seed", "gnp seed: ", 1, (), (May(Scope.STATE),), before_frames=True),
 )

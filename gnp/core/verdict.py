@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from gnp.core.inert import inert
 from gnp.core.delta import Delta
 
 
@@ -48,6 +49,12 @@ class Verdict:
     reason: str | None = None
     code: str | None = None
     winner: str | None = None  # for CONFLICT: the delta that won
+
+    def __post_init__(self) -> None:
+        # A reason quotes what a worker wrote (a key, a pointer, a fallback's error):
+        # kept inert where it is made, so every verdict on main and in lineage is.
+        if self.reason is not None and not self.reason.isprintable():
+            object.__setattr__(self, "reason", inert(self.reason))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -86,7 +86,7 @@ def take(hub: Hub, item: Item, max_bytes: int = DEFAULT_LIMITS.max_bytes) -> byt
             f"nothing else; it changes: {shown}"
         )
     blob = commit.tree[expected]
-    if not isinstance(blob, pygit2.Blob):
+    if not isinstance(blob, pygit2.Blob) or blob.filemode != pygit2.enums.FileMode.BLOB:
         raise Malformed(f"{expected} is not a file")
     if blob.size > max_bytes:
         raise TooLarge(f"delta file is {blob.size} bytes; the limit is {max_bytes}")

@@ -71,13 +71,14 @@ def set_limits(hub: Hub, **limits: int) -> None:
         protocol["limits"].update(limits)
         return {".gnp/protocol.json": canonical.encode_pretty(protocol)}
 
-    hub.commit_on_main(change, "owner: tighter limits")
+    hub.commit_on_main(change, "gnp limits: tighter, as the hub's owner may\n")
 
 
 def seed(hub: Hub, documents: dict[str, Any]) -> None:
     """State files on main, written by the hub's owner."""
     hub.commit_on_main(
-        lambda state: {f: canonical.encode_pretty(d) for f, d in documents.items()}, "seed"
+        lambda state: {f: canonical.encode_pretty(d) for f, d in documents.items()},
+        "gnp seed: the owner's first state\n",
     )
 
 
