@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from gnp.core.inert import inert
 from gnp.core.delta import Delta
+from gnp.core.inert import inert
 
 
 class Outcome(StrEnum):
