@@ -131,13 +131,10 @@ class Soak:
         self.started = root / "started"  # the work's marks: it started (see edit.py)
         self.started.mkdir(parents=True, exist_ok=True)
         self.mark = str(self.started)  # on every work's command line: found if left running
-        self.env = {
-            **os.environ,
-            "GNP_HOME": str(root / "home"),
-            "GNP_WORKTREES": str(root / "worktrees"),
-        }
-        os.environ["GNP_HOME"] = self.env["GNP_HOME"]  # this process's janitor and engine
-        os.environ["GNP_WORKTREES"] = self.env["GNP_WORKTREES"]
+        # Keys, local repositories and worktrees go where GNP_HOME and GNP_WORKTREES say:
+        # the caller's to choose (a test's own folders, or the soak's).
+        self.env = dict(os.environ)
+        self.worktrees = Path(os.environ["GNP_WORKTREES"])
 
     # Setting up --------------------------------------------------------------------------
 
@@ -159,6 +156,7 @@ class Soak:
         record_lineage(hub, 1)
         self.local = LocalRepo.for_hub(hub)
         self.model.read_frames(hub.repo, frame_commits(hub, 1, 1))
+        self.tally.deltas = len(self.model.frame_verdicts[1])
         self.lineage = lineage_root(hub)
 
     # One soak frame ----------------------------------------------------------------------
@@ -222,13 +220,18 @@ class Soak:
             {"op": "incr", "file": "c.json", "path": "/n", "value": inc}
         ]
         for n in range(items):
-            ops.append({"op": "append", "file": "log.json", "path": "/declared",
-                        "value": f"{token}/d{n}"})
-            ops.append({"op": "add", "file": "log.json", "path": "/free/-",
-                        "value": f"{token}/f{n}"})
+            ops.append(
+                {"op": "append", "file": "log.json", "path": "/declared", "value": f"{token}/d{n}"}
+            )
+            ops.append(
+                {"op": "add", "file": "log.json", "path": "/free/-", "value": f"{token}/f{n}"}
+            )
         ops.append({"op": "add", "file": "keys.json", "path": f"/k/{token}", "value": inc})
-        p = self._popen("submit", [GNP, "submit", "--hub", str(self.hub_path),
-                                   "--worker", worker, "-"], stdin=json.dumps(ops))
+        p = self._popen(
+            "submit",
+            [GNP, "submit", "--hub", str(self.hub_path), "--worker", worker, "-"],
+            stdin=json.dumps(ops),
+        )
         p.effect = Effect(token, inc, items, must_apply=False, may_apply=True)
         self.tally.faults["late submit"] += 1
         return p
@@ -250,8 +253,16 @@ class Soak:
         return self.rng.choice(sorted(steps)), self.rng.randint(1, 3)
 
     def _killer(self, role: str, step: str, n: int, *rest: str) -> list[str]:
-        return [sys.executable, "-m", "tests.soak.killer", role, str(self.hub_path),
-                step, str(n), *rest]
+        return [
+            sys.executable,
+            "-m",
+            "tests.soak.killer",
+            role,
+            str(self.hub_path),
+            step,
+            str(n),
+            *rest,
+        ]
 
     def _popen(self, kind: str, argv: list[str], stdin: str | None = None) -> Proc:
         popen = subprocess.Popen(
@@ -348,6 +359,8 @@ class Soak:
             busy = swept.removed or swept.rescued or swept.fallbacks or swept.kept
             if not busy and not merged and not snapshot(hub):
                 break
+        else:
+            self.tally.problems.append(f"recovery still busy after 10 rounds: {swept}")
         hub = Hub.at(self.hub_path)
         latest = hub.state().frame
         if not store.has_frame(self.lineage, latest):
@@ -394,9 +407,8 @@ class Soak:
     def _leftovers(self, hub: Hub) -> list[str]:
         out = leftovers(self.local)
         out += [f"inbox ref {item.ref}" for item in snapshot(hub)]
-        folder = self.root / "worktrees"
-        if folder.is_dir():
-            out += [f"worktree folder {p.name}" for p in folder.iterdir()]
+        if self.worktrees.is_dir():
+            out += [f"worktree folder {p.name}" for p in self.worktrees.iterdir()]
         for repo in (self.hub_path, self.local.path):
             out += [f"lock {p}" for p in repo.rglob("*.lock") if p.name not in locks.NAMES]
         out += [f"process {pid}" for pid in _running(self.mark)]
@@ -446,8 +458,5 @@ def soak(
         for p in problems[:5]:
             say(f"  {p}")
     s.tally.faults["killed worker's delta applied all the same"] = s.model.killed_but_applied()
-    s.tally.outcomes = Counter(
-        outcome for vs in s.model.verdicts.values() for _, outcome in vs
-    )
+    s.tally.outcomes = Counter(outcome for vs in s.model.verdicts.values() for _, outcome in vs)
     return s.tally
-

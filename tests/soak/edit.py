@@ -10,7 +10,8 @@ import json
 import sys
 import time
 
-token, inc, items, mode, pause, mark = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), *sys.argv[4:7]
+token, inc, items, mode, pause, mark = sys.argv[1:7]
+inc, items = int(inc), int(items)
 open(f"{mark}/{token}", "w").close()
 time.sleep(float(pause))
 with open("c.json") as f:

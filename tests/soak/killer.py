@@ -29,7 +29,7 @@ ENGINE_STEPS = {
     "commit": ("gnp.git.engine", "build_commit"),  # the commit made, main not moved
     "advance": ("gnp.git.hub", "Hub.advance_main"),  # main moved (or not), refs remain
     "remove": ("gnp.git.engine", "remove"),  # between ref removals
-    "merged": ("tests.soak.killer", "_merged"),  # frame merged, lineage not written
+    "merged": ("__main__", "_merged"),  # frame merged, lineage not written (this module)
     "lineage": ("gnp.lineage.store", "write"),  # a lineage partition written
 }
 JANITOR_STEPS = {
@@ -89,7 +89,7 @@ def engine(hub_path: str, step: str, n: int) -> None:
     from gnp.lineage.frames import record_lineage
 
     arm(ENGINE_STEPS, step, n)
-    this = sys.modules[__name__]
+    this = sys.modules[__name__]  # as run: __main__, where arm() wrapped _merged
     hub = open_hub(hub_path)
     report = this._merged(run_frame(hub))
     if report.frame is not None:

@@ -38,9 +38,11 @@ class Effect:
 @dataclass
 class Model:
     effects: dict[str, Effect] = field(default_factory=dict)
-    applied: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # token -> (frame, id)
+    # token -> (frame, delta id) of each applied delta that carries it
+    applied: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     applied_ids: Counter[str] = field(default_factory=Counter)
-    verdicts: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # id -> (frame, outcome)
+    # delta id -> (frame, outcome) of each verdict it got
+    verdicts: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     frame_verdicts: dict[int, list[str]] = field(default_factory=dict)  # frame -> sources
     frames_read: int = 0
 

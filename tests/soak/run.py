@@ -26,6 +26,8 @@ def main() -> None:
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     root = Path(tempfile.mkdtemp(prefix="gnp-soak-"))
+    os.environ["GNP_HOME"] = str(root / "home")  # keys and local repositories of its own
+    os.environ["GNP_WORKTREES"] = str(root / "worktrees")
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"soak seed {seed}: {args.frames} frames x {args.workers} workers in {root}", flush=True)
     print(f"started {started}, load average {os.getloadavg()[0]:.2f}", flush=True)
