@@ -9,7 +9,7 @@ Theory of operation, one soak frame (all choices from one seeded ``random.Random
    run twice at once under one worker id; meanwhile a janitor may sweep, and be killed;
 3. merge: one engine, or two racing, each in its own process, each maybe killed at a
    chosen step of the frame (:mod:`tests.soak.killer`) or at a random time, while late
-   ``gnp submit`` s arrive during the merge;
+   ``gnp submit`` s arrive during the merge, and a janitor may sweep (and be killed);
 4. recover, as an operator would: the janitor and the engine, until nothing is left;
 5. check everything against :mod:`tests.soak.model`, and that nothing is left behind,
    every frame replays and lineage has one row per delta.
@@ -182,6 +182,8 @@ class Soak:
         for j in range(self.rng.choice((0, 0, 1, 2, 3))):
             time.sleep(self.rng.uniform(0.05, 0.4))  # while the engines merge
             submits.append(self._submit(k, j))
+        if self.rng.random() < 0.3:  # and a janitor sweeps while they merge
+            submits.append(self._janitor())
         for p in engines + submits:
             self._finish(p)
         self._recover()

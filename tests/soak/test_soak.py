@@ -1,4 +1,4 @@
-"""The short chaos soak, in ``make test``: about 20 frames of 8 workers with seeded
+"""The short chaos soak, in ``make test``: 18 frames of 8 workers with seeded
 faults (workers that raise, are SIGKILLed or run twice at once; engines killed at each
 step of a frame or racing; janitors killed; late submits; stale locks), every frame
 checked against the independent model. ``make soak`` runs the long one."""
@@ -14,7 +14,7 @@ import pytest
 from tests.soak.chaos import soak
 
 SEED = int(os.environ.get("GNP_SOAK_SEED", "20261204"))
-FRAMES = 20
+FRAMES = 18
 WORKERS = 8
 
 
