@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # The layers' folders by the names they install under (cli/ is gnp_cli...), for mypy.
 NAMES := build/names
 
-.PHONY: test test-fast demo lint bench install clean
+.PHONY: test test-fast demo lint bench install clean soak
 
 install: $(STAMP)
 
@@ -44,6 +44,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/reduce_bench.py
+
+# The long chaos soak (tests/soak): 200 frames x 16 workers with seeded faults, checked
+# after every frame. `make soak SEED=n FRAMES=n WORKERS=n` reproduces a run.
+soak: $(STAMP)
+	$(BIN)/python -m tests.soak.run --frames $(or $(FRAMES),200) --workers $(or $(WORKERS),16) \
+		$(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache .hypothesis
