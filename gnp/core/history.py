@@ -26,6 +26,7 @@ from enum import Enum
 
 from gnp.core.layout import (
     FRAME_FILE,
+    GRANTS_FILE,
     KEYRING_FILE,
     LEDGER_DIR,
     PROTOCOL_FILE,
@@ -33,8 +34,6 @@ from gnp.core.layout import (
     frame_dir,
 )
 from gnp.core.limits import PROTOCOL_DIR, WORKER_ID
-
-GRANTS_FILE = ".gnp/grants.json"  # written by `gnp grant` (to move to layout with it)
 
 
 class Scope(Enum):

@@ -29,11 +29,19 @@ from typing import Any
 
 import pygit2
 
-from gnp.core import canonical
+from gnp.core import canonical, grants
 from gnp.core.archive import VerdictRecord
 from gnp.core.errors import GnpError, Refused, describe
-from gnp.core.history import GRANTS_FILE, Foreign, Recognised
-from gnp.core.layout import KEYRING_FILE, LEDGER_DIR, MAIN, frame_dir, ledger_path, parse_ref
+from gnp.core.history import Foreign, Recognised
+from gnp.core.layout import (
+    GRANTS_FILE,
+    KEYRING_FILE,
+    LEDGER_DIR,
+    MAIN,
+    frame_dir,
+    ledger_path,
+    parse_ref,
+)
 from gnp.core.limits import WORKER_ID
 from gnp.core.signing import parse_public_key
 from gnp.core.verdict import Outcome
@@ -280,14 +288,18 @@ def _keyring(tip: pygit2.Commit) -> Check:
 
 
 def _grants(tip: pygit2.Commit) -> Check:
-    """A hook until the grants' typed parser is merged: ``.gnp/grants.json``, if there is
-    one, is a JSON object keyed by registered workers. That parser replaces the body."""
+    """``.gnp/grants.json``, if there is one, reads as grants (:func:`gnp.core.grants.parse`:
+    authorities in bounds, globs over state files) and grants only registered workers."""
     findings: list[Finding] = []
-    if trees.read(tip.tree, GRANTS_FILE) is None:
+    data = trees.read(tip.tree, GRANTS_FILE)
+    if data is None:
         return Check("grants", "no grants: every worker has the default")
-    data = _json_object(tip.tree, GRANTS_FILE, findings) or {}
+    try:
+        granted = grants.parse(canonical.decode(data))
+    except Refused as exc:
+        return Check("grants", "", (Finding(GRANTS_FILE, f"{exc}; grant again with `gnp grant`"),))
     registered = _json_object(tip.tree, KEYRING_FILE, []) or {}
-    for worker in data:
+    for worker in granted.by_worker:
         if worker not in registered:
             findings.append(
                 Finding(
@@ -296,7 +308,10 @@ def _grants(tip: pygit2.Commit) -> Check:
                     "or grant again without it",
                 )
             )
-    return Check("grants", f"{len(data)} grants, each to a registered worker", tuple(findings))
+    count = len(granted.by_worker)
+    return Check(
+        "grants", f"{count} grants, each well formed, to a registered worker", tuple(findings)
+    )
 
 
 def _json_object(tree: pygit2.Tree, path: str, findings: list[Finding]) -> dict[str, Any] | None:

@@ -418,11 +418,10 @@ class Soak:
 
 
 def verify_after_frame(hub: Hub) -> list[str]:
-    """=== gnp verify: called here after every soak frame. ===
+    """``gnp verify`` after every soak frame: one line per check that fails."""
+    from gnp.git.verify import verify
 
-    ``gnp verify`` (gnp/git/verify.py) is being written; once it lands, call it here on
-    ``hub`` and return one line per thing it finds wrong. Until then: nothing to add."""
-    return []
+    return [check.line() for check in verify(hub).checks if not check.ok]
 
 
 def _running(mark: str) -> list[int]:
