@@ -32,12 +32,20 @@ def read_bounded(path: str | Path, limit: int, *, follow: bool = True) -> bytes:
             raise IsADirectoryError(21, "Is a directory", str(path))
         if not stat.S_ISREG(mode):
             raise NotAFile(f"{path} is not a regular file")
-        chunks, size = [], 0
-        while size <= limit and (chunk := os.read(fd, limit + 1 - size)):
-            chunks.append(chunk)
-            size += len(chunk)
+        return read_open(fd, limit)
+    except TooLong:
+        raise TooLong(f"{path} is over {limit} bytes") from None
     finally:
         os.close(fd)
+
+
+def read_open(fd: int, limit: int) -> bytes:
+    """What is left to read of the open file ``fd``, if at most ``limit`` bytes; raises
+    :class:`TooLong` otherwise, having read no more than ``limit + 1``."""
+    chunks, size = [], 0
+    while size <= limit and (chunk := os.read(fd, limit + 1 - size)):
+        chunks.append(chunk)
+        size += len(chunk)
     if size > limit:
-        raise TooLong(f"{path} is over {limit} bytes")
+        raise TooLong(f"the file is over {limit} bytes")
     return b"".join(chunks)

@@ -48,10 +48,15 @@ def execute(
     stop: StopToken | None,
     capture: bool,
     started: Callable[[int], None],
+    deadline: float | None = None,
 ) -> Ended:
-    """Run ``command`` to its end; ``started`` is told its pid as soon as it runs."""
+    """Run ``command`` to its end; ``started`` is told its pid as soon as it runs. With
+    ``deadline`` (of ``time.monotonic``: the whole run's, which began before this
+    command), the command is killed then; ``timeout`` is still what a timeout says."""
     with tempfile.TemporaryFile() if capture else contextlib.nullcontext() as log:
-        exit_code, error = _wait(_from_here(command), cwd, env, timeout, stop, log, started)
+        exit_code, error = _wait(
+            _from_here(command), cwd, env, timeout, deadline, stop, log, started
+        )
         output = ""
         if log is not None:
             log.seek(max(0, log.seek(0, os.SEEK_END) - KEEP_OUTPUT))
@@ -77,6 +82,7 @@ def _wait(
     cwd: Path,
     env: Mapping[str, str],
     timeout: float | None,
+    deadline: float | None,
     stop: StopToken | None,
     log: IO[bytes] | None,
     started: Callable[[int], None],
@@ -95,7 +101,8 @@ def _wait(
         return None, f"command not found: {command[0]}"
     except PermissionError:
         return None, f"command not executable: {command[0]}"
-    deadline = None if timeout is None else time.monotonic() + timeout
+    if deadline is None and timeout is not None:
+        deadline = time.monotonic() + timeout
     try:
         with contextlib.suppress(OSError, ValueError):  # the janitor's clue; work goes on
             started(proc.pid)

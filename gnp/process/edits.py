@@ -27,6 +27,8 @@ infinity, which no delta can encode).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import math
 import os
 import stat
@@ -42,7 +44,7 @@ from gnp.core.errors import BadFile, Malformed, TooLarge
 from gnp.core.limits import Limits, check_file
 from gnp.core.ops import Op
 from gnp.git import trees
-from gnp.host.files import TooLong, read_bounded
+from gnp.host.files import TooLong, read_bounded, read_open
 from gnp.process import snapshot
 from gnp.process.snapshot import NOTHING, Entry, Snapshot, in_time
 
@@ -74,7 +76,7 @@ def changed(
 
 
 def _same(root: Path, rel: str, entry: Entry, blob: pygit2.Blob, before: Snapshot) -> bool:
-    """Whether the file at ``path`` holds ``blob``: by size first (the blob's as the
+    """Whether the file at ``rel`` under ``root`` holds ``blob``: by size first (the blob's as the
     checkout wrote it, so the blob is not loaded), then by hash, read no further."""
     if blob.filemode == LINK:
         return stat.S_ISLNK(entry.mode) and os.fsencode(os.readlink(root / rel)) == blob.data
@@ -126,36 +128,53 @@ def edits(
             raise TooLarge(
                 f"{path} nests too deeply after the work for its edits to be worked out: flatten it"
             ) from None
+    in_time(deadline)  # the last file's diff may have taken the rest of the time
     return ops
 
 
 def document_after(root: Path, path: str, old_size: int, limits: Limits) -> Any:
     """The state file at ``path`` as the work left it (ABSENT: removed); raises Refused,
     naming it, if it is not a regular file holding JSON that a delta can carry."""
-    target = root / path
     try:
-        info = os.lstat(target)
+        fd = _open_within(root, path)
     except (FileNotFoundError, NotADirectoryError):  # removed, or its folder is a file now
         return ABSENT
-    if stat.S_ISLNK(info.st_mode):
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and os.path.islink(root / path):
+            raise BadFile(
+                f"{path} is a symbolic link after the work, and gnp never follows links: "
+                "leave a regular file there, or none"
+            ) from None
+        if exc.errno == errno.ELOOP:
+            raise BadFile(
+                f"{path} lies in a folder that is a symbolic link after the work, and gnp "
+                "never follows links: leave a regular folder there, or none"
+            ) from None
+        with contextlib.suppress(OSError):  # a socket cannot be opened: say what it is
+            mode = os.lstat(root / path).st_mode
+            if not stat.S_ISREG(mode):
+                raise BadFile(
+                    f"{path} is {_kind(mode)} after the work, not a regular file: "
+                    "leave a regular file there, or none"
+                ) from None
         raise BadFile(
-            f"{path} is a symbolic link after the work, and gnp never follows links: "
-            "leave a regular file there, or none"
-        )
-    if not stat.S_ISREG(info.st_mode):
-        raise BadFile(
-            f"{path} is {_kind(info.st_mode)} after the work, not a regular file: "
-            "leave a regular file there, or none"
-        )
-    if info.st_nlink > 1:
-        raise BadFile(
-            f"{path} is a hard link after the work (one of {info.st_nlink} names of one file, "
-            "which may lie outside the worktree), and gnp reads only files of one name: "
-            "write a new file there"
-        )
+            f"{path} could not be read after the work ({exc.strerror or exc}): leave it readable"
+        ) from None
     limit = 2 * old_size + GROWTH * limits.max_bytes
     try:
-        data = read_bounded(target, limit, follow=False)
+        info = os.fstat(fd)  # what was opened, not what the path names a moment later
+        if not stat.S_ISREG(info.st_mode):
+            raise BadFile(
+                f"{path} is {_kind(info.st_mode)} after the work, not a regular file: "
+                "leave a regular file there, or none"
+            )
+        if info.st_nlink > 1:
+            raise BadFile(
+                f"{path} is a hard link after the work (one of {info.st_nlink} names of one "
+                "file, which may lie outside the worktree), and gnp reads only files of one "
+                "name: write a new file there"
+            )
+        data = read_open(fd, limit)
     except TooLong:
         raise TooLarge(
             f"{path} is over {limit} bytes after the work, more than a delta can carry: "
@@ -165,6 +184,8 @@ def document_after(root: Path, path: str, old_size: int, limits: Limits) -> Any:
         raise BadFile(
             f"{path} could not be read after the work ({exc.strerror or exc}): leave it readable"
         ) from None
+    finally:
+        os.close(fd)
     try:
         new = canonical.decode(data)
     except Malformed as exc:
@@ -180,6 +201,22 @@ def document_after(root: Path, path: str, old_size: int, limits: Limits) -> Any:
             "which reads as infinity): write a finite number, or a string"
         )
     return new
+
+
+def _open_within(root: Path, path: str) -> int:
+    """``path`` under ``root`` opened for reading, one name at a time, none of them
+    followed if it is a link (``O_NOFOLLOW`` on each): a folder of the path that became a
+    link to somewhere else raises ELOOP, however late it was swapped in."""
+    names = path.split("/")
+    folder = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in names[:-1]:
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        return os.open(names[-1], os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW, dir_fd=folder)
+    finally:
+        os.close(folder)
 
 
 def _finite(value: Any) -> bool:

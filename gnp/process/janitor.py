@@ -100,6 +100,8 @@ def _sweep_local(local: LocalRepo, report: Sweep, roots: Sequence[Path]) -> None
         if why is not None:  # see the module doc: reported, and nothing of it touched
             report.kept.append(f"ownership record {owner.name}: {why}; left alone")
             owned.add(owner.name)
+            if owner.branch is not None:  # a worker still making its worktree has no
+                owned.add(owner.branch)  # folder yet: its record fails, and its branch waits
             continue
         if owner.alive():
             owned.add(owner.name)

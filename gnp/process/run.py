@@ -97,7 +97,9 @@ def run(
     wt = create(LocalRepo.for_hub(hub), worker, root=root)
     try:
         base = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
-        result = _work(hub, wt, key, base, command, deadline, authority, env, capture, stop)
+        result = _work(
+            hub, wt, key, base, command, timeout, deadline, authority, env, capture, stop
+        )
     except BaseException:
         wt.remove()
         raise
@@ -110,6 +112,7 @@ def _work(
     key: SigningKey,
     base: State,
     command: Sequence[str],
+    timeout: float | None,
     deadline: float | None,
     authority: int,
     env: Mapping[str, str] | None,
@@ -122,7 +125,8 @@ def _work(
             command,
             cwd=wt.path,
             env=_environment(hub, wt, env),
-            timeout=None if deadline is None else max(deadline - time.monotonic(), 0.001),
+            timeout=timeout,
+            deadline=deadline,
             stop=stop,
             capture=capture,
             started=lambda pid: owners.note_work(wt.local.path, wt.name, pid),

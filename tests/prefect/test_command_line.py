@@ -115,7 +115,7 @@ def test_gnp_frame_runs_a_rosters_workers_from_its_folder_wherever_it_is_started
     roster.write_text(
         json.dumps(
             [
-                {"id": "scout-lead", "command": "./agents/scout.sh"},
+                {"id": "critic", "command": "./agents/scout.sh"},
                 {"id": "counter", "command": "python3 agents/count.py"},
             ]
         )

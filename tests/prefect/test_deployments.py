@@ -124,8 +124,8 @@ def test_a_scheduled_frame_resolves_its_rosters_paths_from_the_rosters_folder(
     (team / "roster.json").write_text(
         json.dumps(
             [
-                {"id": "scout-lead", "command": "./scout.sh"},
-                {"id": "scout-new", "command": "../scout.sh", "cwd": "sub"},
+                {"id": "critic", "command": "./scout.sh"},
+                {"id": "fan", "command": "../scout.sh", "cwd": "sub"},
             ]
         )
     )
@@ -141,8 +141,8 @@ def test_a_scheduled_frame_resolves_its_rosters_paths_from_the_rosters_folder(
     monkeypatch.chdir(elsewhere)
     summary = frame(**scheduled.parameters)  # as the runner calls it, from its folder
     assert [(w.worker, w.status) for w in summary.workers] == [
-        ("scout-lead", "ok"),
-        ("scout-new", "ok"),
+        ("critic", "ok"),
+        ("fan", "ok"),
     ]
     assert hub.state().document("stats.json")["visits"] == 4
 

@@ -340,7 +340,7 @@ def test_a_rosters_paths_resolve_from_its_folder_not_from_where_the_frame_runs(
     roster.write_text(
         json.dumps(
             [
-                {"id": "scout-lead", "command": "./agents/scout.sh"},
+                {"id": "critic", "command": "./agents/scout.sh"},
                 {"id": "counter", "command": [sys.executable, "agents/count.py"]},
                 {"id": "poster-1", "call": "team_agents:post"},
                 {"id": "poster-2", "command": "./scout.sh", "cwd": "agents"},
@@ -353,7 +353,7 @@ def test_a_rosters_paths_resolve_from_its_folder_not_from_where_the_frame_runs(
     entries = [m.to_json() for m in load(str(roster))]  # as gnp frame and gnp serve pass it
     summary = run(str(demo_hub.path), entries)
     assert {w.worker: (w.status, w.error) for w in summary.workers} == {
-        "scout-lead": (WorkerStatus.OK, None),
+        "critic": (WorkerStatus.OK, None),
         "counter": (WorkerStatus.OK, None),
         "poster-1": (WorkerStatus.OK, None),
         "poster-2": (WorkerStatus.OK, None),

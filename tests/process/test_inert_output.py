@@ -16,6 +16,7 @@ import pytest
 from rich.console import Console
 
 from gnp.core.delta import fallback
+from gnp.core.inert import inert
 from gnp.core.layout import delta_path, ref_name
 from gnp.frame.pipeline import run_plain
 from gnp.frame.roster import parse
@@ -79,7 +80,9 @@ def test_a_frame_of_hostile_text_is_shown_inert(frame_of_evil: Hub, tmp_path: Pa
     summary = run_plain(str(hub.path), parse([loud]), worktrees=str(tmp_path / "wt"))
     assert summary.frame == 1
     assert len(summary.notable()) == 4  # two refused, two fallbacks: none applied
-    assert any(EVIL in (v.reason or "") for v in summary.verdicts)  # raw, as recorded
+    reasons = [v.reason or "" for v in summary.verdicts]
+    assert any(inert(EVIL) in r for r in reasons), reasons  # inert already as recorded
+    assert not any(EVIL in r for r in reasons)
 
     console = Console(record=True, width=300, force_terminal=False)
     shown_out, shown_err = show.out, show.err
@@ -108,13 +111,13 @@ def test_a_frame_of_hostile_text_is_shown_inert(frame_of_evil: Hub, tmp_path: Pa
         assert "forged line" in done.stdout or args == ("--summary",)
         if args == ("--json",):
             reasons = [row["reason"] or "" for row in json.loads(done.stdout)]
-            assert any(EVIL in r for r in reasons)  # the same data, JSON-escaped
+            assert any(inert(EVIL) in r for r in reasons)  # inert as recorded, JSON-escaped
 
     # the notebooks' tables: lineage as DataFrames, shown
     from gnp.lineage import read
     from gnp.lineage.frames import lineage_root
 
     rows = read.read(lineage_root(hub), frame=1)
-    assert any(EVIL in r for r in rows["reason"].dropna())  # the rows hold what was said
+    assert any(inert(EVIL) in r for r in rows["reason"].dropna())  # as recorded: inert
     table = read.shown(rows).to_string()
     assert hidden_in(table) == [] and "\\x1b[2J\\u202eevil" in table

@@ -163,6 +163,23 @@ def test_a_hard_link_named_like_a_state_file_is_refused_never_read(
     assert outside.read_text() == '{"secret": 1}'
 
 
+def test_a_state_file_in_a_folder_swapped_for_a_link_is_gone_never_read_through_it(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    """The work replaces the folder holding a state file with a link to a folder outside
+    the worktree holding a file of the same name: the state file is gone (the link is
+    listed, not followed), and nothing of the outside file is read."""
+    outside = tmp_path / "outside" / "d"
+    outside.mkdir(parents=True)
+    (outside / "a.json").write_text('{"secret": 1}')
+    hub.commit_on_main(lambda _: {"d/a.json": b'{"n": 1}\n'}, "gnp seed: d/a.json\n")
+    result = run(hub, "w", sh(f"rm -r d && ln -s {outside} d"))
+    assert (result.status, result.ignored) == ("ok", ("d",))
+    [delta] = inbox(hub)
+    assert [(op.op, op.file) for op in delta.ops if op.op != "test"] == [("remove", "d/a.json")]
+    assert "secret" not in delta.encode().decode()
+
+
 def test_the_runs_timeout_covers_reading_its_edits(hub: Hub, local: LocalRepo) -> None:
     """The command ends in time, but reading what it left takes the run past its
     timeout: the run ends in its fallback saying so, not in a delta late or never."""

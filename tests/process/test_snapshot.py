@@ -27,7 +27,7 @@ FILES = {f"d/{i}.json": canonical.encode({"n": i, "word": "aaaa"}) for i in rang
 
 
 def seeded(hub: Hub) -> None:
-    hub.commit_on_main(lambda state: dict(FILES), "seed twenty state files")
+    hub.commit_on_main(lambda state: dict(FILES), "gnp seed: twenty state files\n")
 
 
 def start_tree(wt: Worktree) -> pygit2.Tree:
