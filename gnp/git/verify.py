@@ -205,17 +205,21 @@ def _ledger(tip: pygit2.Commit, walk: _Walk) -> Check:
     """The ledger against the archive, both ways, on ``main``'s tip."""
     findings: list[Finding] = []
     ledger = _ledger_entries(tip.tree, findings)
-    archives: dict[int, dict[str, VerdictRecord]] = {}
+    archives: dict[int, dict[str, list[VerdictRecord]]] = {}
 
-    def archived(frame: int) -> dict[str, VerdictRecord]:
+    def archived(frame: int) -> dict[str, list[VerdictRecord]]:
+        """Delta id -> its verdicts in ``frame``: more than one when a push under another
+        worker's ref claimed the same id (refused, and not archived)."""
         if frame not in archives:
             try:
                 records = archived_verdicts(tip, frame)
             except GnpError:
                 records = ()  # the replay check names a damaged archive
-            archives[frame] = {
-                v.delta: v for v in records if v.delta and v.outcome is not Outcome.DUPLICATE
-            }
+            found: dict[str, list[VerdictRecord]] = {}
+            for v in records:
+                if v.delta and v.worker and v.outcome is not Outcome.DUPLICATE:
+                    found.setdefault(v.delta, []).append(v)
+            archives[frame] = found
         return archives[frame]
 
     restore = "restore the ledger: reset main to the last commit `gnp verify` accepts"
@@ -224,11 +228,14 @@ def _ledger(tip: pygit2.Commit, walk: _Walk) -> Check:
         if frame is None:
             findings.append(Finding(path, f"names no frame; {restore}"))
             continue
-        record = archived(frame).get(delta_id)
-        if record is None or record.worker is None:
+        records = archived(frame).get(delta_id, [])
+        if not records:
             said = f"says frame {frame}, whose archive has no verdict for it"
             findings.append(Finding(path, f"{said}; {restore}"))
-        elif trees.read(tip.tree, _archived_path(frame, record.worker, delta_id)) is None:
+        elif not any(
+            trees.read(tip.tree, _archived_path(frame, r.worker or "", delta_id)) is not None
+            for r in records
+        ):
             findings.append(
                 Finding(path, f"names a delta frame {frame} did not archive; {restore}")
             )

@@ -80,6 +80,19 @@ def _commit_on_main(
     return commit
 
 
+def test_a_delta_copied_under_another_workers_ref_leaves_the_ledger_sound(hub: Hub) -> None:
+    """Mallory pushes alice's delta, bytes and id, under her own ref: refused there (and
+    not archived), applied from alice's. The id has two verdicts in one frame, and the
+    ledger entry is the applied one's."""
+    delta = send(hub, "alice", incr())
+    send(hub, "mallory", incr())  # mallory is registered
+    push_raw(hub, "mallory", delta.id, delta.encode())
+    report = run_frame(hub)
+    assert report.count(Outcome.APPLIED) == 2 and report.count(Outcome.REJECTED) == 1
+    result = verify(hub)
+    assert result.ok, _failing(result)
+
+
 def test_a_clean_hub_after_several_frames_passes(hub: Hub) -> None:
     from gnp.git.registry import declare
 
