@@ -28,6 +28,7 @@ from gnp.core.verdict import Outcome
 from gnp.git import trees
 from gnp.git.engine import FrameReport, run_frame
 from gnp.git.hub import Hub
+from gnp.git.verify import verify
 from gnp.host import clock
 from tests.helpers.hubs import incr, send, worker_key
 
@@ -266,6 +267,8 @@ def frame(
     ids, before = honest(hub)
     report = run_frame(hub)
     assert report.frame is not None
+    checked = verify(hub)  # whatever was pushed, the hub holds up end to end
+    assert checked.ok, [c.line() for c in checked.checks if not c.ok]
     forged = dict(forger.pushed) if forger else {}
     return Frame(hub, report, ids, before, refused_pushes or {}, forged)
 

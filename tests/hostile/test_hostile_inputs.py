@@ -8,7 +8,8 @@ Prefect), built once by a module-scoped fixture; its hostile pushes go to the hu
 ``git`` binary, in one push of many refspecs, so that the hub's update hook judges them.
 
 A case gnp gets wrong is marked with :func:`gap` (``xfail(strict=True)``, saying what is
-wrong), so that it fails loudly once fixed; none is marked today.
+wrong), so that it fails loudly once fixed; none is marked today. After each category's
+frame, ``gnp verify`` must pass on its hub (tests/hostile/frames.py).
 """
 
 from __future__ import annotations
