@@ -267,8 +267,7 @@ def _check_depth(ops: tuple[Op, ...], limits: Limits) -> None:
     # The delta object, its ops array and an op object are 3 levels; values add the rest.
     room = limits.max_depth - 3
     for op in ops:
-        value = op.value
-        if (type(value) is dict or type(value) is list) and canonical.depth(value, room) > room:
+        if op.measure.depth > room:
             raise TooLarge(f"delta nests deeper than {limits.max_depth} levels")
 
 

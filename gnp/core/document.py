@@ -109,7 +109,10 @@ class Workspace:
                 limits.max_frame_growth - frame,
                 limits.max_document_bytes - self._size(op.file),
             )
-        seen = canonical.extent(value, max_depth=room, max_size=budget, int_bits=MAX_INT_BITS)
+        if value is op.value:  # measured whole when the operation was made
+            seen = op.measure
+        else:  # a copy of what the document holds: measured no further than the bounds
+            seen = canonical.extent(value, max_depth=room, max_size=budget, int_bits=MAX_INT_BITS)
         if seen.wide_int:
             raise _fail(op, f"a number wider than {MAX_INT_BITS} bits, which JSON cannot carry")
         if seen.depth > room:

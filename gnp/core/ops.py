@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from gnp.core import pointer
+from gnp.core import canonical, pointer
 from gnp.core.canonical import JSON
 from gnp.core.errors import Malformed, TooLarge
 from gnp.core.inert import inert
 from gnp.core.limits import DEFAULT_LIMITS, MAX_INT_BITS, Limits, check_file
+
+_WHOLE = 1 << 62  # no bound: an operation's value is measured whole
 
 
 class Kind(Enum):
@@ -78,6 +80,9 @@ class Op:
     from_: str | None = None
     tokens: pointer.Tokens = field(init=False, repr=False, compare=False)
     from_tokens: pointer.Tokens | None = field(init=False, repr=False, compare=False)
+    # How far the value reaches, measured once here: every frame's bounds on growth and
+    # nesting read it (gnp.core.document), and the delta's own nesting bound (delta.py).
+    measure: canonical.Extent = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         spec = OPS.get(self.op) if isinstance(self.op, str) else None
@@ -103,6 +108,10 @@ class Op:
                 f"{self.op} at {self.path!r}: a number wider than {MAX_INT_BITS} bits, "
                 "which JSON cannot carry"
             )
+        measure = canonical.extent(
+            self.value, max_depth=_WHOLE, max_size=_WHOLE, int_bits=MAX_INT_BITS
+        )
+        object.__setattr__(self, "measure", measure)
         if spec.value_type == "array" and type(self.value) is not list:
             raise Malformed(
                 f"{self.op} at {self.path!r} needs an array of members, "
