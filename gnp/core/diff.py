@@ -27,12 +27,14 @@ pointer token ``*`` matches any one key (``/agents/*/score``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping
 from itertools import pairwise
 from typing import Any
 
 from gnp.core import canonical, pointer
 from gnp.core.document import ABSENT
+from gnp.core.errors import TooLarge
 from gnp.core.ops import Op, is_number
 
 Types = Mapping[str, str]  # pointer pattern -> "counter" | "append" | "set"
@@ -50,10 +52,23 @@ def declared(types: Types, tokens: pointer.Tokens) -> str | None:
     return None
 
 
-def diff_file(file: str, old: Any, new: Any, types: Types, *, merge_new: bool = True) -> list[Op]:
+class TooManyOps(TooLarge):
+    """The diff passed the number of operations it was allowed, and stopped there."""
+
+
+def diff_file(
+    file: str,
+    old: Any,
+    new: Any,
+    types: Types,
+    *,
+    merge_new: bool = True,
+    max_ops: int | None = None,
+) -> list[Op]:
     """Operations that turn ``old`` into ``new`` (either may be ABSENT). Without
     ``merge_new``, what is created is added whole, in one operation: far fewer, for a
-    delta that would otherwise have too many."""
+    delta that would otherwise have too many. Past ``max_ops`` operations it stops, with
+    :class:`TooManyOps`: a file of a million changed keys is not worked through."""
     created = types if merge_new else None
     if old is ABSENT and new is ABSENT:
         return []
@@ -61,9 +76,9 @@ def diff_file(file: str, old: Any, new: Any, types: Types, *, merge_new: bool = 
         return _created(file, (), new, created) or [Op("add", file, "", canonical.copy(new))]
     if new is ABSENT:
         return [Op("test", file, "", canonical.copy(old)), Op("remove", file, "")]
-    ops: list[Op] = []
+    ops: list[Op] = _Bounded(max_ops)
     _diff(file, (), old, new, types, ops, created)
-    return ops
+    return list(ops)
 
 
 def _diff(
@@ -92,8 +107,9 @@ def _diff(
         ops.extend(Op("append", file, path, canonical.copy(v)) for v in new[len(old) :])
         return
     if kind == "set" and type(old) is list and type(new) is list:
-        added = [m for m in new if not any(canonical.equal(m, o) for o in old)]
-        removed = any(not any(canonical.equal(o, m) for m in new) for o in old)
+        olds, news = _sorted(old), _sorted(new)
+        added = [m for m in new if not _member(m, olds)]
+        removed = any(not _member(o, news) for o in old)
         if not removed:
             if added:
                 ops.append(Op("union", file, path, canonical.copy(added)))
@@ -125,6 +141,40 @@ def _diff(
         return
     ops.append(Op("test", file, path, canonical.copy(old)))
     ops.append(Op("replace", file, path, canonical.copy(new)))
+
+
+class _Bounded(list[Op]):
+    """The diff's operations, refusing to grow past their bound."""
+
+    def __init__(self, bound: int | None) -> None:
+        super().__init__()
+        self.bound = bound
+
+    def append(self, op: Op) -> None:
+        super().append(op)
+        self._check()
+
+    def extend(self, ops: Iterable[Op]) -> None:
+        for op in ops:  # one at a time: a generator of a million is never run through
+            self.append(op)
+
+    def _check(self) -> None:
+        if self.bound is not None and len(self) > self.bound:
+            raise TooManyOps(f"the edits make more than {self.bound} operations")
+
+
+def _sorted(items: list[Any]) -> tuple[list[Any], list[Any]]:
+    """``items`` in canonical order, and their keys: a set is compared with another by
+    bisection, in n log n, not member by member (a set of 150,000 took minutes)."""
+    ordered = sorted(items, key=canonical.sort_key)
+    return ordered, [canonical.sort_key(m) for m in ordered]
+
+
+def _member(item: Any, ordered: tuple[list[Any], list[Any]]) -> bool:
+    """Whether ``item`` is in the sorted set ``ordered``, as a frame's union decides it."""
+    values, keys = ordered
+    i = bisect_left(keys, canonical.sort_key(item))
+    return i < len(values) and canonical.equal(values[i], item)
 
 
 def _same(old: Any, new: Any) -> bool:

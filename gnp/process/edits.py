@@ -38,7 +38,7 @@ from typing import Any
 import pygit2
 
 from gnp.core import canonical
-from gnp.core.diff import diff_file
+from gnp.core.diff import TooManyOps, diff_file
 from gnp.core.document import ABSENT, MAX_DOCUMENT_DEPTH
 from gnp.core.errors import BadFile, Malformed, TooLarge
 from gnp.core.limits import Limits, check_file
@@ -123,13 +123,37 @@ def edits(
         old = ABSENT if data is None else canonical.decode(data)
         new = document_after(root, path, 0 if data is None else len(data), limits)
         try:
-            ops.extend(diff_file(path, old, new, types.get(path, {}), merge_new=merge_new))
+            ops.extend(_diff(path, old, new, types.get(path, {}), merge_new, limits))
         except RecursionError:
             raise TooLarge(
                 f"{path} nests too deeply after the work for its edits to be worked out: flatten it"
             ) from None
     in_time(deadline)  # the last file's diff may have taken the rest of the time
     return ops
+
+
+# How many operations one file's diff may make before it stops: enough for a delta's
+# max_ops after fitted() adds new values whole, and bounded, so that a file of a million
+# changed keys is refused in moments, not worked through for minutes.
+DIFF_OPS = 4
+
+
+def _diff(
+    path: str, old: Any, new: Any, types: dict[str, str], merge_new: bool, limits: Limits
+) -> list[Op]:
+    bound = DIFF_OPS * limits.max_ops
+    try:
+        return diff_file(path, old, new, types, merge_new=merge_new, max_ops=bound)
+    except TooManyOps:
+        if not merge_new:
+            raise
+    try:  # new values made piece by piece may be too many; added whole, they may fit
+        return diff_file(path, old, new, types, merge_new=False, max_ops=bound)
+    except TooManyOps:
+        raise TooLarge(
+            f"{path}: the edits make more than {bound} operations, more than a delta can "
+            f"carry ({limits.max_ops}): make smaller edits"
+        ) from None
 
 
 def document_after(root: Path, path: str, old_size: int, limits: Limits) -> Any:

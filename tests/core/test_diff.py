@@ -145,3 +145,22 @@ def _at(doc: Any, path: str) -> Any:
         else:
             return ABSENT
     return doc
+
+
+@given(
+    st.lists(st.sampled_from([0, 1, 1.0, 2.5, "a", "b", True, None, [1], {"k": 1}]), max_size=8),
+    st.lists(st.sampled_from([0, 1, 1.0, 2.5, "a", "c", False, None, [1], {"k": 2}]), max_size=8),
+)
+def test_a_declared_sets_diff_is_what_comparing_every_pair_gives(
+    old: list[object], new: list[object]
+) -> None:
+    """Members are found by bisection, in n log n; the answer is the pairwise one."""
+    ops = diff_file("s.json", {"s": old}, {"s": new}, {"/s": "set"})
+    added = [m for m in new if not any(canonical.equal(m, o) for o in old)]
+    removed = any(not any(canonical.equal(o, m) for m in new) for o in old)
+    if removed:  # not a union: diffed as any list is
+        assert ops == diff_file("s.json", {"s": old}, {"s": new}, {})
+    elif added:
+        assert [(op.op, op.value) for op in ops] == [("union", added)]
+    else:
+        assert ops == []

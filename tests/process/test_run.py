@@ -180,6 +180,20 @@ def test_a_state_file_in_a_folder_swapped_for_a_link_is_gone_never_read_through_
     assert "secret" not in delta.encode().decode()
 
 
+def test_a_file_of_too_many_changes_is_a_fallback_without_working_them_all_out(
+    hub: Hub, local: LocalRepo
+) -> None:
+    """300,000 new keys (5 MB) would take the diff long: it stops at its bound."""
+    hub.commit_on_main(lambda _: {"big.json": b'{"a": 0}\n'}, "gnp seed: big.json\n")
+    make = "import json; json.dump({f'k{i}': i for i in range(300_000)}, open('big.json', 'w'))"
+    result = run(hub, "w", ["python3", "-c", make])
+    reason = ended_in_one_fallback(hub, local, result)
+    assert reason == (
+        "big.json: the edits make more than 4000 operations, more than a delta can carry "
+        "(1000): make smaller edits"
+    )
+
+
 def test_the_runs_timeout_covers_reading_its_edits(hub: Hub, local: LocalRepo) -> None:
     """The command ends in time, but reading what it left takes the run past its
     timeout: the run ends in its fallback saying so, not in a delta late or never."""
