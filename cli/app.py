@@ -31,8 +31,26 @@ app = typer.Typer(
 )
 
 
+def _version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"gnp {version('gnp')}")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            print("gnp (not installed: no version)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    _: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print gnp's version and exit."
+        ),
+    ] = False,
+) -> None:
     """The Good Neighbor Protocol: many workers, one canonical JSON state in git."""
 
 
@@ -229,6 +247,61 @@ def verify(hub: HubOption, as_json: JsonOption = False) -> None:
         show.verification(result)
     if not result.ok:
         raise GnpError(f"{hub} fails {len(result.failed)} check(s): {', '.join(result.failed)}")
+
+
+@app.command()
+def inbox(hub: HubOption, as_json: JsonOption = False) -> None:
+    """Show the deltas waiting for the next frame, in the order it will take them.
+
+    For each: its id, worker, utc, the frame it was made on, how many operations, the
+    files it names, and why the next frame will refuse it, if it will."""
+    from gnp.git.connect import open_hub
+    from gnp.git.look import waiting
+
+    items = waiting(open_hub(hub))
+    if as_json:
+        from gnp.core import canonical
+
+        print(show.json_text(canonical.encode_pretty([w.to_json() for w in items]).decode()))
+    else:
+        show.inbox(items)
+
+
+@app.command("show")
+def show_delta(
+    hub: HubOption,
+    delta: Annotated[str, typer.Argument(help="A delta id, or its first 4 or more hex digits.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one delta: its operations, its signature, and every verdict it got.
+
+    The delta is found in the inbox (still waiting) or in any frame's archive."""
+    from gnp.git.connect import open_hub
+    from gnp.git.look import story
+
+    found = story(open_hub(hub), delta)
+    if as_json:
+        from gnp.core import canonical
+
+        print(show.json_text(canonical.encode_pretty(found.to_json()).decode()))
+    else:
+        show.story(found)
+
+
+@app.command()
+def status(hub: HubOption, as_json: JsonOption = False) -> None:
+    """Show the hub at a glance: its frame, main's commit, what waits, the last frame's
+    verdicts, and the registered workers with their grants."""
+    from gnp.git.connect import open_hub
+    from gnp.git.look import status as hub_status
+
+    found = hub_status(open_hub(hub), hub)
+    if as_json:
+        from gnp.core import canonical
+
+        print(show.json_text(canonical.encode_pretty(found.to_json()).decode()))
+    else:
+        show.status(found)
 
 
 @app.command()

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gnp.core.archive import VerdictRecord
     from gnp.frame.summary import FrameSummary
     from gnp.frame.workers import WorkerOutcome
+    from gnp.git.look import Status, Story, Waiting
     from gnp.git.replay import ReplayReport
     from gnp.git.verify import Verification
     from gnp.process.janitor import Sweep
@@ -170,3 +171,74 @@ def lineage_frames(table: pd.DataFrame) -> None:
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""  # pandas gives NaN for a missing string
+
+
+def inbox(items: list[Waiting]) -> None:
+    """The deltas waiting for the next frame, in the order it will take them."""
+    if not items:
+        say("the inbox is empty: nothing waits for the next frame")
+        return
+    view = Table(title=f"Inbox: {len(items)} waiting")
+    for column in ("delta", "worker", "utc", "base", "ops", "files", "note"):
+        view.add_column(column, overflow="fold")  # wrapped, never cut
+    for w in items:
+        cells = (
+            (w.delta or "?")[:12],
+            w.worker or "?",
+            w.utc or "",
+            "" if w.base_frame is None else str(w.base_frame),
+            "" if w.ops is None else str(w.ops),
+            ", ".join(w.files),
+            w.problem or "",
+        )
+        view.add_row(*(Text(inert(c)) for c in cells))
+    out.print(view)
+
+
+def story(s: Story) -> None:
+    """One delta: its fields, its operations, its signature, and what became of it."""
+    d = s.delta
+    say(f"delta {d.id}")
+    say(f"  worker {inert(d.worker)}, author {inert(d.author)}, authority {d.authority}")
+    say(f"  made on frame {d.frame} at {inert(d.utc)}; status {inert(d.status)}")
+    if d.error:
+        say(f"  error: {inert(d.error)}")
+    say(f"  signature: {inert(s.signed)}")
+    say(f"  operations ({len(d.ops)}):")
+    from gnp.core import canonical
+
+    for op in d.ops:
+        where = f"{op.file}:{op.path or '(whole document)'}"
+        source = f" from {op.from_}" if op.from_ is not None else ""
+        value = canonical.encode(op.value).decode() if op.value is not None else ""
+        if len(value) > 200:
+            value = value[:200] + f"... ({len(value)} characters)"
+        say(inert(f"    {op.op} {where}{source} {value}".rstrip()))
+    if s.waiting is not None:
+        say(f"  waiting in the inbox: {inert(s.waiting)}")
+    for frame, v in s.verdicts:
+        winner = f" (winner {v.winner[:12]})" if v.winner else ""
+        why = f": {inert(v.reason)}" if v.reason else ""
+        say(f"  frame {frame}: {v.outcome}{winner}{why}")
+    if s.waiting is None and not s.verdicts:
+        say("  no verdict yet")
+
+
+def status(s: Status) -> None:
+    """The hub at a glance."""
+    say(f"hub {inert(s.location)} (id {s.hub_id[:12]})")
+    say(f"  frame {s.frame}, main at {s.main[:12]}")
+    say(f"  {s.waiting} delta(s) waiting for the next frame")
+    if s.frame:
+        counts = ", ".join(f"{n} {o}" for o, n in s.last_frame.items()) or "nothing"
+        say(f"  last frame: {counts}")
+    if not s.workers:
+        say("  no workers registered yet")
+        return
+    view = Table(title="Workers")
+    for column in ("worker", "authority", "files"):
+        view.add_column(column, overflow="fold")
+    for worker, grant in s.workers:
+        cells = (worker, str(grant.authority), ", ".join(grant.files) or "none")
+        view.add_row(*(Text(inert(c)) for c in cells))
+    out.print(view)
