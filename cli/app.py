@@ -313,6 +313,17 @@ def lineage(
         bool, typer.Option("--summary", help="One row per frame instead of per delta.")
     ] = False,
     where: LineageReadOption = None,
+    worker: Annotated[str | None, typer.Option("--worker", help="Only this worker's rows.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only rows with this verdict: applied, rejected, conflict, duplicate or fallback.",
+        ),
+    ] = None,
+    since: Annotated[
+        int | None, typer.Option("--since", help="Only frames from this one on.", min=1)
+    ] = None,
 ) -> None:
     """Show lineage rows: what became of every delta, frame by frame."""
     from gnp.git.connect import open_hub
@@ -325,7 +336,7 @@ def lineage(
     if frame is not None:  # else "no lineage yet" would mislead
         check_frame(latest, frame)
     root = lineage_root(opened, where)
-    table = read.read(root, frame=frame)
+    table = read.read(root, frame=frame, worker=worker, status=status, since=since)
     if per_frame:
         table = read.summary(table)
     if as_json:
@@ -333,7 +344,13 @@ def lineage(
     elif table.empty:
         # Where a frame wrote lineage depends on how it named the hub (a path: inside
         # the hub; a URL: under $GNP_HOME) or on --lineage: say where this looked.
-        which = f" for frame {frame}" if frame is not None else ""
+        asked = [
+            f"frame {frame}" if frame is not None else "",
+            f"frames from {since}" if since is not None else "",
+            f"worker {worker}" if worker is not None else "",
+            f"status {status}" if status is not None else "",
+        ]
+        which = f" for {', '.join(a for a in asked if a)}" if any(asked) else ""
         why = (
             " (frames run with --lineage, or with the hub named another way, keep theirs"
             " there; the next frame here writes the rows missing here)"

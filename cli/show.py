@@ -144,12 +144,15 @@ def sweep(report: Sweep) -> None:
 
 
 def lineage_rows(table: pd.DataFrame) -> None:
+    # Rows in the order the frame took them (composite key: frame, utc, worker, id), so
+    # utc is shown; a long reason wraps in its cell, never cut.
     view = Table(title="Lineage")
-    for column in ("frame", "worker", "delta", "status", "why"):
-        view.add_column(column)
+    for column in ("frame", "utc", "worker", "delta", "status", "why"):
+        view.add_column(column, overflow="fold")
     for row in table.itertuples():
         view.add_row(  # Text, never markup: reasons quote what workers printed
             Text(str(row.frame)),
+            Text(inert(_text(row.utc))),
             Text(inert(_text(row.worker)) or "?"),
             Text(inert(_text(row.delta_id)[:12])),
             Text(inert(_text(row.status))),

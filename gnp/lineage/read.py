@@ -25,8 +25,12 @@ def read(
     frame: int | None = None,
     frames: tuple[int, int] | None = None,
     worker: str | None = None,
+    status: str | None = None,
+    since: int | None = None,
 ) -> pd.DataFrame:
-    """Lineage rows as a DataFrame, reading only the frames asked for."""
+    """Lineage rows as a DataFrame, reading only the frames asked for: one ``frame``, a
+    span of ``frames`` or every frame ``since`` one, of one ``worker``, with one
+    ``status`` (applied, rejected, conflict, duplicate, fallback)."""
     fs, base = location(root)
     try:
         info = fs.get_file_info(base)
@@ -48,9 +52,17 @@ def read(
     if frames is not None:
         span = (pds.field("frame") >= frames[0]) & (pds.field("frame") <= frames[1])
         condition = span if condition is None else condition & span
+    if since is not None:
+        later = pds.field("frame") >= since
+        condition = later if condition is None else condition & later
     if worker is not None:
         by_worker = pds.field("worker") == worker
         condition = by_worker if condition is None else condition & by_worker
+    if status is not None:
+        if status not in _OUTCOMES:
+            raise UsageError(f"no status {status!r}: one of {', '.join(_OUTCOMES)}")
+        by_status = pds.field("status") == status
+        condition = by_status if condition is None else condition & by_status
     table = dataset.to_table(filter=condition)
     # Integers stay integers where a row has none (a refused push has no authority):
     # pandas would otherwise make the whole column float, and show 2 as 2.0.

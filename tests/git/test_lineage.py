@@ -125,3 +125,36 @@ def test_the_per_frame_summary_counts_each_frames_verdicts(hub: Hub, tmp_path: P
     ]
     assert summary(read(str(tmp_path / "none"))).empty
     assert json.loads(to_json(table))[0]["deltas"] == 5
+
+
+def test_lineage_filters_by_worker_status_and_frame_together(hub: Hub, tmp_path: Path) -> None:
+    import pytest
+
+    from gnp.core.errors import UsageError
+    from tests.helpers.cli import cli
+
+    ids = three_frames(hub)
+    root = str(tmp_path / "lineage")
+    for frame in (1, 2, 3):
+        write(root, rows(frame_record(hub, frame)), frame)
+    every = read(root)
+    poster = read(root, worker="poster")
+    assert set(poster["worker"]) == {"poster"} and len(poster) == len(
+        every[every["worker"] == "poster"]
+    )
+    assert list(read(root, worker="poster", since=2)["delta_id"]) == [ids["second"]]
+    rejected = read(root, status="rejected")
+    assert ids["forged"] in set(rejected["delta_id"]) and set(rejected["status"]) == {"rejected"}
+    assert read(root, worker="mod", status="applied", since=3)["delta_id"].tolist() == [
+        ids["third"]
+    ]
+    with pytest.raises(UsageError, match="no status 'won'"):
+        read(root, status="won")
+    shown = cli("lineage", "--hub", str(hub.path), "--lineage", root, "--worker", "mod", "--json")
+    assert shown.returncode == 0
+    assert {row["delta_id"] for row in json.loads(shown.stdout)} == {ids["ban"], ids["third"]}
+    table = cli("lineage", "--hub", str(hub.path), "--lineage", root, "--status", "fallback")
+    assert table.returncode == 0 and "utc" in table.stdout and "flaky" in table.stdout
+    assert "poster" not in table.stdout
+    nothing = cli("lineage", "--hub", str(hub.path), "--lineage", root, "--worker", "nobody")
+    assert "no lineage yet for worker nobody" in nothing.stdout
