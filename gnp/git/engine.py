@@ -92,15 +92,35 @@ def arrivals(hub: Hub, items: list[Item], max_bytes: int) -> list[Arrival]:
     return out
 
 
+_LISTED = 20  # files named in a frame's message; the rest are counted
+
+
 def commit_message(settlement: Settlement, base: pygit2.Oid) -> str:
+    """The frame's commit message: a subject with its tally, who contributed and what
+    changed (for people reading ``git log``), then the trailers that ``gnp verify`` and
+    replay read, and a ``Co-authored-by`` per worker whose delta applied, so that a
+    host such as GitHub shows who contributed to the frame. Worker ids and state-file
+    names are of a strict alphabet: nothing here can forge a line or a trailer."""
     tally = counts(settlement.verdicts)
     trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in tally.items())
     if settlement.terms is not None:  # what replay holds the frame's deltas to
         trailers += f"\n{CLOCK_TRAILER}: {settlement.terms.clock}"
+    applied = sorted(
+        {v.worker for v in settlement.verdicts if v.outcome is Outcome.APPLIED and v.worker}
+    )
+    files = sorted(settlement.result.documents)
+    body = ""
+    if applied:
+        body += f"Applied deltas of: {', '.join(applied)}\n"
+    if files:
+        more = f" and {len(files) - _LISTED} more" if len(files) > _LISTED else ""
+        body += f"Changed: {', '.join(files[:_LISTED])}{more}\n"
+    coauthors = "".join(f"Co-authored-by: {w} <{w}@gnp.invalid>\n" for w in applied)
     return (
         f"gnp frame {settlement.frame}: {settlement.summary()}\n\n"
-        f"Gnp-Frame: {settlement.frame}\nGnp-Base: {base}\n"
-        f"Gnp-Deltas: {len(settlement.verdicts)}\n{trailers}\n"
+        + (f"{body}\n" if body else "")
+        + f"Gnp-Frame: {settlement.frame}\nGnp-Base: {base}\n"
+        f"Gnp-Deltas: {len(settlement.verdicts)}\n{trailers}\n{coauthors}"
     )
 
 

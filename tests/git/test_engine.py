@@ -259,3 +259,25 @@ def test_an_archive_that_is_not_json_stops_the_engine_with_its_name(hub: Hub) ->
     with pytest.raises(GnpError, match=f"{where} on main is not JSON") as caught:
         run_frame(hub)
     assert not isinstance(caught.value, Refused)  # no delta was refused
+
+
+def test_a_frames_commit_names_who_contributed_and_what_changed(hub: Hub) -> None:
+    from gnp.core.history import Recognised, trailers
+    from gnp.git.history import judged
+
+    send(hub, "alice", incr())
+    send(hub, "bob", incr(file="other.json"))
+    send(hub, "bob", incr(file="other.json", value=2))
+    forged = make(hub, "mallory", incr())
+    push_raw(hub, "mallory", forged.id, forged.encode().replace(b'"value":1', b'"value":9'))
+    run_frame(hub)
+    message = hub.main().message
+    body = message.split("\n\n")[1]
+    assert body == "Applied deltas of: alice, bob\nChanged: other.json, stats.json\n".strip("\n")
+    coauthors = [line for line in message.splitlines() if line.startswith("Co-authored-by:")]
+    assert coauthors == [  # once each, whoever applied; never the rejected mallory
+        "Co-authored-by: alice <alice@gnp.invalid>",
+        "Co-authored-by: bob <bob@gnp.invalid>",
+    ]
+    assert trailers(message)["Gnp-Applied"] == "3"  # still trailers, in the last paragraph
+    assert isinstance(judged(hub.main()), Recognised)
