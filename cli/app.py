@@ -580,7 +580,10 @@ def main(argv: list[str] | None = None) -> None:
             message = exc.format_message()
             if not message:  # no arguments: the help was shown
                 sys.exit(exit_code)
-            _fail(f"{message} (see 'gnp --help')", exit_code)
+            # The help of the command that was misused: 'gnp frame --help', not the list.
+            ctx = getattr(exc, "ctx", None)
+            where = getattr(ctx, "command_path", None) or "gnp"
+            _fail(f"{message} (see '{where} --help')", exit_code)
         from gnp.core.errors import GnpError, explain  # here: `gnp --help` loads no gnp
 
         if not isinstance(exc, GnpError):

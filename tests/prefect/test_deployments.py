@@ -247,7 +247,7 @@ def test_serve_refuses_a_missing_hub_or_roster_in_one_line(
     assert line.startswith("gnp: cannot read roster")
     assert serve_exits([]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        "gnp: Missing option '--hub'. (see 'gnp --help')"
+        "gnp: Missing option '--hub'. (see 'gnp serve --help')"
     ]
 
 

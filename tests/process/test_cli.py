@@ -20,6 +20,10 @@ def test_usage_errors_are_one_line_on_stderr() -> None:
         "gnp: No such command 'no-such-command'. (see 'gnp --help')"
     ]
     assert "Traceback" not in done.stderr
+    misused = cli("lineage", "--hub", "x", "--frame", "z")  # the hint names its command
+    assert misused.returncode == 2 and misused.stderr.rstrip().endswith(
+        "(see 'gnp lineage --help')"
+    )
 
 
 @pytest.mark.parametrize(
