@@ -9,6 +9,7 @@ Prefect server's ``PREFECT_API_URL`` and the test's own ``GNP_HOME`` and ``TMPDI
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -116,8 +117,10 @@ def test_run_frame_runs_the_demo_roster_on_a_given_hub(
     prefect_api: str, kernel: KernelManager, tmp_path: Path
 ) -> None:
     hub = demo.setup(tmp_path / "hub.git")  # keys in this test's GNP_HOME, which the kernel shares
+    roster = tmp_path / "roster.json"  # a roster file, as `gnp frame --roster` takes
+    roster.write_text(json.dumps(demo.ROSTERS[0]))
 
-    nb = execute("run_frame.ipynb", kernel, hub_path=str(hub.path))
+    nb = execute("run_frame.ipynb", kernel, hub_path=str(hub.path), roster=str(roster))
 
     assert f"hub {hub.path}, at frame 0" in output(nb, "hub")
     roster = output(nb, "roster")
@@ -147,6 +150,8 @@ def test_run_frame_runs_the_demo_roster_on_a_given_hub(
     assert row(rows, 1, "counter", "applied"), rows
     stored = lineage.read(lineage_root(open_hub(hub.path)), frame=1)
     assert sorted(stored["status"]) == ["applied"] * 4 + ["fallback"]
+    assert output(nb, "cleanup") == ""  # a hub it was given is left alone
+    assert hub.path.is_dir()
 
 
 @pytest.fixture
@@ -163,19 +168,25 @@ def test_run_frame_makes_a_demo_hub_when_given_none(
 ) -> None:
     nb = execute("run_frame.ipynb", kernel, hub_path=None)
 
-    [hub_path] = temp.glob("gnp-notebook-*/hub.git")
-    assert f"hub {hub_path}, at frame 0" in output(nb, "hub")
-    assert list(hub_path.parent.glob("gnp-home/keys/*/poster-1.pem"))  # keys beside the hub
+    said = re.search(r"^hub (\S+), at frame 0$", output(nb, "hub"), re.MULTILINE)
+    assert said is not None, output(nb, "hub")
+    hub_path = Path(said[1])
+    folder = hub_path.parent
+    assert folder.parent == temp and folder.name.startswith("gnp-notebook-")
+    assert f"its workers' keys in {folder / 'gnp-home'}" in output(nb, "hub")  # beside the hub
     assert "frame 1: 4 applied" in output(nb, "run")
-    assert open_hub(hub_path).state().frame == 1
+    # The temporary demo hub is removed at the end, and the notebook says so.
+    assert output(nb, "cleanup") == f"removed the demo hub's folder {folder}\n"
+    assert not folder.exists()
 
 
 def test_postmortem_of_the_demo_s_second_frame(
     prefect_api: str, kernel: KernelManager, temp: Path
 ) -> None:
-    nb = execute("postmortem.ipynb", kernel, hub_path=None, frame=2)
+    nb = execute("postmortem.ipynb", kernel, hub_path=None, frame=2, keep_demo_hub=True)
 
     [hub_path] = temp.glob("gnp-postmortem-*/hub.git")
+    assert f"(remove it with: rm -rf {hub_path.parent})" in output(nb, "cleanup")
     assert f"hub {hub_path}: 3 frames; looking into frame 2" in output(nb, "hub")
     stored = lineage.read(lineage_root(open_hub(hub_path)), frame=2)
     lead = stored.loc[stored["worker"] == "scout-lead", "delta_id"].item()
@@ -196,6 +207,7 @@ def test_postmortem_of_the_demo_s_second_frame(
         assert row(counts, status, n), counts
     verdicts = output(nb, "verdicts")
     assert row(verdicts, "mallory", "rejected", "bad-signature"), verdicts
+    assert "it was altered, or signed with another key" in verdicts  # whole, not cut at 50
     assert row(verdicts, "doomed", "fallback"), verdicts
     conflicts = output(nb, "conflicts")
     assert row(conflicts, lost[:12], "scout-new", 1, lead[:12], "scout-lead", 2), conflicts
@@ -208,3 +220,6 @@ def test_postmortem_of_the_demo_s_second_frame(
     assert plot.count("<rect") == 2 + 4 + 2 + 5  # the bars' segments, and the legend
     assert "<title>frame 2: 1 conflict</title>" in plot
     assert "<title>frame 3: 1 fallback</title>" in plot
+    assert ">deltas</text>" in plot and ">frame</text>" in plot  # both axes say what they are
+    for tick in (0, 3, 7):  # the y axis's ticks: none, half and the most (frame 2's 7)
+        assert f'text-anchor="end">{tick}</text>' in plot, plot
