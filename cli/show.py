@@ -113,7 +113,7 @@ def _json_escape(char: str) -> str:
 def workers_table(workers: tuple[WorkerOutcome, ...]) -> Table:
     view = Table(title="Workers")
     for column in ("worker", "outcome", "seconds", "note"):
-        view.add_column(column)
+        view.add_column(column, overflow="fold")  # a long note wraps, never cut
     for w in workers:
         cells = (w.worker, w.status.value, f"{w.seconds:.2f}", w.error or "")
         view.add_row(*(Text(inert(c)) for c in cells))  # never markup: errors quote worker output
