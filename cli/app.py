@@ -398,12 +398,18 @@ def frame(
         with session(show.progress), _progress(len(members)):
             from gnp_flows.frame import frame as frame_flow
 
-            summary = flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
-    except FrameFailed as failed:  # merged and recorded, but failed: show it, then say why
-        summary = failed.summary
+            try:
+                summary = flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
+            except FrameFailed as failed:  # merged and recorded, but failed: shown, then why
+                summary = failed.summary
+            from gnp_cli.ui import flow_run_url
+
+            link = flow_run_url(summary.flow_run_id)  # while the server is there
     except KeyboardInterrupt:
         _merged_before(hub, state.frame)
         raise
+    if link is not None:
+        show.progress(f"the frame's flow run in the Prefect UI: {link}")
     if as_json:
         print(show.json_text(canonical.encode_pretty(summary.to_json()).decode()))
     else:

@@ -41,7 +41,10 @@ class PrefectServer:
             PREFECT_API_URL=self.url,
             PREFECT_HOME=str(self.home),
             PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            PREFECT_SERVER_UI_ENABLED="false",
+            # The UI too, for the test that opens a frame's artifact in a browser; it
+            # talks to this server's API, not the default port's.
+            PREFECT_SERVER_UI_ENABLED="true",
+            PREFECT_UI_API_URL=self.url,
             PREFECT_LOGGING_LEVEL="WARNING",
             **FRAME_SERVER,
         )
