@@ -372,9 +372,9 @@ def demo() -> None:
     from gnp_cli.runs import session, started_here
 
     folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
-    os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
     show.out.print(f"[bold]gnp demo[/] in {escape(str(folder))}")
-    with session(show.progress):
+    with session(show.progress):  # under the user's GNP_HOME: `gnp server start`'s record
+        os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
         from gnp_cli.demo import closing
         from gnp_cli.demo import run as run_demo
 

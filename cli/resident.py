@@ -260,6 +260,8 @@ def _launch(port: int, progress: Callable[[str], None]) -> Resident:
     env = dict(os.environ)
     for name, value in {**FRAME_SERVER, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}.items():
         env.setdefault(name, value)
+    # Its own API, not one PREFECT_API_URL names: its UI tells browsers to call this.
+    env["PREFECT_API_URL"] = f"http://{HOST}:{port}/api"
     progress(f"starting a Prefect server at http://{HOST}:{port} (10-20 s); its log: {log}")
     with log.open("wb") as out:
         os.fchmod(out.fileno(), 0o600)
