@@ -135,7 +135,6 @@ class Started:
     server: Resident
     already: bool  # it was running: nothing was started
     answering: bool  # it passed its health check (a server already running may not, yet)
-    replaced: str | None  # why the record this start replaced was stale
 
 
 def start(port: int, timeout: float, progress: Callable[[str], None]) -> Started:
@@ -144,7 +143,7 @@ def start(port: int, timeout: float, progress: Callable[[str], None]) -> Started
     with locks.held(home() / LOCK):
         now = status()
         if now.server is not None:
-            return Started(now.server, True, now.answering, None)
+            return Started(now.server, True, now.answering)
         if now.stale is not None:
             progress(f"replacing a stale record: {now.stale}")
             record_path().unlink(missing_ok=True)
@@ -157,7 +156,7 @@ def start(port: int, timeout: float, progress: Callable[[str], None]) -> Started
             _terminate(server)
             record_path().unlink(missing_ok=True)
             raise
-        return Started(server, False, True, now.stale)
+        return Started(server, False, True)
 
 
 @dataclass(frozen=True, slots=True)
