@@ -14,12 +14,15 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from gnp_cli import show
 from gnp_cli.show import tell
+
+if TYPE_CHECKING:
+    from gnp_cli.resident import Resident
 
 app = typer.Typer(
     name="gnp",
@@ -465,9 +468,9 @@ def demo() -> None:
     from gnp_cli.runs import session, started_here
 
     folder = Path(tempfile.mkdtemp(prefix="gnp-demo-"))
-    os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
     show.out.print(f"[bold]gnp demo[/] in {escape(str(folder))}")
-    with session(show.progress):
+    with session(show.progress):  # under the user's GNP_HOME: `gnp server start`'s record
+        os.environ["GNP_HOME"] = str(folder / "home")  # the demo's keys stay in its folder
         from gnp_cli.demo import closing
         from gnp_cli.demo import run as run_demo
 
@@ -531,6 +534,78 @@ def serve(
         max_workers=max_workers,
     )
     serve_deployments(made)
+
+
+server_app = typer.Typer(
+    help="Keep one local Prefect server running, for every later gnp command to use.",
+    no_args_is_help=True,
+)
+app.add_typer(server_app, name="server")
+
+
+@server_app.command("start")
+def server_start(
+    port: Annotated[
+        int, typer.Option(help="The port on 127.0.0.1; 0 for any free one.", min=0, max=65535)
+    ] = 4200,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for it to answer.", min=1)] = 120,
+) -> None:
+    """Start a Prefect server in the background, unless one runs already.
+
+    Prefect's own server (`prefect server start`, with Prefect's settings and database),
+    on loopback. While it runs, and PREFECT_API_URL is unset, `gnp frame`, `gnp replay`
+    and `gnp demo` run their flows on it, without starting a server of their own; its
+    UI shows every run. `gnp server stop` stops it."""
+    from gnp_cli import resident
+
+    started = resident.start(port, timeout, show.progress)
+    server = started.server
+    if started.already:
+        waiting = "" if started.answering else ", not answering yet"
+        show.say(f"a Prefect server already runs: {server.url} (pid {server.pid}{waiting})")
+    else:
+        show.say(f"started a Prefect server: {server.url} (pid {server.pid})")
+    _server_lines(server)
+    if not started.already:
+        show.say("gnp commands use it while PREFECT_API_URL is unset; 'gnp server stop' stops it")
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """Whether the Prefect server of `gnp server start` runs: its URL, pid, UI and log.
+
+    Exit status 0 when it runs, 3 when it does not."""
+    from gnp_cli import resident
+
+    now = resident.status()
+    if now.server is None:
+        stale = f" (a stale record is left: {now.stale})" if now.stale else ""
+        show.say(f"not running{stale}; start one with 'gnp server start'")
+        raise typer.Exit(3)
+    waiting = "" if now.answering else ", not answering yet: starting, or stuck (see its log)"
+    show.say(f"running: {now.server.url} (pid {now.server.pid}{waiting})")
+    _server_lines(now.server)
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop the Prefect server of `gnp server start`, and wait until it has ended."""
+    from gnp_cli import resident
+
+    stopped = resident.stop()
+    if stopped.server is not None:
+        show.say(f"stopped the Prefect server at {stopped.server.url} (pid {stopped.server.pid})")
+    else:
+        stale = f" (removed a stale record: {stopped.stale})" if stopped.stale else ""
+        show.say(f"not running{stale}: nothing to stop")
+
+
+def _server_lines(server: Resident) -> None:
+    show.say(f"UI:  {server.ui}")
+    show.say(f"log: {server.log}")
+    url = os.environ.get("PREFECT_API_URL")
+    if url and url.rstrip("/") != server.url:
+        tell(f"PREFECT_API_URL is set ({url}): gnp commands use that server, not this one")
 
 
 # Helpers of the commands above ----------------------------------------------------------

@@ -5,9 +5,11 @@ Prefect, the server it starts when none is configured, and the runs' heartbeats.
 :func:`session` wraps a command's runs. Prefect's settings are each set only if the user
 has not chosen: run logs go to the Prefect server (and its UI), not the terminal, where
 the summary says it all and an error is one line; no telemetry; time for a server's cold
-start; task runs recorded in batches (:data:`FRAME_SERVER`). With no server configured,
-one is started for the command, out of reach of the terminal's Ctrl-C
-(:mod:`gnp_cli.server`), and the runs' last logs and events are sent before it stops.
+start; task runs recorded in batches (:data:`FRAME_SERVER`). With no server configured
+(``PREFECT_API_URL`` unset), the runs go to the resident server of ``gnp server start``
+(:mod:`gnp_cli.resident`) if it answers, else to one started for the command, out of
+reach of the terminal's Ctrl-C (:mod:`gnp_cli.server`); either way the runs' last logs
+and events are sent before the command ends.
 
 A flow run sends heartbeats from a thread that sleeps in one-second steps, and the run
 waits for that thread as it ends: up to a second more per frame, half a second on
@@ -84,12 +86,25 @@ def session(announce: Callable[[str], None]) -> Iterator[None]:
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     settings = get_current_settings()
-    if settings.api.url or not settings.server.ephemeral.enabled:
-        yield  # a server of the user's, or none allowed: Prefect says what is wrong
+    if settings.api.url:
+        yield  # a server of the user's
+        return
+    from gnp_cli.resident import answering_url
+
+    resident = answering_url()
+    if resident is not None:  # `gnp server start`'s: no start-up to pay
+        with temporary_settings({PREFECT_API_URL: resident}):
+            try:
+                yield
+            finally:
+                _flush()
+        return
+    if not settings.server.ephemeral.enabled:
+        yield  # none allowed: Prefect says what is wrong
         return
     announce(
-        "starting a Prefect server for this command (10-20 s; "
-        "set PREFECT_API_URL to use a running one)"
+        "starting a Prefect server for this command (10-20 s; 'gnp server start' "
+        "keeps one running, or set PREFECT_API_URL to use a running one)"
     )
     from gnp_cli.server import local_server
 
