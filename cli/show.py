@@ -41,8 +41,11 @@ def inert(text: str) -> str:
 
 
 def tell(message: str) -> None:
-    """One line on stderr: ``gnp: message``, inert (errors quote what workers wrote)."""
-    err.print(f"gnp: {inert(message)}", markup=False, highlight=False, emoji=False, soft_wrap=True)
+    """One line on stderr: ``gnp: message``, inert (errors quote what workers wrote), and
+    with no URL's secret in it."""
+    from gnp.git.address import redact
+
+    err.print(f"gnp: {inert(redact(message))}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 def say(text: str) -> None:
