@@ -229,7 +229,7 @@ def verify(hub: HubOption, as_json: JsonOption = False) -> None:
     else:
         show.verification(result)
     if not result.ok:
-        raise GnpError(f"{result.hub} fails {len(result.failed)} check(s): {', '.join(result.failed)}")
+        raise GnpError(f"{hub} fails {len(result.failed)} check(s): {', '.join(result.failed)}")
 
 
 @app.command()
@@ -292,9 +292,9 @@ def frame(
     from gnp.frame.roster import check, load
     from gnp.frame.summary import FrameFailed
     from gnp.git.connect import open_hub
+    from gnp.git.credentials import into_environment
     from gnp.lineage.frames import lineage_root
     from gnp.lineage.store import check_writable
-    from gnp.git.credentials import into_environment
     from gnp_cli.runs import flow_run, session
 
     hub = into_environment(hub)  # flow parameters are stored: never a URL's secret

@@ -45,7 +45,9 @@ def tell(message: str) -> None:
     with no URL's secret in it."""
     from gnp.git.address import redact
 
-    err.print(f"gnp: {inert(redact(message))}", markup=False, highlight=False, emoji=False, soft_wrap=True)
+    err.print(
+        f"gnp: {inert(redact(message))}", markup=False, highlight=False, emoji=False, soft_wrap=True
+    )
 
 
 def say(text: str) -> None:

@@ -43,9 +43,7 @@ def register(hub: Hub, worker: str, *, force: bool = False) -> Path:
 
     try:
         with _beside_the_hub(hub, ["keygen", worker, *(["--force"] if force else [])]):
-            hub.commit_on_main(
-                add_key, f"gnp keygen: register {worker}\n\nGnp-Keyring: {worker}\n"
-            )
+            hub.commit_on_main(add_key, f"gnp keygen: register {worker}\n\nGnp-Keyring: {worker}\n")
     except BaseException:
         # Not registered: the keys stay as they were. A new key left behind would make a
         # retry ask for --force; a replaced one would leave the worker unable to sign.

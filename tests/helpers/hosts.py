@@ -44,7 +44,9 @@ FOREIGN = (
 )
 
 
-def _listening(port: int, address: str = "127.0.0.1", proc: subprocess.Popen[bytes] | None = None) -> None:
+def _listening(
+    port: int, address: str = "127.0.0.1", proc: subprocess.Popen[bytes] | None = None
+) -> None:
     for _ in range(200):
         with socket.socket() as probe:
             if probe.connect_ex((address, port)) == 0:
@@ -183,7 +185,8 @@ def smart_http(folder: Path, root: Path, user: str, password: str) -> Iterator[H
     sock = folder / "fcgi.sock"
     port = free_port()
     temp = "\n".join(
-        f"  {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        f"  {kind}_temp_path {folder / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
     (folder / "nginx.conf").write_text(
         f"""daemon off;

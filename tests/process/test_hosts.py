@@ -36,7 +36,9 @@ def _scp_address() -> str | None:
     """A loopback address whose port 22 is free: scp-like URLs (user@host:path) name
     no port."""
     for _ in range(20):
-        address = f"127.{random.randrange(1, 255)}.{random.randrange(1, 255)}.{random.randrange(2, 255)}"
+        address = (
+            f"127.{random.randrange(1, 255)}.{random.randrange(1, 255)}.{random.randrange(2, 255)}"
+        )
         with socket.socket() as probe:
             try:
                 probe.bind((address, 22))
@@ -99,7 +101,15 @@ def git_daemon(hub: Path) -> Iterator[str]:
 
 # How a machine reaches each host: set up its credentials, give the URL.
 Reach = Callable[[Machine, Hub, pytest.MonkeyPatch], Iterator[str]]
-TRANSPORTS = ["file", "git-daemon", "ssh-agent", "ssh-key-file", "ssh-scp-like", "http-helper", "http-token"]
+TRANSPORTS = [
+    "file",
+    "git-daemon",
+    "ssh-agent",
+    "ssh-key-file",
+    "ssh-scp-like",
+    "http-helper",
+    "http-token",
+]
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -115,7 +125,9 @@ def reach(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[.
         if kind == "git-daemon":
             return stack.enter_context(git_daemon(hub.path))
         if kind.startswith("ssh"):
-            host: SshHost = request.getfixturevalue("scp_host" if kind == "ssh-scp-like" else "ssh_host")
+            host: SshHost = request.getfixturevalue(
+                "scp_host" if kind == "ssh-scp-like" else "ssh_host"
+            )
             machine.trust(host)
             if kind == "ssh-agent":
                 key = keypair(tmp_path / "agent-only" / "key")  # not in ~/.ssh: the agent has it
@@ -154,10 +166,22 @@ def test_workers_on_another_machine_submit_run_and_are_swept_through_the_host(
     url = reach(machine, hub, monkeypatch)
     monkeypatch.setenv("GNP_WORKTREES", str(machine.home / "worktrees"))
     delta_id = submitted(url, "alice")
-    ran = gnp("run", "--hub", url, "--worker", "bob", "--", "sh", "-c", 'echo \'{"x": 1}\' > other.json')
+    ran = gnp(
+        "run", "--hub", url, "--worker", "bob", "--", "sh", "-c", "echo '{\"x\": 1}' > other.json"
+    )
     assert ran.returncode == 0, ran.stderr
     # carol's harness dies mid-run: the janitor stops her work and sends her fallback.
-    died = gnp("run", "--hub", url, "--worker", "carol", "--", "sh", "-c", "kill -KILL $PPID; exec sleep 60 </dev/null >/dev/null 2>&1")
+    died = gnp(
+        "run",
+        "--hub",
+        url,
+        "--worker",
+        "carol",
+        "--",
+        "sh",
+        "-c",
+        "kill -KILL $PPID; exec sleep 60 </dev/null >/dev/null 2>&1",
+    )
     assert died.returncode != 0
     swept = gnp("janitor", "--hub", url)
     assert swept.returncode == 0 and "fallback delta" in swept.stdout, swept.stdout + swept.stderr
@@ -248,7 +272,9 @@ def test_a_wrong_password_is_one_refusal_and_rejected_to_the_helper(
     assert "wrong" not in store.read_text()  # git rejected it to the helper, as git would
     assert _inbox(hub) == [] and not mirror_path(url).exists()
     monkeypatch.setenv("GNP_GIT_TOKEN", "also-wrong")
-    done = gnp("submit", "--hub", http_host.url(hub.path, userinfo=USER), "--worker", "alice", stdin=OPS)
+    done = gnp(
+        "submit", "--hub", http_host.url(hub.path, userinfo=USER), "--worker", "alice", stdin=OPS
+    )
     _one_line(done, "refused the credentials gnp offered ($GNP_GIT_TOKEN)")
     assert "also-wrong" not in done.stderr
     store.write_text(f"http://{USER}:{PASSWORD}@127.0.0.1:{http_host.port}\n")
@@ -301,7 +327,9 @@ def test_owner_commands_refused_by_the_host_say_what_to_run_there(
         monkeypatch.setenv("GNP_GIT_TOKEN", PASSWORD)
         url, where = http.url(hub.path, userinfo=USER), "PATH"
     done = gnp("keygen", "dave", "--hub", url)
-    _one_line(done, "refused to move main", f"run this on the hub's host", f"gnp keygen --hub {where} dave")
+    _one_line(
+        done, "refused to move main", "run this on the hub's host", f"gnp keygen --hub {where} dave"
+    )
     done = gnp("grant", "--hub", url, "alice", "--authority", "2", "--files", "a/*.json")
     _one_line(done, f"gnp grant --hub {where} alice --authority 2 --files 'a/*.json'")
     done = gnp("declare", "--hub", url, "stats.json", "/count", "counter")
