@@ -19,16 +19,51 @@ from gnp.git.remote import mirror_path
             "example.com:8443",
             "/x/hub.git",
         ),
-        ("https://TOKEN@github.com/o/r.git", "https://github.com/o/r.git", "TOKEN", None, "github.com", "/o/r.git"),
-        ("http://127.0.0.1:8080/hub.git", "http://127.0.0.1:8080/hub.git", None, None, "127.0.0.1:8080", "/hub.git"),
+        (
+            "https://TOKEN@github.com/o/r.git",
+            "https://github.com/o/r.git",
+            "TOKEN",
+            None,
+            "github.com",
+            "/o/r.git",
+        ),
+        (
+            "http://127.0.0.1:8080/hub.git",
+            "http://127.0.0.1:8080/hub.git",
+            None,
+            None,
+            "127.0.0.1:8080",
+            "/hub.git",
+        ),
         # Over ssh the user names the account: kept; a password is not.
-        ("ssh://git@h:2222/srv/hub.git", "ssh://git@h:2222/srv/hub.git", "git", None, "h:2222", "/srv/hub.git"),
+        (
+            "ssh://git@h:2222/srv/hub.git",
+            "ssh://git@h:2222/srv/hub.git",
+            "git",
+            None,
+            "h:2222",
+            "/srv/hub.git",
+        ),
         ("ssh://u:pw@h/~/hub.git", "ssh://u@h/~/hub.git", "u", "pw", "h", "/~/hub.git"),
-        ("git@github.com:org/r.git", "git@github.com:org/r.git", "git", None, "github.com", "org/r.git"),
+        (
+            "git@github.com:org/r.git",
+            "git@github.com:org/r.git",
+            "git",
+            None,
+            "github.com",
+            "org/r.git",
+        ),
         ("file:///tmp/h.git", "file:///tmp/h.git", None, None, "", "/tmp/h.git"),
-        ("git://127.0.0.1:9418/hub.git", "git://127.0.0.1:9418/hub.git", None, None, "127.0.0.1:9418", "/hub.git"),
+        (
+            "git://127.0.0.1:9418/hub.git",
+            "git://127.0.0.1:9418/hub.git",
+            None,
+            None,
+            "127.0.0.1:9418",
+            "/hub.git",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_url_splits_into_what_is_kept_and_its_secret(
     url: str, kept: str, user: str | None, password: str | None, host: str, path: str
 ) -> None:

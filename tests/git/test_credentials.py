@@ -58,7 +58,7 @@ def test_http_offers_the_urls_password_the_token_then_the_helper_once_each(
 
 def test_http_with_nothing_to_offer_says_how_to_give_it_something() -> None:
     answers = Answers(parse("https://h.invalid/hub.git"))
-    with pytest.raises(HostRefused, match="configure a git credential helper.*GNP_GIT_TOKEN"):
+    with pytest.raises(HostRefused, match=r"configure a git credential helper.*GNP_GIT_TOKEN"):
         answers.credentials("https://h.invalid/hub.git", None, HTTP)
 
 
@@ -87,7 +87,7 @@ def test_ssh_offers_the_named_key_the_agent_then_the_default_keys(
 
 def test_ssh_with_no_key_says_how_to_get_one() -> None:
     answers = Answers(parse("git@h.invalid:hub.git"))
-    with pytest.raises(HostRefused, match="no ssh key to offer.*ssh-add"):
+    with pytest.raises(HostRefused, match=r"no ssh key to offer.*ssh-add"):
         answers.credentials("u", None, SSH)
 
 
@@ -102,7 +102,7 @@ def test_an_unverified_host_key_is_refused_with_the_command_to_learn_it() -> Non
     assert answers.certificate_check(None, True, b"h.invalid")
     with pytest.raises(HostRefused, match=r"'ssh-keyscan -p 2222 h.invalid >> ~/.ssh/known_hosts'"):
         answers.certificate_check(None, False, b"h.invalid")
-    with pytest.raises(HostRefused, match="TLS certificate of h.invalid does not verify"):
+    with pytest.raises(HostRefused, match=r"TLS certificate of h.invalid does not verify"):
         Answers(parse("https://h.invalid/x")).certificate_check(None, False, b"h.invalid")
 
 
