@@ -130,9 +130,10 @@ def reach(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[.
             )
             machine.trust(host)
             if kind == "ssh-agent":
-                key = keypair(tmp_path / "agent-only" / "key")  # not in ~/.ssh: the agent has it
+                # Not in ~/.ssh: only the agent has it.
+                key = keypair(machine.home / "agent" / "key")
                 host.authorize(key.with_name("key.pub"))
-                agent = stack.enter_context(ssh_agent(tmp_path / "agent-only", key))
+                agent = stack.enter_context(ssh_agent(key.parent, key))
                 monkeypatch.setenv("SSH_AUTH_SOCK", agent)
                 return host.url(hub.path)
             key = machine.key()
@@ -157,35 +158,33 @@ def submitted(url: str, worker: str, ops: str = OPS) -> str:
     return done.stdout.strip()
 
 
-def test_workers_on_another_machine_submit_run_and_are_swept_through_the_host(
+def test_workers_on_other_machines_submit_run_and_are_swept_through_the_host(
     reach: Callable[..., str], machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hub = Hub.init(tmp_path / "hub.git")
-    for worker in ("alice", "bob", "carol"):  # the owner registers; the keys go to the workers
+    # Machine one: alice submits, carol's harness dies mid-run and its janitor stops her
+    # work and sends her fallback. The owner registers each worker, its key on its machine.
+    for worker in ("alice", "carol"):
         register(hub, worker)
     url = reach(machine, hub, monkeypatch)
     monkeypatch.setenv("GNP_WORKTREES", str(machine.home / "worktrees"))
     delta_id = submitted(url, "alice")
-    ran = gnp(
-        "run", "--hub", url, "--worker", "bob", "--", "sh", "-c", "echo '{\"x\": 1}' > other.json"
-    )
-    assert ran.returncode == 0, ran.stderr
-    # carol's harness dies mid-run: the janitor stops her work and sends her fallback.
     died = gnp(
-        "run",
-        "--hub",
-        url,
-        "--worker",
-        "carol",
-        "--",
-        "sh",
-        "-c",
-        "kill -KILL $PPID; exec sleep 60 </dev/null >/dev/null 2>&1",
-    )
+        "run", "--hub", url, "--worker", "carol", "--",
+        "sh", "-c", "kill -KILL $PPID; exec sleep 60 </dev/null >/dev/null 2>&1",
+    )  # fmt: skip
     assert died.returncode != 0
     swept = gnp("janitor", "--hub", url)
     assert swept.returncode == 0 and "fallback delta" in swept.stdout, swept.stdout + swept.stderr
-    assert {ref.rsplit("/", 1)[-1] for ref in (i.ref for i in snapshot(hub))} >= {delta_id}
+    # Machine two, with its own HOME, $GNP_HOME and credentials: bob edits a state file.
+    other = Machine(tmp_path / "other").enter(monkeypatch)
+    register(hub, "bob")
+    url = reach(other, hub, monkeypatch)
+    monkeypatch.setenv("GNP_WORKTREES", str(other.home / "worktrees"))
+    edit = "echo '{\"x\": 1}' > other.json"
+    ran = gnp("run", "--hub", url, "--worker", "bob", "--", "sh", "-c", edit)
+    assert ran.returncode == 0, ran.stderr
+    assert len(snapshot(hub)) == 3 and delta_id in {i.ref.rsplit("/", 1)[-1] for i in snapshot(hub)}
     report = run_frame(Hub.at(hub.path))  # the engine beside the hub
     assert report.count(Outcome.APPLIED) == 2 and report.count(Outcome.FALLBACK) == 1
     assert hub.state().document("stats.json") == {"count": 1}
