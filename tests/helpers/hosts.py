@@ -41,6 +41,8 @@ FOREIGN = (
     "SSH_ASKPASS",
     "XDG_CONFIG_HOME",
     "GIT_CONFIG_GLOBAL",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
 )
 
 
@@ -158,20 +160,24 @@ def ssh_agent(folder: Path, *keys: Path) -> Iterator[str]:
 @dataclass(frozen=True, slots=True)
 class HttpHost:
     port: int
+    tls_port: int  # the same, over TLS, with a certificate signed by ``ca``
+    ca: Path  # trust it with SSL_CERT_FILE
     root: Path  # every repository under it is served
     user: str
     password: str
 
-    def url(self, hub: Path, userinfo: str | None = None) -> str:
+    def url(self, hub: Path, userinfo: str | None = None, *, tls: bool = False) -> str:
         path = hub.resolve().relative_to(self.root)
         at = f"{userinfo}@" if userinfo else ""
-        return f"http://{at}127.0.0.1:{self.port}/{path}"
+        scheme, port = ("https", self.tls_port) if tls else ("http", self.port)
+        return f"{scheme}://{at}127.0.0.1:{port}/{path}"
 
 
 @contextmanager
 def smart_http(folder: Path, root: Path, user: str, password: str) -> Iterator[HttpHost]:
     """nginx + fcgiwrap + git-http-backend on loopback, serving the repositories under
-    ``root`` to ``user`` with ``password`` (basic auth); pushes run the hubs' hooks."""
+    ``root`` to ``user`` with ``password`` (basic auth), over HTTP and over TLS (a
+    self-signed certificate for 127.0.0.1); pushes run the hubs' hooks."""
     from gnp_cli.server import free_port
 
     found = need("nginx", "fcgiwrap", "openssl")
@@ -182,8 +188,15 @@ def smart_http(folder: Path, root: Path, user: str, password: str) -> Iterator[H
         [found["openssl"], "passwd", "-apr1", password], check=True, capture_output=True, text=True
     ).stdout.strip()
     (folder / "htpasswd").write_text(f"{user}:{hashed}\n")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [found["openssl"], "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
     sock = folder / "fcgi.sock"
-    port = free_port()
+    port, tls_port = free_port(), free_port()
     temp = "\n".join(
         f"  {kind}_temp_path {folder / kind};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
@@ -200,6 +213,9 @@ http {{
 {temp}
   server {{
     listen 127.0.0.1:{port};
+    listen 127.0.0.1:{tls_port} ssl;
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
     location / {{
       auth_basic "gnp hub";
       auth_basic_user_file {folder / "htpasswd"};
@@ -236,7 +252,8 @@ http {{
         )
         try:
             _listening(port, proc=nginx)
-            yield HttpHost(port, root.resolve(), user, password)
+            _listening(tls_port, proc=nginx)
+            yield HttpHost(port, tls_port, cert, root.resolve(), user, password)
         finally:
             _stop(nginx)
     finally:

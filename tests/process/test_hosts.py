@@ -109,6 +109,7 @@ TRANSPORTS = [
     "ssh-scp-like",
     "http-helper",
     "http-token",
+    "https-token",
 ]
 
 
@@ -146,7 +147,9 @@ def reach(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[.
             machine.git_config("[credential]", f"\thelper = store --file={store}")
             return http.url(hub.path)
         monkeypatch.setenv("GNP_GIT_TOKEN", PASSWORD)
-        return http.url(hub.path, userinfo=USER)
+        if kind == "https-token":
+            monkeypatch.setenv("SSL_CERT_FILE", str(http.ca))  # the host's CA, trusted
+        return http.url(hub.path, userinfo=USER, tls=kind == "https-token")
 
     with stack:
         yield reach
@@ -280,6 +283,20 @@ def test_a_wrong_password_is_one_refusal_and_rejected_to_the_helper(
     monkeypatch.delenv("GNP_GIT_TOKEN")
     submitted(url, "alice")
     assert len(_inbox(hub)) == 1
+
+
+def test_a_tls_certificate_that_does_not_verify_is_refused(
+    http_host: HttpHost, machine: Machine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = Hub.init(tmp_path / "hub.git")
+    register(hub, "alice")
+    url = http_host.url(hub.path, userinfo=f"{USER}:{PASSWORD}", tls=True)
+    done = gnp("submit", "--hub", url, "--worker", "alice", stdin=OPS)  # its CA is not trusted
+    _one_line(done, f"the TLS certificate of 127.0.0.1:{http_host.tls_port} does not verify")
+    assert PASSWORD not in done.stderr
+    assert _inbox(hub) == [] and not mirror_path(url).exists()
+    monkeypatch.setenv("SSL_CERT_FILE", str(http_host.ca))
+    submitted(url, "alice")
 
 
 def test_a_token_in_the_url_is_used_and_never_written(
