@@ -25,6 +25,7 @@ process's memory, per URL, and offered first next time.
 
 from __future__ import annotations
 
+import base64
 import getpass
 import os
 import subprocess
@@ -144,12 +145,17 @@ class Answers(pygit2.RemoteCallbacks):
             key = Path(named).expanduser()
             if not key.is_file():
                 raise HostRefused(f"{SSH_KEY} names {key}, which is not a file; name a private key")
+            if _encrypted(key):
+                raise HostRefused(
+                    f"{SSH_KEY} names {key}, which has a passphrase: add it to ssh-agent "
+                    f"(ssh-add {key}) and unset {SSH_KEY}"
+                )
             yield _keypair(user, key, named)
         if os.environ.get("SSH_AUTH_SOCK"):
             yield Offer("ssh-agent", pygit2.KeypairFromAgent(user))
         for name in DEFAULT_KEYS:
             key = Path.home() / ".ssh" / name
-            if key.is_file():
+            if key.is_file() and not _encrypted(key):  # one with a passphrase: the agent's
                 yield _keypair(user, key, f"~/.ssh/{name}")
 
     def _http(self, username_from_url: str | None) -> Iterator[Offer]:
@@ -162,7 +168,7 @@ class Answers(pygit2.RemoteCallbacks):
             name = user or os.environ.get(TOKEN_USER) or "x-access-token"
             yield Offer(f"${TOKEN}", pygit2.UserPass(name, token))
         asked = {"url": self.address.url, **({"username": user} if user else {})}
-        filled = _git_credential("fill", asked)
+        filled = _fill(self.address, asked)
         if filled is not None and "password" in filled:
             credential = pygit2.UserPass(filled.get("username", user or ""), filled["password"])
             yield Offer("git credential fill", credential, {**asked, **filled})
@@ -212,6 +218,41 @@ def _keypair(user: str, key: Path, source: str) -> Offer:
     public = key.with_name(key.name + ".pub")
     # Without the .pub beside it, libssh2 derives the public key from the private one.
     return Offer(source, pygit2.Keypair(user, public if public.is_file() else None, key, ""))
+
+
+def _encrypted(key: Path) -> bool:
+    """Whether the private key file needs a passphrase (PEM's ``ENCRYPTED``, or an
+    OpenSSH key whose cipher is not ``none``), which only ssh-agent can give."""
+    try:
+        text = key.read_text(errors="replace")
+    except OSError:
+        return False
+    if "ENCRYPTED" in text:
+        return True
+    body = "".join(line for line in text.splitlines() if not line.startswith("-----"))
+    try:
+        data = base64.b64decode(body)
+    except ValueError:
+        return False
+    magic = b"openssh-key-v1\0"
+    if not data.startswith(magic):
+        return False
+    size = int.from_bytes(data[len(magic) : len(magic) + 4], "big")
+    return data[len(magic) + 4 : len(magic) + 4 + size] != b"none"
+
+
+_fill_lock = threading.Lock()
+
+
+def _fill(address: Address, asked: dict[str, str]) -> dict[str, str] | None:
+    """``git credential fill``, one at a time: workers of a frame on threads ask once
+    between them (what one learnt, the next is given), never prompting at once."""
+    with _fill_lock:
+        with _worked_lock:
+            known = _worked.get(address.url)
+        if known is not None and known.filled is not None:
+            return known.filled
+        return _git_credential("fill", asked)
 
 
 def _forget(address: Address, refused: Offer) -> None:

@@ -4,6 +4,7 @@ once, then one refusal that says what to fix; never a loop."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -68,9 +69,12 @@ def test_ssh_offers_the_named_key_the_agent_then_the_default_keys(
     ssh = bare_machine / ".ssh"
     ssh.mkdir()
     for name in ("id_ed25519", "id_rsa"):
-        (ssh / name).write_text("not read here\n")
+        (ssh / name).write_text("not a key: only libssh2 reads it\n")
+    # One with a passphrase only the agent can use: never offered from its file.
+    keygen = ["ssh-keygen", "-q", "-t", "ecdsa", "-N", "a passphrase", "-f", str(ssh / "id_ecdsa")]
+    subprocess.run(keygen, check=True)
     named = tmp_path / "deploy"
-    named.write_text("not read here\n")
+    named.write_text("not a key: only libssh2 reads it\n")
     monkeypatch.setenv("GNP_SSH_KEY", str(named))
     monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "agent.sock"))
     answers = Answers(parse("ssh://git@h.invalid/hub.git"))
@@ -94,6 +98,18 @@ def test_ssh_with_no_key_says_how_to_get_one() -> None:
 def test_a_key_named_in_the_environment_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GNP_SSH_KEY", "/nowhere/key")
     with pytest.raises(HostRefused, match="GNP_SSH_KEY names /nowhere/key, which is not a file"):
+        Answers(parse("ssh://h.invalid/x")).credentials("u", None, SSH)
+
+
+def test_a_named_key_with_a_passphrase_is_sent_to_the_agent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = tmp_path / "locked"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-f", str(key)], check=True
+    )
+    monkeypatch.setenv("GNP_SSH_KEY", str(key))
+    with pytest.raises(HostRefused, match=r"has a passphrase: add it to ssh-agent \(ssh-add "):
         Answers(parse("ssh://h.invalid/x")).credentials("u", None, SSH)
 
 
