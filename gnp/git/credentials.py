@@ -126,8 +126,9 @@ class Answers(pygit2.RemoteCallbacks):
         if offer is None:
             return
         with _worked_lock:
+            known = _worked.get(self.address.url) is offer
             _worked[self.address.url] = offer
-        if offer.filled is not None:
+        if offer.filled is not None and not known:  # once per process, not once a push
             _git_credential("approve", offer.filled)
 
     # The offers, in order ------------------------------------------------------------

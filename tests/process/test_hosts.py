@@ -313,6 +313,7 @@ def test_a_token_in_the_url_is_used_and_never_written(
     done = gnp("submit", "--hub", wrong, "--worker", "alice", stdin=OPS)
     _one_line(done, "refused the credentials gnp offered (the URL's password)")
     assert f"not-{PASSWORD}" not in done.stderr and USER + ":" not in done.stderr
+    submitted(url, "alice", OPS.replace('"value": 1', '"value": 2'))  # the next try lands
     mirror = mirror_path(url)
     assert mirror == mirror_path(http_host.url(hub.path))  # named without the secret
     config = (mirror / "config").read_text()
@@ -320,7 +321,7 @@ def test_a_token_in_the_url_is_used_and_never_written(
     for path in machine.gnp_home.rglob("*"):
         if path.is_file():
             assert PASSWORD.encode() not in path.read_bytes(), path
-    assert len(_inbox(hub)) == 2
+    assert len(_inbox(hub)) == 3
 
 
 @pytest.mark.parametrize("scheme", ["ssh", "http"])
