@@ -16,6 +16,7 @@ stopped when the ``with`` ends.
 
 from __future__ import annotations
 
+import getpass
 import os
 import socket
 import subprocess
@@ -30,6 +31,7 @@ import pytest
 from tests.helpers.real import missing, need
 
 SSHD = "/usr/sbin/sshd"
+_USER = getpass.getuser()  # who logs in: this process's user (root, in CI)
 BACKEND = "/usr/lib/git-core/git-http-backend"
 # What would make a machine's git or ssh answer from outside its HOME.
 FOREIGN = (
@@ -86,13 +88,13 @@ class SshHost:
     host_key: str  # "ssh-ed25519 AAAA..."
     authorized_keys: Path
 
-    def url(self, hub: Path, user: str = "root") -> str:
-        return f"ssh://{user}@{self.address}:{self.port}{hub.resolve()}"
+    def url(self, hub: Path) -> str:
+        return f"ssh://{_USER}@{self.address}:{self.port}{hub.resolve()}"
 
-    def scp_url(self, hub: Path, user: str = "root") -> str:
+    def scp_url(self, hub: Path) -> str:
         """``user@host:path``: only on port 22 (scp-like URLs name no port)."""
         assert self.port == 22
-        return f"{user}@{self.address}:{hub.resolve()}"
+        return f"{_USER}@{self.address}:{hub.resolve()}"
 
     @property
     def known_as(self) -> str:

@@ -27,6 +27,7 @@ from gnp.git.registry import register
 from gnp.git.remote import mirror_path
 from tests.helpers.cli import cli as gnp
 from tests.helpers.hosts import HttpHost, Machine, SshHost, keypair, smart_http, ssh_agent, sshd
+from tests.helpers.real import missing
 
 USER, PASSWORD = "alice", "s3cret-pass"
 OPS = '[{"op": "incr", "file": "stats.json", "path": "/count", "value": 1}]'
@@ -58,7 +59,7 @@ def ssh_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHost]:
 def scp_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshHost]:
     address = _scp_address()
     if address is None:
-        pytest.fail("no loopback address has port 22 free")
+        missing("no loopback address has port 22 free to this user (scp-like URLs name no port)")
     with sshd(tmp_path_factory.mktemp("sshd22"), address, 22) as host:
         yield host
 
