@@ -101,7 +101,7 @@ def grant(hub: Hub, worker: str, *, authority: int = 0, files: Sequence[str] = (
         return {GRANTS_FILE: canonical.encode_pretty(base.grants.replaced(worker, given).to_json())}
 
     subject = f"gnp grant: {worker} may claim {given.describe()}"
-    options = [*(["--authority", str(authority)] if authority else [])]
+    options = ["--authority", str(authority)] if authority else []
     options += [arg for glob in files for arg in ("--files", glob)]
     with _beside_the_hub(hub, ["grant", worker, *options]):
         hub.commit_on_main(put, f"{subject}\n\nGnp-Grant: {worker}\n")
