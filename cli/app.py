@@ -116,8 +116,9 @@ def keygen(
     from gnp.git.connect import open_hub
     from gnp.git.registry import register
 
-    path = register(open_hub(hub), worker, force=force)
-    show.say(f"registered {worker}'s public key on {hub}; private key in {path}")
+    opened = open_hub(hub)
+    path = register(opened, worker, force=force)
+    show.say(f"registered {worker}'s public key on {opened.url or hub}; private key in {path}")
 
 
 @app.command()
@@ -384,10 +385,12 @@ def frame(
     from gnp.frame.roster import check, load
     from gnp.frame.summary import FrameFailed
     from gnp.git.connect import open_hub
+    from gnp.git.credentials import into_environment
     from gnp.lineage.frames import lineage_root
     from gnp.lineage.store import check_writable
     from gnp_cli.runs import flow_run, session
 
+    hub = into_environment(hub)  # flow parameters are stored: never a URL's secret
     # A missing hub, a bad roster (or one whose workers cannot run) or an unwritable
     # lineage location is one line here, before Prefect starts. The roster's paths
     # resolve from its file's folder, and go to the flow absolute.
@@ -435,9 +438,11 @@ def replay(
     Prefect flow run, each compared with what main recorded."""
     from gnp.core import canonical
     from gnp.core.errors import GnpError
+    from gnp.git.credentials import into_environment
     from gnp.git.replay import frames_to_replay
     from gnp_cli.runs import flow_run, session
 
+    hub = into_environment(hub)  # flow parameters are stored: never a URL's secret
     frames_to_replay(hub, frame, first, last)  # a bad range is one line, before Prefect
     with session(show.progress):
         from gnp_flows.replay import replay as replay_flow
@@ -508,7 +513,9 @@ def serve(
     from gnp.core.errors import UsageError
     from gnp.frame.roster import check, load
     from gnp.git.connect import open_hub
+    from gnp.git.credentials import into_environment
 
+    hub = into_environment(hub)  # deployment parameters are stored: never a URL's secret
     opened = open_hub(hub)  # a missing hub is one line here, before Prefect is asked
     check(load(roster) if roster else [], opened.state().keyring_text, hub)  # each frame, too
     from prefect.settings import get_current_settings

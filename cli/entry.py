@@ -41,12 +41,13 @@ def _submit(args: list[str]) -> int | None:
         return status
     from gnp.core.errors import GnpError, explain  # no relay: the whole of gnp, here
     from gnp.core.inert import inert
+    from gnp.git.address import redact
     from gnp.git.connect import open_hub
     from gnp.git.submit import submit_json
 
     try:
         print(submit_json(open_hub(hub), worker, data))
     except GnpError as exc:
-        print(f"gnp: {inert(explain(exc))}", file=sys.stderr)
+        print(f"gnp: {inert(redact(explain(exc)))}", file=sys.stderr)
         return 1
     return 0

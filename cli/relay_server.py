@@ -30,6 +30,7 @@ from types import FrameType
 
 from gnp.core.errors import GnpError, UsageError, explain
 from gnp.core.inert import inert
+from gnp.git.address import redact
 from gnp.git.connect import is_url, open_hub
 from gnp.git.submit import submit_json
 from gnp.host.keys import private_folder
@@ -49,10 +50,11 @@ def answer(hub: str, cwd: str, worker: str, data: bytes) -> dict[str, object]:
     try:
         return {"id": submit_json(open_hub(location), worker, data)}
     except GnpError as exc:
-        return {"error": inert(explain(exc)), "status": 1}  # the command prints it
+        return {"error": inert(redact(explain(exc))), "status": 1}  # the command prints it
     except Exception as exc:  # a bug or a broken environment: answer, log, keep serving
         traceback.print_exc()
-        return {"error": inert(f"the relay failed: {type(exc).__name__}: {exc}"), "status": 1}
+        failed = redact(f"the relay failed: {type(exc).__name__}: {exc}")
+        return {"error": inert(failed), "status": 1}
 
 
 class _Request(socketserver.BaseRequestHandler):

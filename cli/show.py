@@ -42,7 +42,12 @@ def inert(text: str) -> str:
 
 
 def tell(message: str) -> None:
-    """One line on stderr: ``gnp: message``, inert (errors quote what workers wrote)."""
+    """One line on stderr: ``gnp: message``, inert (errors quote what workers wrote), and
+    with no URL's secret in it."""
+    if "://" in message and "@" in message:  # else no secret, and no gnp to load
+        from gnp.git.address import redact
+
+        message = redact(message)
     err.print(f"gnp: {inert(message)}", markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 

@@ -6,7 +6,8 @@ remote ``hub``. For a hub on a local path it borrows the hub's objects (git's
 alternates) and reads ``main`` in-process, so nothing is copied or fetched. Deltas
 leave it only for the worker's own inbox ref. To a hub at a URL that is a push whose
 per-ref result is checked (libgit2 raises only on transport errors, and reports a
-rejected ref through a callback). To a hub on a local path it is a hand-over in-process:
+rejected ref through a callback), answering the host as :mod:`gnp.git.credentials`
+says. To a hub on a local path it is a hand-over in-process:
 the few objects the hub lacks, children first, then the ref, refused like a push would
 be if the ref already holds another delta.
 """
@@ -20,9 +21,10 @@ from pathlib import Path
 import pygit2
 
 from gnp.core.errors import GnpError
-from gnp.git.bare import REMOTE, make_bare
+from gnp.git.bare import make_bare
 from gnp.git.hub import Hub
 from gnp.git.push import push
+from gnp.git.remote import RemoteHub
 from gnp.host import keys
 
 
@@ -57,12 +59,15 @@ class LocalRepo:
         For a hub at a URL, retries what concurrency makes transient: the transport
         lists the hub's refs first, and the engine may delete one of them meanwhile.
         """
-        if self.hub.url is None:
+        if not isinstance(self.hub, RemoteHub):
             self._hand_over(source, target)
             return
+        # To the URL this process was given (not the one this repository was first made
+        # for: the same hub may be reached another way since), with its credentials.
+        remote = self.repo.remotes.create_anonymous(self.hub.address.url)
         for attempt in range(tries):
             try:
-                problem = push(self.repo.remotes[REMOTE], f"{source}:{target}", target)
+                problem = push(remote, f"{source}:{target}", target, self.hub.address)
             except (pygit2.GitError, OSError) as exc:
                 if attempt == tries - 1:
                     raise GnpError(f"push to the hub failed: {exc}") from None

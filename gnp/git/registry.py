@@ -8,17 +8,21 @@ is in a trailer (``Gnp-Grant: WORKER``), as a keygen's says ``Gnp-Keyring: WORKE
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shlex
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from gnp.core import canonical, pointer
 from gnp.core.diff import TYPES
-from gnp.core.errors import Malformed, UsageError
+from gnp.core.errors import GnpError, Malformed, UsageError
 from gnp.core.grants import EVERY_FILE, Grant
 from gnp.core.layout import GRANTS_FILE, KEYRING_FILE, TYPES_FILE
 from gnp.core.limits import check_file, check_worker
 from gnp.core.signing import public_key_text
+from gnp.git.address import parse
 from gnp.git.hub import Hub, State
+from gnp.git.remote import HostKeepsMain
 from gnp.host import keys
 
 
@@ -38,7 +42,8 @@ def register(hub: Hub, worker: str, *, force: bool = False) -> Path:
         return {KEYRING_FILE: canonical.encode_pretty({**base.keyring_text, worker: line})}
 
     try:
-        hub.commit_on_main(add_key, f"gnp keygen: register {worker}\n\nGnp-Keyring: {worker}\n")
+        with _beside_the_hub(hub, ["keygen", worker, *(["--force"] if force else [])]):
+            hub.commit_on_main(add_key, f"gnp keygen: register {worker}\n\nGnp-Keyring: {worker}\n")
     except BaseException:
         # Not registered: the keys stay as they were. A new key left behind would make a
         # retry ask for --force; a replaced one would leave the worker unable to sign.
@@ -70,7 +75,8 @@ def declare(hub: Hub, file: str, path: str, kind: str) -> None:
         types.setdefault(file, {})[path] = kind
         return {TYPES_FILE: canonical.encode_pretty(types)}
 
-    hub.commit_on_main(add_type, f"gnp declare: {file}:{path} is {_article(kind)} {kind}\n")
+    with _beside_the_hub(hub, ["declare", file, path, kind]):
+        hub.commit_on_main(add_type, f"gnp declare: {file}:{path} is {_article(kind)} {kind}\n")
 
 
 def _article(kind: str) -> str:
@@ -95,5 +101,38 @@ def grant(hub: Hub, worker: str, *, authority: int = 0, files: Sequence[str] = (
         return {GRANTS_FILE: canonical.encode_pretty(base.grants.replaced(worker, given).to_json())}
 
     subject = f"gnp grant: {worker} may claim {given.describe()}"
-    hub.commit_on_main(put, f"{subject}\n\nGnp-Grant: {worker}\n")
+    options = ["--authority", str(authority)] if authority else []
+    options += [arg for glob in files for arg in ("--files", glob)]
+    with _beside_the_hub(hub, ["grant", worker, *options]):
+        hub.commit_on_main(put, f"{subject}\n\nGnp-Grant: {worker}\n")
     return given
+
+
+@contextmanager
+def _beside_the_hub(hub: Hub, command: list[str]) -> Iterator[None]:
+    """A host that keeps main for its engine refused the owner's commit: say what to run
+    on that host, with the hub's path there if the URL tells it."""
+    try:
+        yield
+    except HostKeepsMain as exc:
+        path = _path_on_host(hub.url or str(hub.path))
+        line = shlex.join(["gnp", command[0], "--hub", path or "PATH", *command[1:]])
+        where = "" if path else ", PATH being the hub's bare repository there"
+        raise GnpError(
+            f"the hub refused to move main ({exc.problem}); its host keeps main for the "
+            f"engine beside it: run this on the hub's host{where}: {line}"
+        ) from None
+
+
+def _path_on_host(url: str) -> str | None:
+    """The hub's path on its host, where the URL names it (ssh, file); not over HTTP or
+    git://, whose server maps URLs to folders of its own choosing."""
+    address = parse(url)
+    if address.scheme == "file":
+        return address.path
+    if not address.ssh:
+        return None
+    path = address.path
+    if "://" in url:
+        return path[1:] if path.startswith("/~") else path or None
+    return path if path.startswith(("/", "~")) else f"~/{path}"

@@ -12,6 +12,10 @@ a local hub), and writes only by pushes whose per-ref results are checked:
 
 The hub must let the engine's pushes to ``main`` through and keep everyone else's out:
 on GitHub, a branch protection rule that admits only the engine's identity.
+
+A URL's secret (``https://user:token@host/...``) stays in this process's memory
+(:mod:`gnp.git.address`): the mirror's folder name and its remote are made from the URL
+without it, and the host gets it only when it asks (:mod:`gnp.git.credentials`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import pygit2
 
 from gnp.core.errors import GnpError, UsageError
 from gnp.core.layout import INBOX_REFS, MAIN, PROTOCOL_FILE
+from gnp.git.address import Address, clean, parse
 from gnp.git.bare import REMOTE, make_bare
+from gnp.git.credentials import answering
 from gnp.git.hub import Hub
 from gnp.git.push import UNREPORTED, push
 from gnp.git.trees import read
@@ -32,17 +38,29 @@ from gnp.host import keys, locks
 OUTGOING = "refs/gnp-outgoing/"
 
 
+class HostKeepsMain(GnpError):
+    """The hub's host refused a push to main that was a fast-forward: its hooks keep
+    main for an engine beside it."""
+
+    def __init__(self, message: str, problem: str) -> None:
+        super().__init__(message)
+        self.problem = problem  # what the host said
+
+
 class RemoteHub(Hub):
+    address: Address
+
     @classmethod
     def open_url(cls, url: str) -> RemoteHub:
-        path = mirror_path(url)
+        address = parse(url)
+        path = mirror_path(address.url)
         # A mirror's first fetch happens before it is renamed into place: a URL that
         # cannot be reached, or that is not a gnp hub, leaves no mirror; one in place has
         # fetched a hub at least once.
         fetched = not (path / "HEAD").exists() and make_bare(
-            path, url, fill=lambda made: cls._at(made, url)._check()
+            path, address.url, fill=lambda made: cls._at(made, address)._check()
         )
-        hub = cls._at(path, url)
+        hub = cls._at(path, address)
         if not fetched:
             hub._check()
         return hub
@@ -54,17 +72,22 @@ class RemoteHub(Hub):
             raise UsageError(f"{self.url} is not a gnp hub (no {PROTOCOL_FILE} on its main)")
 
     @classmethod
-    def _at(cls, path: Path, url: str) -> RemoteHub:
+    def _at(cls, path: Path, address: Address) -> RemoteHub:
         hub = cls(path, pygit2.Repository(str(path)))
-        hub.url = url
+        hub.url = address.url
+        hub.address = address
         return hub
 
     def refresh(self) -> None:
         try:
-            with locks.held(self.path / locks.FETCH):  # fetches would fight over ref locks
+            with (
+                locks.held(self.path / locks.FETCH),  # fetches would fight over ref locks
+                answering(self.address) as answers,
+            ):
                 self.repo.remotes[REMOTE].fetch(
                     ["+refs/heads/main:refs/heads/main", f"+{INBOX_REFS}*:{INBOX_REFS}*"],
                     prune=pygit2.enums.FetchPrune.PRUNE,
+                    callbacks=answers,
                 )
         except pygit2.GitError as exc:
             raise UsageError(f"cannot reach the hub {self.url}: {exc}") from None
@@ -73,7 +96,7 @@ class RemoteHub(Hub):
         """Push one refspec; None if the hub took it, else its reason (a transport error
         too, unless ``transport_errors``: then it raises)."""
         try:
-            return push(self.repo.remotes[REMOTE], refspec, target)
+            return push(self.repo.remotes[REMOTE], refspec, target, self.address)
         except (pygit2.GitError, OSError) as exc:
             if transport_errors:
                 raise
@@ -117,10 +140,11 @@ class RemoteHub(Hub):
             self.refresh()
             if problem != UNREPORTED and self.main().id == base:
                 # The hub itself said no, and not because main moved: retrying cannot help.
-                raise GnpError(
+                raise HostKeepsMain(
                     f"the hub refused to move main ({problem}); a hub whose update hook keeps "
                     "main for its engine (git daemon, ssh, smart HTTP) lets only an engine "
-                    "beside it do that: run this on the hub's host, with --hub set to its path"
+                    "beside it do that: run this on the hub's host, with --hub set to its path",
+                    problem,
                 )
             return False  # main moved on the hub: the caller recomputes
         self.repo.lookup_reference(MAIN).set_target(new, message)
@@ -128,4 +152,5 @@ class RemoteHub(Hub):
 
 
 def mirror_path(url: str) -> Path:
-    return keys.home() / "mirrors" / f"{hashlib.sha256(url.encode()).hexdigest()[:24]}.git"
+    """The mirror of the hub at ``url``, named by the URL without its secret."""
+    return keys.home() / "mirrors" / f"{hashlib.sha256(clean(url).encode()).hexdigest()[:24]}.git"
