@@ -7,6 +7,7 @@ frame with exactly one verdict."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ from gnp.git.hub import Hub
 from gnp.host import keys
 from gnp.lineage import read as lineage
 from gnp_cli.server import free_port
+from tests.helpers.cli import cli
 from tests.helpers.hubs import send, worker_key
 from tests.helpers.real import need
 
@@ -240,6 +242,9 @@ def test_a_frame_on_a_dask_cluster_gives_each_worker_one_verdict_when_a_process_
         summary: FrameSummary = frame(str(hub.path), members, dask=dask.address)
         killer.join(timeout=5)
         assert len(killed) == 2, f"the victim never started; see {dask.logs}"
+        runs = hub.state().document("log.json")["runs"]
+        if victim is WorkerStatus.OK:
+            next_frame = by_the_command_line(hub, tmp_path, members[:2], dask.address)
 
     outcomes = {w.worker: w for w in summary.workers}
     assert sorted(outcomes) == sorted(ids)
@@ -262,11 +267,25 @@ def test_a_frame_on_a_dask_cluster_gives_each_worker_one_verdict_when_a_process_
     }
     # Exactly once: each delivered run appended its worker's id once, the victim's too
     # although its command started twice; a run that fell back appended nothing.
-    assert sorted(hub.state().document("log.json")["runs"]) == delivered
+    assert sorted(runs) == delivered
     # One lineage row per roster worker in the frame, and nothing left in the inbox.
     assert summary.lineage is not None
     rows = lineage.read(summary.lineage.rsplit("/frame=", 1)[0])
     frame2 = sorted(r.worker for r in rows.itertuples() if r.frame == 2)
     assert frame2 == sorted(ids)
-    assert hub.state().frame == 2
     assert not [r for r in hub.repo.references if r.startswith("refs/gnp/inbox/")]
+    if victim is WorkerStatus.OK:  # and the command line runs a frame on the cluster too
+        assert next_frame["frame"] == 3
+        assert [w["status"] for w in next_frame["workers"]] == ["ok", "ok"]
+        assert sorted(hub.state().document("log.json")["runs"][-2:]) == ids[:2]
+
+
+def by_the_command_line(
+    hub: Hub, tmp_path: Path, members: list[dict[str, Any]], address: str
+) -> Any:
+    """``gnp frame --dask ADDRESS``: one more frame on the same cluster; its summary."""
+    roster = tmp_path / "roster.json"
+    roster.write_text(json.dumps(members))
+    ran = cli("frame", "--hub", str(hub.path), "--roster", str(roster), "--dask", address, "--json")
+    assert ran.returncode == 0, ran.stderr
+    return json.loads(ran.stdout)

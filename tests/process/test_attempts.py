@@ -20,7 +20,6 @@ from gnp.host import clock, keys
 from tests.helpers.hubs import incr, worker_key
 
 
-
 def _alice(tmp_path: Path) -> roster.Member:
     """alice, whose command notes each time it runs, and sets a count."""
     script = f"echo x >> {tmp_path / 'runs'}; echo '{{\"count\": 1}}' > stats.json"
