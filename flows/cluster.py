@@ -15,7 +15,7 @@ Theory of operation:
   ``allowed-failures``); a task that ends without an outcome anyway (its processes kept
   dying, say) gets a stand-in task, also where its key is, which leaves its fallback.
   Every attempt of a worker's run, and its stand-in, sign with the run's token, and none
-  runs or signs once the run's verdict is in the inbox (:mod:`gnp.frame.attempts`): one
+  runs or signs once the run's verdict is in the inbox (:mod:`gnp.git.attempts`): one
   verdict per roster worker, whichever attempt delivered it.
 * Stopping. A frame's :class:`~gnp.process.stop.StopToken` is an event of this process,
   which does not travel (it would not pickle, and a copy would never be set). A frame

@@ -31,7 +31,7 @@ def run_worker(
     it stops the work's command, which then leaves a fallback (a token of this process:
     a task on a cluster gets none, and is cancelled instead). ``token`` is the frame's for
     this worker's run: an attempt that finds the run's verdict already delivered by an
-    earlier one returns it and runs nothing (:mod:`gnp.frame.attempts`).
+    earlier one returns it and runs nothing (:mod:`gnp.git.attempts`).
     """
     who = member(entry)
     root = Path(worktrees) if worktrees else None

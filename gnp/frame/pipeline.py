@@ -17,7 +17,7 @@ Theory of operation: one frame is
    back, say: :attr:`gnp.frame.summary.FrameSummary.failure`), which the flow turns into
    a Failed run after everything is recorded.
 
-Each worker's run has a token (:mod:`gnp.frame.attempts`) that every attempt of it, and
+Each worker's run has a token (:mod:`gnp.git.attempts`) that every attempt of it, and
 its fallback here, sign with: a run attempted twice (its process died, and a cluster ran
 it again) still ends in one verdict.
 
@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from gnp.frame.attempts import token
 from gnp.frame.roster import Member, check
 from gnp.frame.summary import FrameSummary
 from gnp.frame.workers import WorkerOutcome, stand_in, work
+from gnp.git.attempts import token
 from gnp.git.connect import is_url, open_hub
 from gnp.git.engine import FrameReport, boundary, run_frame
 from gnp.git.hub import Hub

@@ -25,10 +25,9 @@ from gnp.core.delta import fallback
 from gnp.core.errors import describe
 from gnp.core.inert import inert
 from gnp.core.verdict import WorkerStatus
-from gnp.frame import attempts
 from gnp.frame.call import CALL_PATH
 from gnp.frame.roster import Member
-from gnp.git import inbox
+from gnp.git import attempts, inbox
 from gnp.git.hub import Hub
 from gnp.host import clock, keys
 from gnp.process.run import run
@@ -85,7 +84,7 @@ def work(
 ) -> WorkerOutcome:
     """Run one roster worker in its own worktree and submit what it did.
 
-    ``token`` is the frame's for this worker's run (:mod:`gnp.frame.attempts`): if an
+    ``token`` is the frame's for this worker's run (:mod:`gnp.git.attempts`): if an
     earlier attempt of the run delivered its verdict, that is the outcome, and the work
     is not run again."""
     started = time.perf_counter()

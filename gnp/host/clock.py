@@ -22,5 +22,5 @@ def now() -> str:
 def stamp(nonce: str | None = None) -> Stamp:
     """Now, to the microsecond, and 128 fresh random bits; or ``nonce`` instead of them,
     when the caller chose it (a frame's token for one roster worker's run:
-    :mod:`gnp.frame.attempts`)."""
+    :mod:`gnp.git.attempts`)."""
     return Stamp(now(), nonce or secrets.token_hex(16))

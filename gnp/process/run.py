@@ -97,7 +97,7 @@ def run(
     state = hub.state()
     key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
     grants.check_claim(worker, authority, state.grants.of(worker))  # or too much authority
-    wt = create(LocalRepo.for_hub(hub), worker, root=root)
+    wt = create(LocalRepo.for_hub(hub), worker, root=root, token=nonce, frame=state.frame)
     try:
         base = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
         result = _work(

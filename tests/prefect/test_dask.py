@@ -173,9 +173,10 @@ def parent(pid: int) -> int:
     raise AssertionError(f"no parent of {pid}")
 
 
-def kill_when_started(mark: Path, killed: list[int]) -> threading.Thread:
+def kill_when_started(mark: Path, killed: list[int], env: dict[str, str]) -> threading.Thread:
     """Once the victim's first attempt has started its command: SIGKILL the Dask worker
-    process running it, then the command it leaves behind."""
+    process running it, then the command it leaves behind. ``env`` gets the killed
+    process's GNP_HOME and GNP_WORKTREES, for its janitor."""
 
     def go() -> None:
         deadline = time.monotonic() + 120
@@ -187,6 +188,11 @@ def kill_when_started(mark: Path, killed: list[int]) -> threading.Thread:
         else:
             return
         dask_worker = parent(pid)  # the harness runs the command from the task's process
+        environ = Path(f"/proc/{dask_worker}/environ").read_bytes().split(b"\0")
+        for pair in (e.decode() for e in environ if b"=" in e):
+            name, _, value = pair.partition("=")
+            if name in ("GNP_HOME", "GNP_WORKTREES"):
+                env[name] = value
         os.kill(dask_worker, signal.SIGKILL)
         os.kill(pid, signal.SIGKILL)  # left running, unsupervised: gnp janitor's, there
         killed.extend([dask_worker, pid])
@@ -238,11 +244,18 @@ def test_a_frame_on_a_dask_cluster_gives_each_worker_one_verdict_when_a_process_
         place_keys(hub, ids, dask.homes)
         ready(dask.address, dask.homes)
         killed: list[int] = []
-        killer = kill_when_started(mark, killed)
+        where: dict[str, str] = {}
+        killer = kill_when_started(mark, killed, where)
         summary: FrameSummary = frame(str(hub.path), members, dask=dask.address)
         killer.join(timeout=5)
         assert len(killed) == 2, f"the victim never started; see {dask.logs}"
         runs = hub.state().document("log.json")["runs"]
+        # The killed process left the victim's first worktree, whose owner died before it
+        # reported: its janitor finds the run's verdict merged, and adds none.
+        swept = cli("janitor", "--hub", str(hub.path), env=where)
+        assert swept.returncode == 0, swept.stderr
+        assert "victim" in swept.stdout and "fallback" not in swept.stdout, swept.stdout
+        assert not [r for r in hub.repo.references if r.startswith("refs/gnp/inbox/")]
         if victim is WorkerStatus.OK:
             next_frame = by_the_command_line(hub, tmp_path, members[:2], dask.address)
 

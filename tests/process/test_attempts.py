@@ -1,5 +1,5 @@
 """One verdict per roster worker's run, however many times it is attempted
-(gnp.frame.attempts): a second attempt, or a fallback made for an attempt that ended
+(gnp.git.attempts): a second attempt, or a fallback made for an attempt that ended
 without reporting, finds the run's verdict by its token and adds none. And a cluster's
 plain parts (gnp.frame.cluster): which resource a key is, and whose key is held."""
 
@@ -11,8 +11,9 @@ import pytest
 
 from gnp.core.delta import Stamp, compose
 from gnp.core.verdict import Outcome, WorkerStatus
-from gnp.frame import attempts, cluster, roster
+from gnp.frame import cluster, roster
 from gnp.frame.workers import stand_in, work
+from gnp.git import attempts
 from gnp.git.engine import run_frame
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot, submit

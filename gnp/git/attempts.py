@@ -14,6 +14,11 @@ inbox is searched for a delta of that worker, signed by that worker's key, whose
 is the token (:func:`delivered`): if there is one, it is the run's verdict, and nothing
 is run or signed again. The search reads only that worker's inbox refs.
 
+The janitor, which gives a worker whose process died before it reported a fallback,
+asks the same of the run its ownership record names, later, when the run's verdict may
+have been merged already (:func:`verdict_of` also reads the frames archived since the
+run began): a killed attempt's leftovers then get no second verdict.
+
 What this holds: attempts one after another (a process dies, then another attempt
 starts) give one verdict, whichever of them pushed it. What it cannot hold: two
 attempts at once, each past its search before the other pushed (a cluster that took a
@@ -28,9 +33,10 @@ from __future__ import annotations
 import secrets
 
 from gnp.core.admit import admit
-from gnp.core.delta import Delta
+from gnp.core.delta import Delta, decode
 from gnp.core.errors import Refused
-from gnp.core.layout import parse_ref
+from gnp.core.layout import frame_dir, parse_ref
+from gnp.git import trees
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot, take
 
@@ -58,4 +64,24 @@ def delivered(hub: Hub, worker: str, run: str) -> Delta | None:
             continue
         if delta.worker == worker and delta.nonce == run:
             return delta
+    return None
+
+
+def verdict_of(hub: Hub, worker: str, run: str, *, since: int = 0) -> Delta | None:
+    """The delta ``worker`` signed for the run ``run``, in the inbox or archived by a frame
+    after frame ``since`` (the frame the run began at)."""
+    found = delivered(hub, worker, run)
+    if found is not None:
+        return found
+    state = hub.state()
+    tree = hub.main().tree
+    for frame in range(max(since, 0) + 1, state.frame + 1):
+        folder = trees.subtree(tree, f"{frame_dir(frame)}/deltas/{worker}")
+        for _, blob in trees.blobs(folder) if folder is not None else ():
+            try:  # admitted when it was archived; read again, it is only compared
+                delta = decode(blob.data, state.limits)
+            except Refused:
+                continue
+            if delta.worker == worker and delta.nonce == run:
+                return delta
     return None
