@@ -5,11 +5,15 @@ plain parts (gnp.frame.cluster): which resource a key is, and whose key is held.
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gnp.core.delta import Stamp, compose
+from gnp.core.document import ABSENT
 from gnp.core.verdict import Outcome, WorkerStatus
 from gnp.frame import cluster, roster
 from gnp.frame.workers import stand_in, work
@@ -17,8 +21,12 @@ from gnp.git import attempts
 from gnp.git.engine import run_frame
 from gnp.git.hub import Hub
 from gnp.git.inbox import snapshot, submit
+from gnp.git.local import LocalRepo
 from gnp.host import clock, keys
+from gnp.process.janitor import sweep
+from gnp.process.proc import session_members
 from tests.helpers.hubs import incr, worker_key
+from tests.helpers.worktrees import killed_run, leftovers, proc
 
 
 def _alice(tmp_path: Path) -> roster.Member:
@@ -131,3 +139,77 @@ def test_a_member_sent_elsewhere_keeps_its_folder(
     entry = cluster.shipped(roster.member({"id": "alice", "command": ["./agent.sh"]}))
     assert entry["cwd"] == str(tmp_path.resolve())
     assert roster.member(entry).argv() == [str(tmp_path.resolve() / "agent.sh")]
+
+
+# The janitor, after a killed attempt ---------------------------------------------------
+
+
+@pytest.fixture
+def sessions() -> Iterator[list[int]]:
+    """Sessions a killed harness left running: killed after the test, whatever it did."""
+    found: list[int] = []
+    yield found
+    for sid in found:
+        for pid in session_members(sid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_the_janitor_gives_no_fallback_to_a_killed_attempt_whose_run_delivered(
+    hub: Hub, local: LocalRepo, tmp_path: Path, sessions: list[int]
+) -> None:
+    """A cluster's process was killed running w's work; another attempt of the run
+    delivered, and the frame merged it. Swept later, the killed attempt gets none."""
+    run = attempts.token()
+    owner = killed_run(hub, local, tmp_path, sessions, token=run)
+    assert (owner.token, owner.frame) == (run, 0)
+    edit = ["sh", "-c", "echo '{\"count\": 1}' > stats.json"]
+    again = work(hub, roster.member({"id": "w", "command": edit}), token=run)
+    found = stand_in(hub, "w", "worker task ended without an outcome", token=run)
+    assert again.status is WorkerStatus.OK and found.delta_id == again.delta_id
+    assert [v.outcome for v in run_frame(hub).verdicts] == [Outcome.APPLIED]
+    report = sweep(hub)
+    assert report.fallbacks == report.unreported == [] and leftovers(local) == []
+    assert snapshot(hub) == []
+    assert hub.state().document("stats.json") == {"count": 1}
+
+
+def test_the_janitors_fallback_for_a_killed_attempt_bears_its_runs_token(
+    hub: Hub, local: LocalRepo, tmp_path: Path, sessions: list[int]
+) -> None:
+    run = attempts.token()
+    killed_run(hub, local, tmp_path, sessions, token=run)
+    assert len(sweep(hub).fallbacks) == 1
+    assert len(snapshot(hub)) == 1
+    delivered = attempts.delivered(hub, "w", run)
+    assert delivered is not None and delivered.status == "fallback"
+    # and an attempt of the run that starts now finds it, and runs nothing
+    late = work(hub, roster.member({"id": "w", "command": ["false"]}), token=run)
+    assert (late.status, late.delta_id) == (WorkerStatus.FALLBACK, delivered.id)
+    assert [v.outcome for v in run_frame(hub).verdicts] == [Outcome.FALLBACK]
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["in-the-inbox", "merged"])
+def test_the_janitor_does_not_push_a_killed_attempts_delta_when_its_run_delivered(
+    hub: Hub, local: LocalRepo, merged: bool
+) -> None:
+    """Killed after it committed its delta, before it pushed it; meanwhile the run's
+    fallback (or another attempt's delta) was delivered: the run has its verdict."""
+    run = attempts.token()
+    fallback = stand_in(hub, "w", "worker task ended without an outcome", token=run)
+    if merged:
+        run_frame(hub)
+    p = proc("commit_then_die", str(hub.path), "w", run)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 9, err
+    report = sweep(hub)
+    assert report.rescued == [] and leftovers(local) == []
+    assert any(
+        f"delta {out.strip()[:12]} of w, not pushed: its run's verdict is delta "
+        f"{(fallback.delta_id or '')[:12]}" in line
+        for line in report.removed
+    ), report.removed
+    assert [r.ref for r in snapshot(hub)] == (
+        [] if merged else [f"refs/gnp/inbox/w/{fallback.delta_id}"]
+    )
+    run_frame(hub)
+    assert hub.state().document("stats.json") is ABSENT  # the killed attempt's incr never landed
