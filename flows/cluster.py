@@ -83,7 +83,10 @@ def on_cluster(runner: DaskTaskRunner, hub: str, worktrees: str | None) -> Itera
                     f"{member.id}: start a Dask worker with --preload gnp_tasks.cluster "
                     "and that key in its GNP_HOME"
                 )
-            first = send(run_worker, member, entry=shipped(member), worktrees=worktrees, token=run)
+            entry = shipped(member)
+            first = send(
+                run_worker, member, entry=entry, worktrees=worktrees, token=run, recheck=True
+            )
 
             def wait() -> Attempt:
                 ended = settled(first)
@@ -102,7 +105,8 @@ def on_cluster(runner: DaskTaskRunner, hub: str, worktrees: str | None) -> Itera
         try:
             yield submit
         except BaseException:
-            client.cancel(sent)  # type: ignore[no-untyped-call]  # the tasks not yet started never start (module doc)
+            # The tasks not yet started never start (module doc).
+            client.cancel(sent)  # type: ignore[no-untyped-call]
             raise
 
 

@@ -23,6 +23,7 @@ def run_worker(
     worktrees: str | None = None,
     stop: StopToken | None = None,
     token: str | None = None,
+    recheck: bool = False,
 ) -> WorkerOutcome:
     """Run one roster entry; its outcome (ok, fallback, unchanged, failed).
 
@@ -30,12 +31,13 @@ def run_worker(
     timeouts run on threads and cannot stop a blocking call. ``stop`` is the frame's: set,
     it stops the work's command, which then leaves a fallback (a token of this process:
     a task on a cluster gets none, and is cancelled instead). ``token`` is the frame's for
-    this worker's run: an attempt that finds the run's verdict already delivered by an
-    earlier one returns it and runs nothing (:mod:`gnp.git.attempts`).
+    this worker's run; with ``recheck`` (on a cluster, which may run a task again), an
+    attempt that finds the run's verdict already delivered by an earlier one returns it
+    and runs nothing (:mod:`gnp.git.attempts`).
     """
     who = member(entry)
     root = Path(worktrees) if worktrees else None
-    outcome = work(open_hub(hub), who, root=root, stop=stop, token=token)
+    outcome = work(open_hub(hub), who, root=root, stop=stop, token=token, recheck=recheck)
     logger = get_run_logger()
     logger.log(outcome.level, inert(outcome.line()))
     if outcome.output:  # line by line: its own lines stay lines, and nothing else passes

@@ -81,16 +81,20 @@ def work(
     root: Path | None = None,
     stop: StopToken | None = None,
     token: str | None = None,
+    recheck: bool = False,
 ) -> WorkerOutcome:
     """Run one roster worker in its own worktree and submit what it did.
 
-    ``token`` is the frame's for this worker's run (:mod:`gnp.git.attempts`): if an
-    earlier attempt of the run delivered its verdict, that is the outcome, and the work
-    is not run again."""
+    ``token`` is the frame's for this worker's run (:mod:`gnp.git.attempts`), which its
+    delta or fallback bears. With ``recheck`` (the run may have been attempted already:
+    a cluster runs a task again when its process died), the inbox is searched first, and
+    if an earlier attempt delivered the run's verdict, that is the outcome and the work
+    is not run again. Without it, the search is spared (for a hub at a URL, a fetch)."""
     started = time.perf_counter()
-    if token is not None and (earlier := _earlier(hub, member.id, token, started)) is not None:
-        return earlier
     try:
+        earlier = _earlier(hub, member.id, token, started) if recheck and token else None
+        if earlier is not None:
+            return earlier
         result = run(
             hub,
             member.id,

@@ -135,7 +135,7 @@ def _work(
             capture=capture,
             started=lambda pid: owners.note_work(wt.local.path, wt.name, pid),
         )
-        verdict = _verdict(wt, key, base, ended, authority, deadline, nonce)
+        verdict = _verdict(wt, key, base, ended, authority, nonce, deadline)
     except (KeyboardInterrupt, SystemExit) as interrupt:  # Ctrl-C, SIGTERM: work killed
         _stopped(wt, key, base.frame, interrupt, nonce)
         raise
@@ -167,8 +167,8 @@ def _verdict(
     base: State,
     ended: Ended,
     authority: int,
+    nonce: str | None,
     deadline: float | None,
-    nonce: str | None = None,
 ) -> _Verdict:
     """What the run ends in, signed: its delta, nothing, or its fallback, whatever fails
     (the run's timeout passing while its edits are read included)."""

@@ -50,7 +50,7 @@ def test_a_run_attempted_again_after_it_delivered_is_not_run_again(
     assert first.status is WorkerStatus.OK and _runs(tmp_path) == 1
     # Its process died before it reported: the cluster runs it again, and the frame's
     # process makes a fallback for the attempt that reported nothing.
-    again = work(hub, alice, root=tmp_path / "wt", token=run)
+    again = work(hub, alice, root=tmp_path / "wt", token=run, recheck=True)
     fallback = stand_in(hub, "alice", "worker task ended without an outcome", token=run)
     assert (again.status, again.delta_id) == (WorkerStatus.OK, first.delta_id)
     assert (fallback.status, fallback.delta_id) == (WorkerStatus.OK, first.delta_id)
@@ -99,7 +99,7 @@ def test_a_delta_bearing_the_token_counts_only_if_the_worker_signed_it(
     submit(hub, forged)
     assert attempts.delivered(hub, "alice", run) is None
     alice = _alice(tmp_path)
-    outcome = work(hub, alice, root=tmp_path / "wt", token=run)
+    outcome = work(hub, alice, root=tmp_path / "wt", token=run, recheck=True)
     assert outcome.status is WorkerStatus.OK and _runs(tmp_path) == 1
     delivered = attempts.delivered(hub, "alice", run)
     assert delivered is not None and delivered.id == outcome.delta_id
@@ -163,7 +163,7 @@ def test_the_janitor_gives_no_fallback_to_a_killed_attempt_whose_run_delivered(
     owner = killed_run(hub, local, tmp_path, sessions, token=run)
     assert (owner.token, owner.frame) == (run, 0)
     edit = ["sh", "-c", "echo '{\"count\": 1}' > stats.json"]
-    again = work(hub, roster.member({"id": "w", "command": edit}), token=run)
+    again = work(hub, roster.member({"id": "w", "command": edit}), token=run, recheck=True)
     found = stand_in(hub, "w", "worker task ended without an outcome", token=run)
     assert again.status is WorkerStatus.OK and found.delta_id == again.delta_id
     assert [v.outcome for v in run_frame(hub).verdicts] == [Outcome.APPLIED]
@@ -183,7 +183,7 @@ def test_the_janitors_fallback_for_a_killed_attempt_bears_its_runs_token(
     delivered = attempts.delivered(hub, "w", run)
     assert delivered is not None and delivered.status == "fallback"
     # and an attempt of the run that starts now finds it, and runs nothing
-    late = work(hub, roster.member({"id": "w", "command": ["false"]}), token=run)
+    late = work(hub, roster.member({"id": "w", "command": ["false"]}), token=run, recheck=True)
     assert (late.status, late.delta_id) == (WorkerStatus.FALLBACK, delivered.id)
     assert [v.outcome for v in run_frame(hub).verdicts] == [Outcome.FALLBACK]
 
