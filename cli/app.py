@@ -89,6 +89,15 @@ LineageReadOption = Annotated[
     ),
 ]
 MaxWorkersOption = Annotated[int, typer.Option(help="Worker tasks at once.", min=1)]
+DaskOption = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        metavar="ADDRESS",
+        help="Run the worker tasks on the Dask cluster whose scheduler is at ADDRESS "
+        "(tcp://host:8786), each where its key is; across machines, give the hub as a URL.",
+    ),
+]
 
 
 # The protocol and git ---------------------------------------------------------------------
@@ -378,6 +387,7 @@ def frame(
     max_workers: MaxWorkersOption = 8,
     lineage: LineageOption = None,
     as_json: JsonOption = False,
+    dask: DaskOption = None,
 ) -> None:
     """Run one frame now, as a Prefect flow run: the roster's workers, then the merge."""
     from gnp.core import canonical
@@ -405,7 +415,9 @@ def frame(
             from gnp_flows.frame import frame as frame_flow
 
             try:
-                summary = flow_run(lambda: frame_flow(hub, entries, max_workers, lineage))
+                summary = flow_run(
+                    lambda: frame_flow(hub, entries, max_workers, lineage, dask=dask)
+                )
             except FrameFailed as failed:  # merged and recorded, but failed: shown, then why
                 summary = failed.summary
             from gnp_cli.ui import flow_run_url
@@ -505,6 +517,7 @@ def serve(
     ] = None,
     lineage: LineageOption = None,
     max_workers: MaxWorkersOption = 8,
+    dask: DaskOption = None,
 ) -> None:
     """Serve one hub's scheduled frames and nightly replay from this process.
 
@@ -539,6 +552,7 @@ def serve(
         replay_cron=REPLAY_CRON if replay_cron is None else replay_cron,
         lineage=lineage,
         max_workers=max_workers,
+        dask=dask,
     )
     serve_deployments(made)
 

@@ -49,13 +49,15 @@ def build(
     replay_cron: str = REPLAY_CRON,
     lineage: str | None = None,
     max_workers: int = 8,
+    dask: str | None = None,
 ) -> list[RunnerDeployment]:
     """The frame deployment and the replay deployment of ``hub``, in that order.
 
     Both are named ``name`` (default: the hub's name), so they show in Prefect as
     ``gnp-frame/<name>`` and ``gnp-replay/<name>``. ``roster`` is a roster file or a
-    list (:func:`roster_parameter`). Raises UsageError for a bad roster, a bad cron
-    string or a bad name, before anything is registered.
+    list (:func:`roster_parameter`). ``dask`` is the address of a Dask scheduler whose
+    cluster runs each frame's worker tasks (the flow's ``dask``). Raises UsageError for
+    a bad roster, a bad cron string or a bad name, before anything is registered.
     """
     name = name or default_name(hub)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
@@ -70,6 +72,8 @@ def build(
     }
     if lineage is not None:
         parameters["lineage"] = _absolute(lineage)
+    if dask is not None:
+        parameters["dask"] = dask
     made = [
         frame.to_deployment(
             name,

@@ -2,7 +2,9 @@
 
 The frame's steps are gnp's (:func:`gnp.frame.pipeline.run`); here each runs as a task:
 the roster's workers fan out on a thread pool of task runs (each in its own worktree, at
-most ``max_workers`` at once), then collect-inbox takes the boundary, merge runs the
+most ``max_workers`` at once), or, given a Dask scheduler's address (``dask``), on that
+cluster's processes, each worker's task where its key is (:mod:`gnp.frame.cluster`);
+then, in the flow's own process, collect-inbox takes the boundary, merge runs the
 engine, lineage writes the frame's rows and publish-summary makes the artifact. Deltas
 pushed to the inbox from anywhere else merge in the same frame; a roster of zero
 workers is a valid frame that merges only the inbox.
@@ -30,6 +32,7 @@ from prefect.client.schemas.objects import State
 from prefect.futures import PrefectFuture
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect_dask.task_runners import DaskTaskRunner
 
 from gnp.core.inert import inert
 from gnp.frame import pipeline
@@ -40,6 +43,7 @@ from gnp.frame.workers import WorkerOutcome
 from gnp.git.connect import open_hub
 from gnp.git.engine import FrameReport
 from gnp.process.stop import StopToken
+from gnp_flows.cluster import on_cluster, runner_for
 from gnp_tasks.artifact import publish
 from gnp_tasks.inbox import collect
 from gnp_tasks.lineage import record
@@ -98,6 +102,7 @@ def frame(
     max_workers: int = 8,
     lineage: str | None = None,
     worktrees: str | None = None,
+    dask: str | None = None,
 ) -> FrameSummary:
     """Run one frame on ``hub``; return its summary.
 
@@ -108,11 +113,14 @@ def frame(
         max_workers: how many worker tasks run at once.
         lineage: where lineage goes (a folder or a pyarrow URI); default: by the hub.
         worktrees: where worktrees go; default: tmpfs when there is one.
+        dask: the address of a Dask scheduler (tcp://host:8786) whose workers run the
+            roster's worker tasks; default: a thread pool in this process. The cluster's
+            processes open the hub themselves: across machines, give it as a URL.
     """
     summary = pipeline.run(
         hub,
         parse(roster),
-        TaskSteps(),
+        TaskSteps(dask),
         max_workers=max_workers,
         lineage=lineage,
         worktrees=worktrees,
@@ -132,28 +140,24 @@ def frame(
 
 
 class TaskSteps:
-    """The frame's steps, each a task run of this flow run."""
+    """The frame's steps, each a task run of this flow run; the workers' on a Dask
+    cluster when given its scheduler's address."""
+
+    def __init__(self, dask: str | None = None) -> None:
+        self.dask = dask
 
     @property
     def run_id(self) -> str | None:
         run_id: str | None = runtime.flow_run.id
         return run_id
 
-    @contextlib.contextmanager
     def workers(
         self, hub: str, max_workers: int, worktrees: str | None, stop: StopToken
-    ) -> Iterator[Submit]:
-        pool: ThreadPoolTaskRunner[Any] = ThreadPoolTaskRunner(max_workers=max(1, max_workers))
-        with pool as runner:
-
-            def submit(member: Member) -> Pending:
-                future = runner.submit(
-                    run_worker,
-                    {"hub": hub, "entry": member.to_json(), "worktrees": worktrees, "stop": stop},
-                )
-                return lambda: attempt(future)
-
-            yield submit
+    ) -> contextlib.AbstractContextManager[Submit]:
+        runner = runner_for(self.dask, max_workers)
+        if isinstance(runner, DaskTaskRunner):
+            return on_cluster(runner, hub, worktrees)
+        return on_threads(runner, hub, worktrees, stop)
 
     def boundary(self, hub: str) -> list[str]:
         return collect(hub)
@@ -166,6 +170,29 @@ class TaskSteps:
 
     def publish(self, summary: FrameSummary, key: str) -> None:
         publish(summary, key)
+
+
+@contextlib.contextmanager
+def on_threads(
+    pool: ThreadPoolTaskRunner[Any], hub: str, worktrees: str | None, stop: StopToken
+) -> Iterator[Submit]:
+    """The worker tasks on a pool of threads of this process."""
+    with pool as runner:
+
+        def submit(member: Member, run: str) -> Pending:
+            future = runner.submit(
+                run_worker,
+                {
+                    "hub": hub,
+                    "entry": member.to_json(),
+                    "worktrees": worktrees,
+                    "stop": stop,
+                    "token": run,
+                },
+            )
+            return lambda: attempt(future)
+
+        yield submit
 
 
 def attempt(future: PrefectFuture[WorkerOutcome]) -> Attempt:

@@ -17,6 +17,10 @@ Theory of operation: one frame is
    back, say: :attr:`gnp.frame.summary.FrameSummary.failure`), which the flow turns into
    a Failed run after everything is recorded.
 
+Each worker's run has a token (:mod:`gnp.git.attempts`) that every attempt of it, and
+its fallback here, sign with: a run attempted twice (its process died, and a cluster ran
+it again) still ends in one verdict.
+
 A stop (SIGTERM, Ctrl-C) while the workers run sets the frame's :class:`StopToken`
 before anything waits for them, so they stop their commands and leave fallbacks.
 
@@ -42,6 +46,7 @@ from typing import Protocol
 from gnp.frame.roster import Member, check
 from gnp.frame.summary import FrameSummary
 from gnp.frame.workers import WorkerOutcome, stand_in, work
+from gnp.git.attempts import token
 from gnp.git.connect import is_url, open_hub
 from gnp.git.engine import FrameReport, boundary, run_frame
 from gnp.git.hub import Hub
@@ -59,7 +64,7 @@ class Crashed:
 
 Attempt = WorkerOutcome | Crashed
 Pending = Callable[[], Attempt]  # waits for one worker, and says how it ended
-Submit = Callable[[Member], Pending]  # starts one worker
+Submit = Callable[[Member, str], Pending]  # starts one worker's run, given the run's token
 
 
 class Steps(Protocol):
@@ -124,16 +129,18 @@ def fan_out(
     if not members:
         return []
     stop = StopToken()
+    tokens = [token() for _ in members]
     with steps.workers(hub, max_workers, worktrees, stop) as submit, stopping_on_interrupt(stop):
-        pending = [submit(member) for member in members]
-        attempts = [wait() for wait in pending]
-    return [outcome(opened, m, a) for m, a in zip(members, attempts, strict=True)]
+        pending = [submit(member, run) for member, run in zip(members, tokens, strict=True)]
+        ended = [wait() for wait in pending]
+    return [outcome(opened, m, a, run) for m, a, run in zip(members, ended, tokens, strict=True)]
 
 
-def outcome(hub: Hub, member: Member, attempt: Attempt) -> WorkerOutcome:
-    """The worker's outcome; a run that ended without one gets its fallback delta now."""
+def outcome(hub: Hub, member: Member, attempt: Attempt, run: str | None = None) -> WorkerOutcome:
+    """The worker's outcome; a run that ended without one gets its fallback delta now,
+    unless an attempt of it (token ``run``) delivered one before it ended."""
     if isinstance(attempt, Crashed):
-        return stand_in(hub, member.id, attempt.reason)
+        return stand_in(hub, member.id, attempt.reason, token=run)
     return attempt
 
 
@@ -183,14 +190,14 @@ class PlainSteps:
     ) -> Iterator[Submit]:
         root = Path(worktrees) if worktrees else None
 
-        def one(member: Member) -> WorkerOutcome:
+        def one(member: Member, run: str) -> WorkerOutcome:
             # A Hub per worker: a pygit2 repository is not to be shared between threads.
-            return work(open_hub(hub), member, root=root, stop=stop)
+            return work(open_hub(hub), member, root=root, stop=stop, token=run)
 
         with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
 
-            def submit(member: Member) -> Pending:
-                future = pool.submit(one, member)
+            def submit(member: Member, run: str) -> Pending:
+                future = pool.submit(one, member, run)
                 return lambda: _attempt(future)
 
             yield submit

@@ -27,7 +27,7 @@ from gnp.core.inert import inert
 from gnp.core.verdict import WorkerStatus
 from gnp.frame.call import CALL_PATH
 from gnp.frame.roster import Member
-from gnp.git import inbox
+from gnp.git import attempts, inbox
 from gnp.git.hub import Hub
 from gnp.host import clock, keys
 from gnp.process.run import run
@@ -75,11 +75,26 @@ class WorkerOutcome:
 
 
 def work(
-    hub: Hub, member: Member, *, root: Path | None = None, stop: StopToken | None = None
+    hub: Hub,
+    member: Member,
+    *,
+    root: Path | None = None,
+    stop: StopToken | None = None,
+    token: str | None = None,
+    recheck: bool = False,
 ) -> WorkerOutcome:
-    """Run one roster worker in its own worktree and submit what it did."""
+    """Run one roster worker in its own worktree and submit what it did.
+
+    ``token`` is the frame's for this worker's run (:mod:`gnp.git.attempts`), which its
+    delta or fallback bears. With ``recheck`` (the run may have been attempted already:
+    a cluster runs a task again when its process died), the inbox is searched first, and
+    if an earlier attempt delivered the run's verdict, that is the outcome and the work
+    is not run again. Without it, the search is spared (for a hub at a URL, a fetch)."""
     started = time.perf_counter()
     try:
+        earlier = _earlier(hub, member.id, token, started) if recheck and token else None
+        if earlier is not None:
+            return earlier
         result = run(
             hub,
             member.id,
@@ -90,9 +105,10 @@ def work(
             env=_env(member),
             capture=True,
             stop=stop,
+            nonce=token,
         )
     except Exception as exc:  # the harness itself failed: the worker still gets a verdict
-        return stand_in(hub, member.id, describe(exc), started=started)
+        return stand_in(hub, member.id, describe(exc), started=started, token=token)
     return _told(
         WorkerOutcome(
             member.id,
@@ -106,14 +122,26 @@ def work(
     )
 
 
-def stand_in(hub: Hub, worker: str, reason: str, *, started: float | None = None) -> WorkerOutcome:
-    """Submit the empty fallback delta of a worker whose work could not report itself."""
+def stand_in(
+    hub: Hub,
+    worker: str,
+    reason: str,
+    *,
+    started: float | None = None,
+    token: str | None = None,
+) -> WorkerOutcome:
+    """Submit the empty fallback delta of a worker whose work could not report itself;
+    with the run's ``token``, only if no attempt of the run delivered a verdict (which is
+    then the outcome)."""
     started = time.perf_counter() if started is None else started
     try:
+        if token is not None and (earlier := _earlier(hub, worker, token, started)) is not None:
+            return earlier
         state = hub.state()
         key = keys.load(state.hub_id, worker)
+        stamp = clock.stamp(token)
         delta_id = inbox.submit(
-            hub, key.sign(fallback(worker, reason, frame=state.frame, stamp=clock.stamp()))
+            hub, key.sign(fallback(worker, reason, frame=state.frame, stamp=stamp))
         )
     except Exception as exc:
         problem = describe(exc)
@@ -122,6 +150,20 @@ def stand_in(hub: Hub, worker: str, reason: str, *, started: float | None = None
         return _told(WorkerOutcome(worker, WorkerStatus.FAILED, None, None, why, seconds))
     seconds = time.perf_counter() - started
     return _told(WorkerOutcome(worker, WorkerStatus.FALLBACK, delta_id, None, reason, seconds))
+
+
+def _earlier(hub: Hub, worker: str, token: str, started: float) -> WorkerOutcome | None:
+    """The outcome an earlier attempt of this run delivered, if one did."""
+    delta = attempts.delivered(hub, worker, token)
+    if delta is None:
+        return None
+    seconds = time.perf_counter() - started
+    if delta.status == "fallback":
+        status, error = WorkerStatus.FALLBACK, delta.error
+    else:
+        status, error = WorkerStatus.OK, None
+    note = "delivered by an earlier attempt of this run, whose process ended before it reported"
+    return _told(WorkerOutcome(worker, status, delta.id, None, error or note, seconds))
 
 
 def _told(outcome: WorkerOutcome) -> WorkerOutcome:

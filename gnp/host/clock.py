@@ -19,6 +19,8 @@ def now() -> str:
     return format_utc(datetime.now(UTC))
 
 
-def stamp() -> Stamp:
-    """Now, to the microsecond, and 128 fresh random bits."""
-    return Stamp(now(), secrets.token_hex(16))
+def stamp(nonce: str | None = None) -> Stamp:
+    """Now, to the microsecond, and 128 fresh random bits; or ``nonce`` instead of them,
+    when the caller chose it (a frame's token for one roster worker's run:
+    :mod:`gnp.git.attempts`)."""
+    return Stamp(now(), nonce or secrets.token_hex(16))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gnp.core.errors import UsageError
+from gnp.core.errors import GnpError, UsageError
 from gnp.core.limits import check_worker
 from gnp.core.signing import SigningKey
 
@@ -124,6 +124,18 @@ def _staged(path: Path, data: bytes) -> Path:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return tmp
+
+
+def held() -> list[tuple[str, str]]:
+    """Every (hub id, worker) whose private key is in ``$GNP_HOME``, by the files' names
+    alone: no key is read."""
+    found = []
+    with contextlib.suppress(OSError):
+        for path in sorted((home() / "keys").glob("*/*.pem")):
+            worker = path.name.removesuffix(".pem")
+            with contextlib.suppress(GnpError):
+                found.append((path.parent.name, check_worker(worker)))
+    return found
 
 
 def load(hub_id: str, worker: str) -> SigningKey:

@@ -42,10 +42,11 @@ from pathlib import Path
 
 import pygit2
 
-from gnp.core.delta import fallback
+from gnp.core.delta import decode, fallback
 from gnp.core.errors import GnpError, describe
-from gnp.core.layout import INBOX_DIR, parse_ref, ref_name
+from gnp.core.layout import INBOX_DIR, delta_path, parse_ref, ref_name
 from gnp.git import trees
+from gnp.git.attempts import verdict_of
 from gnp.git.hub import Hub
 from gnp.git.inbox import delta_commit, remove, snapshot
 from gnp.git.local import LocalRepo
@@ -182,6 +183,10 @@ def _fall_back(
         f"{who} died before it reported, leaving no delta; "
         f"the janitor {done} its worktree {owner.name}"
     )
+    if owner.token is not None:
+        with contextlib.suppress(Exception):  # unknown: a fallback, as without a token
+            if verdict_of(local.hub, worker, owner.token, since=owner.frame) is not None:
+                return None  # another attempt of its run delivered the run's one verdict
     try:
         # main as this process read it (opening a hub at a URL fetches): no network here,
         # so what fails is this machine's, and a failed push below keeps the branch.
@@ -192,7 +197,7 @@ def _fall_back(
         if not path.exists():  # keys.load's advice (keygen) would not help this worker
             raise GnpError(f"its key is not on this machine (no {path})")
         signed = keys.load(state.hub_id, worker).sign(
-            fallback(worker, reason, frame=state.frame, stamp=clock.stamp())
+            fallback(worker, reason, frame=state.frame, stamp=clock.stamp(owner.token))
         )
         commit = delta_commit(local.repo, main, worker, signed.id, signed.encode())
         with locks.worktrees(local.path):  # two janitors at once: one fallback between them
@@ -221,6 +226,13 @@ def _rescue(
     target = ref_name(worker, delta_id)
     if state.settled(delta_id) or target in local.hub.repo.references:
         return True  # it did reach the hub
+    other = _run_delivered(local, commit, worker, delta_id)
+    if other is not None:
+        report.removed.append(
+            f"delta {delta_id[:12]} of {worker}, not pushed: its run's verdict is delta "
+            f"{other[:12]}, delivered by another attempt (on branch {branch})"
+        )
+        return True
     try:
         local.push(branch, target)
     except (GnpError, KeyError) as exc:
@@ -236,6 +248,20 @@ def _rescue(
     else:
         report.fallbacks.append(f"fallback delta {delta_id[:12]} for {worker}: {fallback_reason}")
     return True
+
+
+def _run_delivered(
+    local: LocalRepo, commit: pygit2.Commit, worker: str, delta_id: str
+) -> str | None:
+    """The id of another delta of the run ``delta_id`` belongs to (their nonce is the
+    run's token), in the inbox or merged: a frame's run attempted again elsewhere after
+    this one died. Random nonces never meet, so for any other delta this is None."""
+    try:
+        delta = decode(trees.read(commit.tree, delta_path(worker, delta_id)) or b"")
+        other = verdict_of(local.hub, worker, delta.nonce, since=delta.frame)
+    except Exception:  # unknown: pushed, as without a token; the engine settles it
+        return None
+    return other.id if other is not None and other.id != delta_id else None
 
 
 def _sweep_locks(repo_path: Path, age: float, report: Sweep) -> None:

@@ -11,13 +11,15 @@ the record says which process that was and it is gone.
 
 The JSON keys are shared by every gnp version on a machine (a janitor may sweep after an
 older run), so they do not change: ``worker pid host start created path branch``, and,
-as the run goes, ``work: {"sid"}`` and ``unchanged``.
+as the run goes, ``work: {"sid"}`` and ``unchanged``; a frame's run adds ``run: {"token",
+"frame"}`` (:mod:`gnp.git.attempts`), which an older janitor passes over.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,11 +46,15 @@ class Owner:
     branch: str | None = None
     session: int | None = None  # the session the work runs in, once it started
     unchanged: bool = False  # the run ended with nothing to report
+    token: str | None = None  # the frame's token for the run, if a frame ran it
+    frame: int = 0  # the hub's frame when the run began
 
     @classmethod
     def parse(cls, name: str, record: object) -> Owner:
         fields = record if isinstance(record, dict) else {}
         work = fields.get("work")
+        run = fields.get("run")
+        run = run if isinstance(run, dict) else {}
         return cls(
             name,
             pid=_typed(fields.get("pid"), int),
@@ -60,6 +66,8 @@ class Owner:
             branch=_typed(fields.get("branch"), str),
             session=_typed(work.get("sid"), int) if isinstance(work, dict) else None,
             unchanged=fields.get("unchanged") is True,
+            token=_token(run.get("token")),
+            frame=_typed(run.get("frame"), int) or 0,
         )
 
     def alive(self) -> bool:
@@ -75,6 +83,11 @@ def _own_folder(name: str, path: str | None) -> str | None:
     and the janitor removes a dead owner's folder whole: a record that names any other
     folder is damaged, and its path is not believed."""
     return path if path is not None and Path(path).name == name else None
+
+
+def _token(value: object) -> str | None:
+    """A run's token as a frame makes one (a delta's nonce), or nothing believed."""
+    return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{32}", value) else None
 
 
 def _typed(value: object, kind: type[Any]) -> Any:
@@ -100,10 +113,20 @@ def read_all(repo: Path) -> list[Owner]:
 MAX_RECORD_BYTES = 64 * 1024  # a record is a few hundred bytes
 
 
-def write(repo: Path, name: str, *, worker: str, path: Path, branch: str) -> None:
-    """The record of a worktree this process makes now."""
+def write(
+    repo: Path,
+    name: str,
+    *,
+    worker: str,
+    path: Path,
+    branch: str,
+    token: str | None = None,
+    frame: int = 0,
+) -> None:
+    """The record of a worktree this process makes now; ``token`` is the frame's for the
+    run, and ``frame`` the hub's frame as it begins."""
     pid = os.getpid()
-    record = {
+    record: dict[str, Any] = {
         "worker": worker,
         "pid": pid,
         "host": socket.gethostname(),
@@ -112,6 +135,8 @@ def write(repo: Path, name: str, *, worker: str, path: Path, branch: str) -> Non
         "path": str(path),
         "branch": branch,
     }
+    if token is not None:
+        record["run"] = {"token": token, "frame": frame}
     folder = record_path(repo, name).parent
     folder.mkdir(exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)  # whatever the umask: only this user's processes write records

@@ -79,12 +79,15 @@ def run(
     env: Mapping[str, str] | None = None,
     capture: bool = False,
     stop: StopToken | None = None,
+    nonce: str | None = None,
 ) -> RunResult:
     """Run ``command`` in a fresh worktree as ``worker``; submit what it changed.
 
     ``env`` adds to the command's environment. With ``capture``, the command's output
     is kept (not shown) and its last line is added to the reason of a failure. ``stop``,
     once set, stops the command (a frame being stopped passes its token down).
+    ``nonce`` is the delta's (or the fallback's), when the caller chose it: a frame's
+    token for this run, by which a second attempt finds the first one's delta.
     """
     if not command:
         raise GnpError("nothing to run: give a command after --")
@@ -94,11 +97,11 @@ def run(
     state = hub.state()
     key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
     grants.check_claim(worker, authority, state.grants.of(worker))  # or too much authority
-    wt = create(LocalRepo.for_hub(hub), worker, root=root)
+    wt = create(LocalRepo.for_hub(hub), worker, root=root, token=nonce, frame=state.frame)
     try:
         base = hub.state(hub.repo[wt.base.id])  # type: ignore[arg-type]
         result = _work(
-            hub, wt, key, base, command, timeout, deadline, authority, env, capture, stop
+            hub, wt, key, base, command, timeout, deadline, authority, env, capture, stop, nonce
         )
     except BaseException:
         wt.remove()
@@ -118,6 +121,7 @@ def _work(
     env: Mapping[str, str] | None,
     capture: bool,
     stop: StopToken | None,
+    nonce: str | None,
 ) -> RunResult:
     """The run itself, in ``wt``: the work, its verdict, the verdict's delivery."""
     try:
@@ -131,9 +135,9 @@ def _work(
             capture=capture,
             started=lambda pid: owners.note_work(wt.local.path, wt.name, pid),
         )
-        verdict = _verdict(wt, key, base, ended, authority, deadline)
+        verdict = _verdict(wt, key, base, ended, authority, nonce, deadline)
     except (KeyboardInterrupt, SystemExit) as interrupt:  # Ctrl-C, SIGTERM: work killed
-        _stopped(wt, key, base.frame, interrupt)
+        _stopped(wt, key, base.frame, interrupt, nonce)
         raise
     if verdict.signed is None:
         with contextlib.suppress(OSError, ValueError):  # only the janitor's clue
@@ -163,12 +167,13 @@ def _verdict(
     base: State,
     ended: Ended,
     authority: int,
+    nonce: str | None,
     deadline: float | None,
 ) -> _Verdict:
     """What the run ends in, signed: its delta, nothing, or its fallback, whatever fails
     (the run's timeout passing while its edits are read included)."""
     if ended.error is not None:
-        return _fallback(wt, key, base, ended.error)
+        return _fallback(wt, key, base, ended.error, nonce)
     try:
         start = wt.local.repo[wt.start]  # the tree the work was given, in gnp's own repository
         assert isinstance(start, pygit2.Commit)
@@ -177,16 +182,18 @@ def _verdict(
         skipped = edits.not_state_files(paths)  # not merged, and worth saying so
         if not ops:
             return _Verdict(None, WorkerStatus.UNCHANGED, ignored=skipped)
-        signed = key.sign(fitted(wt, start.tree, paths, base, ops, authority, deadline))
+        signed = key.sign(fitted(wt, start.tree, paths, base, ops, authority, deadline, nonce))
         within_limits(signed, base.limits)
         grants.check(signed, base.grants.of(wt.worker))  # edits outside the grant: a fallback
     except Exception as exc:  # RecursionError and MemoryError too: the run still ends in one
-        return _fallback(wt, key, base, _reason(exc))
+        return _fallback(wt, key, base, _reason(exc), nonce)
     return _Verdict(signed, WorkerStatus.OK, ignored=skipped)
 
 
-def _fallback(wt: Worktree, key: SigningKey, base: State, reason: str) -> _Verdict:
-    signed = key.sign(fallback(wt.worker, reason, frame=base.frame, stamp=clock.stamp()))
+def _fallback(
+    wt: Worktree, key: SigningKey, base: State, reason: str, nonce: str | None = None
+) -> _Verdict:
+    signed = key.sign(fallback(wt.worker, reason, frame=base.frame, stamp=clock.stamp(nonce)))
     return _Verdict(signed, WorkerStatus.FALLBACK, reason)
 
 
@@ -218,6 +225,7 @@ def fitted(
     ops: list[Op],
     authority: int,
     deadline: float | None = None,
+    nonce: str | None = None,
 ) -> Delta:
     """The delta of ``ops``; over the operation limit, what is new is added whole instead
     of made piece by piece by merge operations, which may fit (it did before those were
@@ -229,7 +237,7 @@ def fitted(
             )
             if len(whole) < len(ops):
                 ops = whole
-    return compose(wt.worker, ops, frame=base.frame, stamp=clock.stamp(), authority=authority)
+    return compose(wt.worker, ops, frame=base.frame, stamp=clock.stamp(nonce), authority=authority)
 
 
 def within_limits(signed: Delta, limits: Limits) -> None:
@@ -302,13 +310,17 @@ def _environment(hub: Hub, wt: Worktree, extra: Mapping[str, str] | None) -> dic
     }
 
 
-def _stopped(wt: Worktree, key: SigningKey, frame: int, interrupt: BaseException) -> None:
+def _stopped(
+    wt: Worktree, key: SigningKey, frame: int, interrupt: BaseException, nonce: str | None
+) -> None:
     """Work stopped from outside still gets its verdict before this process goes: the
     worker's fallback, as the workers of a frame that is stopped leave theirs."""
     reason = f"stopped: the process running it was told to stop ({_interrupt_name(interrupt)})"
     with contextlib.suppress(Exception):  # best effort: the stop itself must go on
         deliver(
-            wt.local, wt, key.sign(fallback(wt.worker, reason, frame=frame, stamp=clock.stamp()))
+            wt.local,
+            wt,
+            key.sign(fallback(wt.worker, reason, frame=frame, stamp=clock.stamp(nonce))),
         )
 
 

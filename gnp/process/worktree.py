@@ -130,8 +130,16 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, onerror=reopen)
 
 
-def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktree:
-    """A fresh worktree of the hub's main for ``worker``, with its trap set."""
+def create(
+    local: LocalRepo,
+    worker: str,
+    *,
+    root: Path | None = None,
+    token: str | None = None,
+    frame: int = 0,
+) -> Worktree:
+    """A fresh worktree of the hub's main for ``worker``, with its trap set; ``token``
+    and ``frame`` name a frame's run in its ownership record, for the janitor."""
     base = local.fetch_main()
     name = f"{worker}-{os.getpid()}-{secrets.token_hex(4)}"
     root = root or default_root()
@@ -146,7 +154,9 @@ def create(local: LocalRepo, worker: str, *, root: Path | None = None) -> Worktr
         None, sig, sig, f"worktree of {base.id}", tree.write(), [base.id]
     )
     wt = Worktree(local, worker, name, path, branch, base, start)
-    owners.write(local.path, name, worker=worker, path=path, branch=branch)
+    owners.write(
+        local.path, name, worker=worker, path=path, branch=branch, token=token, frame=frame
+    )
     _LIVE[name] = wt
     install_traps()
     try:

@@ -62,9 +62,10 @@ def hold_worktree(hub_path: str, worker: str) -> None:
     time.sleep(600)
 
 
-def commit_then_die(hub_path: str, worker: str) -> None:
-    """Commit a signed delta on the worker's branch and die before pushing it."""
-    _one_delta_then_die(hub_path, worker, push=False)
+def commit_then_die(hub_path: str, worker: str, token: str = "") -> None:
+    """Commit a signed delta on the worker's branch and die before pushing it; with a
+    ``token``, as an attempt of a frame's run whose token it is."""
+    _one_delta_then_die(hub_path, worker, push=False, token=token or None)
 
 
 def deliver_then_die(hub_path: str, worker: str) -> None:
@@ -72,7 +73,9 @@ def deliver_then_die(hub_path: str, worker: str) -> None:
     _one_delta_then_die(hub_path, worker, push=True)
 
 
-def _one_delta_then_die(hub_path: str, worker: str, *, push: bool) -> None:
+def _one_delta_then_die(
+    hub_path: str, worker: str, *, push: bool, token: str | None = None
+) -> None:
     import os
 
     from gnp import Op, compose
@@ -84,10 +87,10 @@ def _one_delta_then_die(hub_path: str, worker: str, *, push: bool) -> None:
 
     hub = open_hub(hub_path)
     local = LocalRepo.for_hub(hub)
-    wt = create(local, worker)
+    wt = create(local, worker, token=token)
     key = keys.load(hub.state().hub_id, worker)
     ops = [Op("incr", "stats.json", "/count", 1)]
-    delta = key.sign(compose(worker, ops, frame=0, stamp=clock.stamp()))
+    delta = key.sign(compose(worker, ops, frame=0, stamp=clock.stamp(token)))
     (deliver if push else commit_on_branch)(local, wt, delta)
     print(delta.id, flush=True)
     os._exit(9)  # killed before the push, or before its cleanup
@@ -121,12 +124,14 @@ def frame_of(runner: str, hub_path: str, roster_json: str) -> None:
     run_plain(hub_path, parse(roster))
 
 
-def run_work(hub_path: str, worker: str, marker: str) -> None:
-    """Run a worker's command that never ends on its own (to be killed meanwhile)."""
+def run_work(hub_path: str, worker: str, marker: str, token: str = "") -> None:
+    """Run a worker's command that never ends on its own (to be killed meanwhile); with a
+    ``token``, as an attempt of a frame's run whose token it is."""
     from gnp.git.connect import open_hub
     from gnp.process.run import run
 
-    run(open_hub(hub_path), worker, ["sh", "-c", f"touch {marker}; sleep 600; sleep 600"])
+    command = ["sh", "-c", f"touch {marker}; sleep 600; sleep 600"]
+    run(open_hub(hub_path), worker, command, nonce=token or None)
 
 
 if __name__ == "__main__":

@@ -40,12 +40,18 @@ def leftovers(local: LocalRepo) -> list[str]:
 
 
 def killed_run(
-    hub: Hub, local: LocalRepo, tmp_path: Path, sessions: list[int], worker: str = "w"
+    hub: Hub,
+    local: LocalRepo,
+    tmp_path: Path,
+    sessions: list[int],
+    worker: str = "w",
+    token: str = "",
 ) -> Owner:
     """Run ``worker``'s command (a long sleep) under the harness of ``gnp run`` and SIGKILL
-    the harness while the command runs; return the ownership record it left."""
+    the harness while the command runs; return the ownership record it left. With a
+    ``token``, the run is an attempt of a frame's run whose token it is."""
     marker = tmp_path / f"started-{worker}"
-    harness = proc("run_work", str(hub.path), worker, str(marker))
+    harness = proc("run_work", str(hub.path), worker, str(marker), token)
     try:
         wait_until(
             lambda: marker.exists() and any(o.session is not None for o in records(local)),

@@ -107,6 +107,13 @@ def test_build_takes_a_name_schedules_and_resolves_a_relative_hub(
     assert build(url)[1].parameters == {"hub": url}
 
 
+def test_build_passes_a_dask_scheduler_to_the_frames() -> None:
+    scheduled, nightly = build("/srv/gnp/hub.git", dask="tcp://10.0.0.5:8786")
+    assert scheduled.parameters["dask"] == "tcp://10.0.0.5:8786"
+    assert nightly.parameters == {"hub": "/srv/gnp/hub.git"}
+    frame.validate_parameters(scheduled.parameters)
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_a_scheduled_frame_resolves_its_rosters_paths_from_the_rosters_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -322,6 +329,18 @@ def test_prefect_yaml_entrypoints_schedules_and_parameters(
     assert found == {"gnp-frame": FRAME_CRON, "gnp-replay": REPLAY_CRON}
     roster = prefect_yaml["deployments"][0]["parameters"]["roster"]
     assert [m.id for m in parse(roster)] == ["poster"]
+
+
+def test_prefect_yaml_says_how_to_run_the_workers_on_a_dask_cluster(
+    prefect_yaml: dict[str, Any],
+) -> None:
+    """The commented parameter, once uncommented, is one the flow takes."""
+    text = (ROOT / "prefect.yaml").read_text()
+    [line] = [line for line in text.splitlines() if line.strip().startswith("# dask:")]
+    value = yaml.safe_load(line.strip().removeprefix("#"))
+    assert value == {"dask": "tcp://dask-scheduler:8786"}
+    parameters = {**prefect_yaml["deployments"][0]["parameters"], **value}
+    frame.validate_parameters(parameters)
 
 
 # A round trip through a served deployment ---------------------------------------------------
