@@ -522,7 +522,7 @@ def serve(
     """Serve one hub's scheduled frames and nightly replay from this process.
 
     The deployments `gnp-frame/NAME` and `gnp-replay/NAME`, with no work pool, against
-    the Prefect server at PREFECT_API_URL. Ctrl-C stops it."""
+    the Prefect server at PREFECT_API_URL, or `gnp server start`'s. Ctrl-C stops it."""
     from gnp.core.errors import UsageError
     from gnp.frame.roster import check, load
     from gnp.git.connect import open_hub
@@ -531,6 +531,12 @@ def serve(
     hub = into_environment(hub)  # deployment parameters are stored: never a URL's secret
     opened = open_hub(hub)  # a missing hub is one line here, before Prefect is asked
     check(load(roster) if roster else [], opened.state().keyring_text, hub)  # each frame, too
+    if "PREFECT_API_URL" not in os.environ:  # before Prefect reads its settings
+        from gnp_cli.resident import answering_url
+
+        resident = answering_url()  # `gnp server start`'s, which schedules runs
+        if resident is not None:
+            os.environ["PREFECT_API_URL"] = resident  # for the runs' processes too
     from prefect.settings import get_current_settings
 
     from gnp_deployments.schedules import FRAME_CRON, REPLAY_CRON, build
@@ -540,8 +546,8 @@ def serve(
         # Prefect would start its temporary server, whose scheduler does not run: the
         # schedules would never make a run, and nothing would say so.
         raise UsageError(
-            "gnp serve needs a Prefect server that schedules runs: start one "
-            "('prefect server start') and set PREFECT_API_URL to its API"
+            "gnp serve needs a Prefect server that schedules runs: start one with "
+            "'gnp server start', or set PREFECT_API_URL to the API of one of yours"
         )
 
     made = build(

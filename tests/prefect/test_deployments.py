@@ -268,8 +268,8 @@ def test_serve_without_a_prefect_server_that_schedules_says_so(tmp_path: Path) -
     )
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
-        "gnp: gnp serve needs a Prefect server that schedules runs: start one "
-        "('prefect server start') and set PREFECT_API_URL to its API"
+        "gnp: gnp serve needs a Prefect server that schedules runs: start one with "
+        "'gnp server start', or set PREFECT_API_URL to the API of one of yours"
     ]
 
 

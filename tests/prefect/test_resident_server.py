@@ -11,6 +11,7 @@ import os
 import socket
 import stat
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,32 @@ def test_a_resident_server_runs_the_frames_of_later_commands_until_it_is_stopped
     assert "starting a Prefect server" not in framed.stderr  # none of its own
     [run] = [r for r in flow_runs(api, "frame-1") if r["parameters"]["hub"] == hub]
     assert run["state_type"] == "COMPLETED"
+
+    # gnp serve too: its deployments are made on the resident server, which schedules.
+    serving = subprocess.Popen(
+        [GNP, "serve", "--hub", hub, "--name", "resident-hub", "--cron", "0 0 1 1 *"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        names: list[str] = []
+        for _ in range(240):
+            asked = urllib.request.Request(
+                f"{api}/deployments/filter", b"{}", {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(asked, timeout=30) as answer:
+                names = [d["name"] for d in json.load(answer)]
+            if "resident-hub" in names or serving.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert "resident-hub" in names, (
+            serving.stderr.read() if serving.poll() is not None else names
+        )
+    finally:
+        serving.terminate()
+        serving.wait(timeout=60)
 
     stopped = gnp(env, "server", "stop")
     assert stopped.returncode == 0, stopped.stderr
