@@ -138,7 +138,7 @@ def stand_in(
         if token is not None and (earlier := _earlier(hub, worker, token, started)) is not None:
             return earlier
         state = hub.state()
-        key = keys.load(state.hub_id, worker)
+        key = keys.load(state.hub_id, worker, hub.named)
         stamp = clock.stamp(token)
         delta_id = inbox.submit(
             hub, key.sign(fallback(worker, reason, frame=state.frame, stamp=stamp))

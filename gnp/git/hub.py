@@ -109,6 +109,14 @@ class Hub:
         self.repo = repo
         self.url: str | None = None  # set for a hub reached over git (see RemoteHub)
 
+    @property
+    def named(self) -> str:
+        """The hub as a command's ``--hub`` names it, for hints that give the command:
+        its URL (without any secret), or its path, quoted for a shell."""
+        import shlex
+
+        return shlex.quote(self.url or str(self.path))
+
     @classmethod
     def init(cls, path: str | Path) -> Hub:
         """Create a bare hub whose ``main`` holds empty state and the protocol's files."""

@@ -53,7 +53,7 @@ def build(hub: Hub, worker: str, data: bytes) -> Delta:
             ops.append(Op.from_json(raw, limits))
         except Malformed as exc:
             raise type(exc)(f"op {i + 1}: {exc}") from None
-    key = keys.load(state.hub_id, worker)
+    key = keys.load(state.hub_id, worker, hub.named)
     delta = compose(
         worker, ops, frame=state.frame, stamp=clock.stamp(), authority=authority, author=author
     )

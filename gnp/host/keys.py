@@ -138,14 +138,15 @@ def held() -> list[tuple[str, str]]:
     return found
 
 
-def load(hub_id: str, worker: str) -> SigningKey:
+def load(hub_id: str, worker: str, hub: str = "HUB") -> SigningKey:
+    """``worker``'s private key for hub ``hub_id``; ``hub`` names the hub in the hint."""
     path = key_path(hub_id, worker)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(
             f"no key for worker {worker!r} on this hub (looked in {path}); "
-            f"create one with 'gnp keygen {worker} --hub HUB'"
+            f"create one with 'gnp keygen {worker} --hub {hub}'"
         ) from None
     except OSError as exc:
         raise UsageError(f"cannot read the key {path}: {exc.strerror}") from None

@@ -95,7 +95,8 @@ def run(
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout:g}")
     deadline = None if timeout is None else time.monotonic() + timeout  # the whole run's
     state = hub.state()
-    key = keys.load(state.hub_id, worker)  # fail before any work if the worker has no key
+    # Fail before any work if the worker has no key.
+    key = keys.load(state.hub_id, worker, hub.named)
     grants.check_claim(worker, authority, state.grants.of(worker))  # or too much authority
     wt = create(LocalRepo.for_hub(hub), worker, root=root, token=nonce, frame=state.frame)
     try:
@@ -273,7 +274,7 @@ def deliver(local: LocalRepo, wt: Worktree, delta: Delta) -> str:
         wt.keep_branch = True
         raise GnpError(
             f"{exc}; delta {delta.id[:12]} is kept on {wt.branch} and "
-            "'gnp janitor --hub HUB' will push it"
+            f"'gnp janitor --hub {local.hub.named}' will push it"
         ) from None
     return delta.id
 
@@ -295,7 +296,8 @@ def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:
         return replace(
             result,
             note=f"the worktree {wt.path} was not removed ({type(exc).__name__}: {exc}); "
-            "'gnp janitor --hub HUB' removes it once this process has exited",
+            f"'gnp janitor --hub {wt.local.hub.named}' removes it once this process has "
+            "exited",
         )
     return result
 
