@@ -73,6 +73,17 @@ def engine_signature() -> pygit2.Signature:
     return pygit2.Signature("gnp engine", "engine@gnp.invalid", int(time.time()), 0)
 
 
+def owner_signature(repo: pygit2.Repository) -> pygit2.Signature:
+    """Who an owner's command (init, keygen, declare, grant) is authored by: the user's
+    git identity (``user.name`` and ``user.email``) when one is configured, so that the
+    hub's history says who registered a key or raised a grant; else the engine's. The
+    committer stays the engine: the commit is still gnp's, of a kind it judges."""
+    try:
+        return repo.default_signature
+    except (KeyError, ValueError, pygit2.GitError):  # no identity configured
+        return engine_signature()
+
+
 @dataclass(frozen=True, slots=True)
 class State:
     """What one commit of ``main`` says about the protocol."""
@@ -144,9 +155,8 @@ class Hub:
             TYPES_FILE: {},
         }
         tree = trees.edit(repo, None, {f: canonical.encode_pretty(v) for f, v in files.items()})
-        sig = engine_signature()
         message = "gnp init: an empty hub\n\nGnp-Frame: 0\n"
-        repo.create_commit(MAIN, sig, sig, message, tree, [])
+        repo.create_commit(MAIN, owner_signature(repo), engine_signature(), message, tree, [])
         return cls(target, repo)
 
     @classmethod
@@ -268,8 +278,14 @@ class Hub:
             self.refresh()
             state = self.state()
             tree = trees.edit(self.repo, state.tree, changes(state))
-            sig = engine_signature()
-            new = self.repo.create_commit(None, sig, sig, message, tree, [state.commit.id])
+            new = self.repo.create_commit(
+                None,
+                owner_signature(self.repo),
+                engine_signature(),
+                message,
+                tree,
+                [state.commit.id],
+            )
             if self.advance_main(state.commit.id, new, message.splitlines()[0]):
                 return new
         raise GnpError(f"main kept moving; gave up after {tries} tries")

@@ -302,3 +302,38 @@ def test_verify_prints_a_line_per_check_and_exits_0_only_when_all_hold(tmp_path:
     assert as_json["ok"] is False
     [history] = [c for c in as_json["checks"] if not c["ok"]]
     assert history["check"] == "history" and history["findings"][0]["where"].startswith("commit ")
+
+
+def test_owner_commands_are_authored_by_the_owners_git_identity(tmp_path: Path) -> None:
+    """init, keygen, declare and grant carry the owner's git identity as author (the
+    engine stays committer); with none configured, the engine's; frames stay the engine's."""
+    owner_home = tmp_path / "owner"
+    owner_home.mkdir()
+    (owner_home / ".gitconfig").write_text(
+        "[user]\n\tname = Ada Owner\n\temail = ada@example.org\n"
+    )
+    nobody = tmp_path / "nobody"
+    nobody.mkdir()
+    plain = {"XDG_CONFIG_HOME": str(tmp_path / "xdg"), "GIT_CONFIG_NOSYSTEM": "1"}
+    hub = str(tmp_path / "hub.git")
+    as_owner = {**plain, "HOME": str(owner_home)}
+    for args in (
+        ["init", hub],
+        ["keygen", "alice", "--hub", hub],
+        ["declare", "--hub", hub, "stats.json", "/n", "counter"],
+        ["grant", "--hub", hub, "alice", "--authority", "1"],
+    ):
+        done = cli(*args, env=as_owner)
+        assert done.returncode == 0, done.stderr
+    assert cli("keygen", "bob", "--hub", hub, env={**plain, "HOME": str(nobody)}).returncode == 0
+    log = subprocess.run(
+        ["git", "--git-dir", hub, "log", "--format=%an <%ae> | %cn | %s", "main"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert [line.split(" | ")[0] for line in log] == [
+        "gnp engine <engine@gnp.invalid>",  # bob's key: no identity where it was made
+        *["Ada Owner <ada@example.org>"] * 4,
+    ]
+    assert {line.split(" | ")[1] for line in log} == {"gnp engine"}
