@@ -105,7 +105,8 @@ def test_a_frame_of_hostile_text_is_shown_inert(frame_of_evil: Hub, tmp_path: Pa
             assert row.replace("\\|", "").count("|") == rows[0].count("|"), row
 
     for args in ((), ("--json",), ("--summary",)):
-        done = cli("lineage", "--hub", str(hub.path), *args)
+        # Wide enough that the reason is one line of its cell (a narrow table wraps it).
+        done = cli("lineage", "--hub", str(hub.path), *args, env={"COLUMNS": "400"})
         assert done.returncode == 0, done.stderr
         assert hidden_in(done.stdout) == [], done.stdout
         assert "forged line" in done.stdout or args == ("--summary",)
