@@ -273,9 +273,7 @@ def inbox(hub: HubOption, as_json: JsonOption = False) -> None:
 
     items = waiting(open_hub(hub))
     if as_json:
-        from gnp.core import canonical
-
-        print(show.json_text(canonical.encode_pretty([w.to_json() for w in items]).decode()))
+        show.json([w.to_json() for w in items])
     else:
         show.inbox(items)
 
@@ -294,9 +292,7 @@ def show_delta(
 
     found = story(open_hub(hub), delta)
     if as_json:
-        from gnp.core import canonical
-
-        print(show.json_text(canonical.encode_pretty(found.to_json()).decode()))
+        show.json(found.to_json())
     else:
         show.story(found)
 
@@ -310,9 +306,7 @@ def status(hub: HubOption, as_json: JsonOption = False) -> None:
 
     found = hub_status(open_hub(hub), hub)
     if as_json:
-        from gnp.core import canonical
-
-        print(show.json_text(canonical.encode_pretty(found.to_json()).decode()))
+        show.json(found.to_json())
     else:
         show.status(found)
 
@@ -390,7 +384,6 @@ def frame(
     dask: DaskOption = None,
 ) -> None:
     """Run one frame now, as a Prefect flow run: the roster's workers, then the merge."""
-    from gnp.core import canonical
     from gnp.core.errors import GnpError
     from gnp.frame.roster import check, load
     from gnp.frame.summary import FrameFailed
@@ -429,7 +422,7 @@ def frame(
     if link is not None:
         show.progress(f"the frame's flow run in the Prefect UI: {link}")
     if as_json:
-        print(show.json_text(canonical.encode_pretty(summary.to_json()).decode()))
+        show.json(summary.to_json())
     else:
         show.frame(summary)
     if summary.failure is not None:  # the flow run is Failed too: automation must notice
@@ -448,7 +441,6 @@ def replay(
 
     One frame (--frame), a range (--first, --last) or, by default, every frame, as a
     Prefect flow run, each compared with what main recorded."""
-    from gnp.core import canonical
     from gnp.core.errors import GnpError
     from gnp.git.credentials import into_environment
     from gnp.git.replay import frames_to_replay
@@ -461,7 +453,7 @@ def replay(
 
         reports = flow_run(lambda: replay_flow(hub, frame, first, last, fail_on_mismatch=False))
     if as_json:
-        print(show.json_text(canonical.encode_pretty([r.to_json() for r in reports]).decode()))
+        show.json([r.to_json() for r in reports])
     else:
         for r in reports:
             show.say(show.replay_line(r))

@@ -107,6 +107,14 @@ def json_text(text: str) -> str:
     )
 
 
+def json(value: object) -> None:
+    """``value`` (JSON-shaped) printed for machines: canonical, indented, and safe on a
+    terminal (:func:`json_text`)."""
+    from gnp.core import canonical
+
+    print(json_text(canonical.encode_pretty(value).decode()))
+
+
 def _json_escape(char: str) -> str:
     code = ord(char)
     if code <= 0xFFFF:

@@ -12,24 +12,21 @@ from a worker is made inert where the value is made.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Any
 
-import pygit2
-
-from gnp.core.admit import admit
 from gnp.core.archive import VerdictRecord
 from gnp.core.delta import Delta, decode
 from gnp.core.errors import Refused, UsageError
 from gnp.core.grants import Grant
 from gnp.core.inert import inert
-from gnp.core.layout import frame_dir, parse_ref
-from gnp.core.signing import Keyring
-from gnp.git import trees
+from gnp.core.layout import parse_ref
+from gnp.core.signing import Keyring, verify
 from gnp.git.hub import Hub, State
 from gnp.git.inbox import Item, snapshot, take
-from gnp.git.replay import archived_verdicts, frame_commit
+from gnp.git.replay import archived_delta, archived_verdicts, frame_commit, frame_commits
 
 _PREFIX = re.compile(r"[0-9a-f]{4,64}")
 
@@ -86,7 +83,7 @@ def _describe(hub: Hub, state: State, keyring: Keyring, item: Item) -> Waiting:
         return Waiting(item.ref, worker, delta_id, None, None, None, (), False, inert(str(exc)))
     problem: str | None = None
     try:
-        admit(data, keyring, state.limits)
+        verify(found, keyring)  # admission's second half: the decoded delta's signature
     except Refused as exc:
         problem = inert(str(exc))
     if problem is None and (found.worker, found.id) != (worker, delta_id):
@@ -139,18 +136,16 @@ def story(hub: Hub, prefix: str) -> Story:
         named = parse_ref(item.ref)
         if named is None or not named[1].startswith(prefix):
             continue
-        try:
+        where[named[1]] = item.ref
+        with contextlib.suppress(Refused):  # unreadable: found by its ref alone
             found.setdefault(named[1], take(hub, item, state.limits.max_bytes))
-            where[named[1]] = item.ref
-        except Refused:
-            where[named[1]] = item.ref
-    for frame in range(1, state.frame + 1):
-        commit = frame_commit(hub, frame)
+    commits = frame_commits(hub, 1, state.frame)  # one walk along main, not one per frame
+    for frame, commit in sorted(commits.items()):
         for record in archived_verdicts(commit, frame):
             if record.delta is None or not record.delta.startswith(prefix):
                 continue
             verdicts.setdefault(record.delta, []).append((frame, record))
-            data = _archived(commit, frame, record)
+            data = archived_delta(commit, frame, record.source)
             if data is not None:
                 found.setdefault(record.delta, data)
     ids = sorted(set(found) | set(where) | set(verdicts))
@@ -174,18 +169,11 @@ def story(hub: Hub, prefix: str) -> Story:
     except Refused as exc:
         raise UsageError(f"delta {delta_id[:12]} cannot be read: {inert(str(exc))}") from None
     try:
-        admit(found[delta_id], state.keyring(), state.limits)
+        verify(delta, state.keyring())
         signed = "valid"
     except Refused as exc:
         signed = inert(str(exc))
     return Story(delta, signed, where.get(delta_id), tuple(verdicts.get(delta_id, ())))
-
-
-def _archived(commit: pygit2.Commit, frame: int, record: VerdictRecord) -> bytes | None:
-    named = parse_ref(record.source)
-    if named is None:
-        return None
-    return trees.read(commit.tree, f"{frame_dir(frame)}/deltas/{named[0]}/{named[1]}.json")
 
 
 @dataclass(frozen=True, slots=True)

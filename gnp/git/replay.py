@@ -97,7 +97,7 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
     state = hub.state(parent)
     arrivals = []
     for verdict in archived_verdicts(commit, frame):
-        data = _archived_delta(commit, frame, verdict.source)
+        data = archived_delta(commit, frame, verdict.source)
         if data is not None:  # admitted, or refused in a frame that archived refusals
             arrivals.append(Arrival(verdict.source, data, None, verdict.commit, archived=True))
             continue
@@ -175,7 +175,7 @@ def frame_record(hub: Hub, frame: int) -> FrameRecord:
     verdicts = archived_verdicts(commit, frame)
     deltas = {}
     for verdict in verdicts:
-        data = _archived_delta(commit, frame, verdict.source)
+        data = archived_delta(commit, frame, verdict.source)
         if data is not None:
             deltas[verdict.source] = data
     return FrameRecord(frame, str(commit.parents[0].id), str(commit.id), verdicts, deltas)
@@ -193,7 +193,7 @@ def archived_verdicts(commit: pygit2.Commit, frame: int) -> tuple[VerdictRecord,
         ) from None
 
 
-def _archived_delta(commit: pygit2.Commit, frame: int, source: str) -> bytes | None:
+def archived_delta(commit: pygit2.Commit, frame: int, source: str) -> bytes | None:
     """The delta file that arrived on ``source``, as the frame archived it, if any."""
     named = parse_ref(source)
     if named is None:

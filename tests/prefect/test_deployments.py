@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -42,7 +41,7 @@ from gnp_flows.frame import frame
 from gnp_flows.replay import replay
 from tests.helpers import ROOT
 from tests.helpers.cli import GNP
-from tests.helpers.waiting import wait_until
+from tests.helpers.waiting import stop_group, wait_until
 
 POSTER = demo.ROSTERS[0][0]  # {"id": "poster-1", "call": "gnp.demo:post"}
 NEVER = "0 0 1 1 *"  # midnight on New Year's Day: no scheduled run during a test
@@ -385,13 +384,7 @@ class Served:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # serve pauses its schedules
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # whatever is left in the group
-        self.process.wait()
+        stop_group(self.process)  # on SIGTERM, serve pauses its schedules
 
 
 @pytest.fixture

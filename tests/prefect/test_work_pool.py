@@ -5,9 +5,7 @@ worker's GNP_HOME, from the folder the pull step names)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ from gnp.git.hub import Hub
 from gnp.lineage import read
 from gnp.lineage.frames import lineage_root
 from tests.helpers import ROOT
+from tests.helpers.waiting import stop_group
 
 POSTER = demo.ROSTERS[0][0]  # {"id": "poster-1", "call": "gnp.demo:post"}
 
@@ -67,13 +66,7 @@ class Worker:
         return self.log.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)  # whatever is left in the group
-        self.process.wait()
+        stop_group(self.process)
 
 
 @pytest.fixture
