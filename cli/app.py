@@ -248,14 +248,13 @@ def verify(hub: HubOption, as_json: JsonOption = False) -> None:
     Every frame replays, the ledger and the archive agree, the keyring (and grants) are
     well formed, no inbox ref is orphaned, git fsck is clean, and main holds only
     commits of the engine and of the owner's commands. One line per check."""
-    from gnp.core import canonical
     from gnp.core.errors import GnpError
     from gnp.git.connect import open_hub
     from gnp.git.verify import verify as verify_hub
 
     result = verify_hub(open_hub(hub))
     if as_json:
-        print(canonical.encode_pretty(result.to_json()).decode())
+        show.json(result.to_json())
     else:
         show.verification(result)
     if not result.ok:

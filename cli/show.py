@@ -221,10 +221,10 @@ def story(s: Story) -> None:
         say(f"  error: {inert(d.error)}")
     say(f"  signature: {inert(s.signed)}")
     say(f"  operations ({len(d.ops)}):")
-    from gnp.core import canonical
+    from gnp.core import canonical, wording
 
     for op in d.ops:
-        where = f"{op.file}:{op.path or '(whole document)'}"
+        where = wording.place(op.file, op.path)
         source = f" from {op.from_}" if op.from_ is not None else ""
         value = canonical.encode(op.value).decode() if op.value is not None else ""
         if len(value) > 200:

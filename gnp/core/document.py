@@ -25,7 +25,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-from gnp.core import canonical, pointer
+from gnp.core import canonical, pointer, wording
 from gnp.core.errors import OpFailed, PatchTestFailed, Refused, TooLarge
 from gnp.core.limits import DEFAULT_LIMITS, MAX_INT_BITS, Limits
 from gnp.core.ops import Op, is_number
@@ -57,11 +57,14 @@ Combine = Callable[["Workspace", Op, Any, UndoLog], Any]
 class Workspace:
     """The documents a frame works on, read lazily through a :data:`Reader`."""
 
-    __slots__ = ("_docs", "_grown", "_limits", "_reader", "_sets", "_sizes", "limits")
+    __slots__ = ("_docs", "_grown", "_limits", "_reader", "_sets", "_sizes", "limits", "wording")
 
-    def __init__(self, reader: Reader, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self, reader: Reader, limits: Limits = DEFAULT_LIMITS, wording: int = wording.CURRENT
+    ) -> None:
         self._reader = reader
         self.limits = limits
+        self.wording = wording  # of the reasons it gives (gnp.core.wording)
         self._docs: dict[str, Any] = {}
         # What values brought in so far: per file, about its size (measured when read,
         # never lowered: a bound, not a tally); the frame's and the delta's growth.
@@ -133,7 +136,7 @@ class Workspace:
 
     def _too_large(self, op: Op, size: int) -> TooLarge:
         limits, (frame, delta) = self.limits, self._grown
-        at = f"{op.op} {op.file}:{op.path or '/'}"
+        at = f"{op.op} {wording.place(op.file, op.path)}"
         if size > limits.max_growth - delta:
             why = f"the delta would add more than {_bytes(limits.max_growth)} (max_growth)"
         elif size > limits.max_frame_growth - frame:
@@ -146,7 +149,9 @@ class Workspace:
                 f"{op.file} would grow past {_bytes(limits.max_document_bytes)} "
                 "(max_document_bytes)"
             )
-        return TooLarge(f"{at} refused: {why}")
+        exc = TooLarge(f"{at} refused: {why}")
+        exc.op = op
+        return exc
 
     def apply(self, ops: Iterable[Op]) -> UndoLog:
         """Apply ``ops`` in order, all or nothing; return the log that undoes them."""
@@ -362,7 +367,7 @@ def _op_test(ws: Workspace, op: Op, log: UndoLog) -> None:
     actual = ws._get(op, op.tokens)
     if not canonical.equal(actual, op.value):
         raise PatchTestFailed(
-            f"test {op.file}:{op.path or '/'} failed: expected "
+            f"test {wording.place(op.file, op.path)} failed: expected "
             f"{_show(op.value)}, found {_show(actual)}",
             op,
         )
@@ -485,7 +490,9 @@ def _where(tokens: pointer.Tokens) -> str:
 
 
 def _fail(op: Op, reason: str) -> OpFailed:
-    return OpFailed(f"{op.op} {op.file}:{op.path or '/'} failed: {reason}")
+    exc = OpFailed(f"{op.op} {wording.place(op.file, op.path)} failed: {reason}")
+    exc.op = op
+    return exc
 
 
 def _show(value: Any, limit: int = 60) -> str:

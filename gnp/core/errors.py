@@ -29,6 +29,9 @@ class Refused(GnpError):
     """A delta (or one of its operations) is refused, with a reason."""
 
     code = "refused"
+    # The operation refused, when the reason opens with it and its place: that place is
+    # worded again for a frame of an older wording (gnp.core.wording).
+    op: object = None
 
 
 class Malformed(Refused):

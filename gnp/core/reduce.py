@@ -28,6 +28,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gnp.core import wording
 from gnp.core.delta import Delta
 from gnp.core.document import Reader, Workspace
 from gnp.core.limits import DEFAULT_LIMITS, Limits
@@ -59,22 +60,29 @@ def reduce(
     base: Reader,
     ledger: Container[str] = (),
     limits: Limits = DEFAULT_LIMITS,
+    words: int = wording.CURRENT,
 ) -> FrameResult:
-    """Apply the verified ``deltas`` of ``frame`` to the documents ``base`` reads."""
+    """Apply the verified ``deltas`` of ``frame`` to the documents ``base`` reads, giving
+    reasons in ``words`` (a wording: :mod:`gnp.core.wording`)."""
     # A frame allocates many objects that live until it ends; Python's generational
     # collector would walk them again and again, making the cost per delta grow with
     # the frame. Nothing here needs collecting before the frame returns.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _reduce(frame, deltas, base, ledger, limits)
+        return _reduce(frame, deltas, base, ledger, limits, words)
     finally:
         if enabled:
             gc.enable()
 
 
 def _reduce(
-    frame: int, deltas: Iterable[Delta], base: Reader, ledger: Container[str], limits: Limits
+    frame: int,
+    deltas: Iterable[Delta],
+    base: Reader,
+    ledger: Container[str],
+    limits: Limits,
+    words: int,
 ) -> FrameResult:
     slots: list[Verdict | Delta] = []  # in key order: a verdict, or a candidate's place
     candidates: list[Delta] = []
@@ -100,7 +108,7 @@ def _reduce(
             candidates.append(delta)
             slots.append(delta)
 
-    workspace = Workspace(base, limits)
+    workspace = Workspace(base, limits, words)
     final, out = decide(candidates, workspace, base)
 
     touched: set[str] = set()

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
 
-from gnp.core import pointer
+from gnp.core import pointer, wording
 from gnp.core.conflicts import READ, Clash, Footprint, Index, Place, footprints, locate_in
 from gnp.core.delta import Delta
 from gnp.core.document import ABSENT, Reader, UndoLog, Workspace
@@ -67,7 +67,7 @@ def _round(
     workspace: Workspace,
     out: Container[str],
 ) -> Round:
-    losses = _conflicts(candidates, prints, out)
+    losses = _conflicts(candidates, prints, out, workspace.wording)
     logs: list[UndoLog] = []
     failed: dict[str, Verdict] = {}
     for delta in candidates:
@@ -76,7 +76,7 @@ def _round(
         try:
             logs.append(workspace.apply(delta.ops))
         except Refused as exc:  # an op that cannot apply, or a base file unreadable
-            failed[delta.id] = refused(delta, exc)
+            failed[delta.id] = refused(delta, exc, workspace.wording)
     return Round(losses, failed, logs)
 
 
@@ -117,11 +117,11 @@ def decide(
     round that was discarded. Most need no try (:func:`_foregone`).
     """
     prints = {d.id: _footprints(d, workspace) for d in candidates}
-    doom = _Doom(candidates, prints, Workspace(base, workspace.limits))
+    doom = _Doom(candidates, prints, Workspace(base, workspace.limits, workspace.wording))
     final, out = _stable(candidates, prints, workspace, {}, doom)
     readmitted: set[str] = set()
     while out:
-        untold = _known_verdicts(candidates, prints, out, final, doom)
+        untold = _known_verdicts(candidates, prints, out, final, doom, workspace.wording)
         if not untold:
             break
         final.undo(workspace)
@@ -152,30 +152,36 @@ def _known_verdicts(
     out: dict[str, Verdict],
     final: Round,
     doom: _Doom,
+    words: int,
 ) -> list[str]:
     """Give each delta left out of ``final`` the verdict a try would, where that is known
     without one; return the others, in priority order."""
     untold: list[str] = []
 
     def judge(delta: Delta, index: Index) -> None:
-        known = _foregone(delta, prints, index, final, doom)
+        known = _foregone(delta, prints, index, final, doom, words)
         if known is None:
             untold.append(delta.id)
         else:
             out[delta.id] = known
 
-    _conflicts(candidates, prints, out, judge)  # the decision of `final` once more
+    _conflicts(candidates, prints, out, words, judge)  # the decision of `final` once more
     return untold
 
 
 def _foregone(
-    delta: Delta, prints: dict[str, list[Footprint]], index: Index, final: Round, doom: _Doom
+    delta: Delta,
+    prints: dict[str, list[Footprint]],
+    index: Index,
+    final: Round,
+    doom: _Doom,
+    words: int,
 ) -> Verdict | None:
     """What a try would make of ``delta``, when that is known without one. ``index``
     holds the winners of ``final`` that outrank it, as the try's decision would."""
     clash = _first_clash(index, prints[delta.id], delta.worker)
     if clash is not None:  # it would lose, unless the winner fails and is left out
-        return None if clash.winner.id in final.failed else _lost(delta, clash)
+        return None if clash.winner.id in final.failed else _lost(delta, clash, words)
     return doom.verdict(delta.id)
 
 
@@ -236,7 +242,7 @@ class _Doom:
         if failure is None:
             return None, False  # it applies on the base documents
         index, exc = failure
-        verdict = refused(delta, exc)
+        verdict = refused(delta, exc, self._alone.wording)
         touched = self._touched_by_own(delta)
         if not touched and all(op.op not in NUMERIC for op in delta.ops[: index + 1]):
             return verdict, True
@@ -277,10 +283,11 @@ class _Doom:
         }
 
 
-def refused(delta: Delta, exc: Refused) -> Verdict:
-    """The verdict of a winner whose operations did not apply. A failed ``test`` that
-    guards a ``replace`` or ``remove`` of the same value (as the harness writes every
-    change to an existing value) is a lost update refused, and says so."""
+def refused(delta: Delta, exc: Refused, words: int) -> Verdict:
+    """The verdict of a winner whose operations did not apply, its reason in ``words``
+    (a wording). A failed ``test`` that guards a ``replace`` or ``remove`` of the same
+    value (as the harness writes every change to an existing value) is a lost update
+    refused, and says so."""
     op = exc.op if isinstance(exc, PatchTestFailed) else None
     if isinstance(op, Op):
         at = next((i for i, mine in enumerate(delta.ops) if mine is op), None)
@@ -290,7 +297,7 @@ def refused(delta: Delta, exc: Refused) -> Verdict:
             and then.op in ("replace", "remove")
             and (then.file, then.path) == (op.file, op.path)
         ):
-            where = f"{op.file}:{op.path or '/'}"
+            where = wording.place(op.file, op.path, words)
             lost = LostUpdate(
                 f"lost update refused: {where} changed after frame {delta.frame}, this "
                 f"delta's base, and it would have written over that change "
@@ -298,6 +305,10 @@ def refused(delta: Delta, exc: Refused) -> Verdict:
                 op,
             )
             return rejected(delta, lost.code, str(lost))
+    if isinstance(exc.op, Op):  # the reason opens with the op at its place: word that
+        failed = exc.op
+        reason = wording.reword(str(exc), failed.op, failed.file, failed.path, words)
+        return rejected(delta, exc.code, reason)
     return rejected(delta, exc.code, str(exc))
 
 
@@ -305,6 +316,7 @@ def _conflicts(
     candidates: list[Delta],
     prints: dict[str, list[Footprint]],
     out: Container[str],
+    words: int,
     judge: Callable[[Delta, Index], None] | None = None,
 ) -> dict[str, Verdict]:
     """Conflict losers among the candidates not left out: {loser id: verdict}. ``judge``
@@ -321,7 +333,7 @@ def _conflicts(
             for fp in prints[delta.id]:
                 index.add(fp, delta.worker, delta)
             continue
-        losses[delta.id] = _lost(delta, clash)
+        losses[delta.id] = _lost(delta, clash, words)
     return losses
 
 
@@ -334,9 +346,9 @@ def _first_clash(index: Index, prints: list[Footprint], worker: str) -> Clash | 
     return None
 
 
-def _lost(delta: Delta, clash: Clash) -> Verdict:
+def _lost(delta: Delta, clash: Clash, words: int) -> Verdict:
     winner: Delta = clash.winner
-    where = f"{clash.file}:{pointer.format(clash.tokens) or '/'}"
+    where = wording.place(clash.file, pointer.format(clash.tokens), words)
     reason = f"conflicts with delta {winner.id[:12]} of {winner.worker!r} at {where}; " + (
         "it has higher authority"
         if winner.authority > delta.authority

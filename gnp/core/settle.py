@@ -30,7 +30,7 @@ import hashlib
 from collections.abc import Container, Sequence
 from dataclasses import dataclass
 
-from gnp.core import canonical
+from gnp.core import canonical, wording
 from gnp.core.admit import Terms, admit, within
 from gnp.core.archive import VerdictRecord, counts
 from gnp.core.delta import Delta
@@ -67,6 +67,7 @@ class Settlement:
     arrivals: Sequence[Arrival]
     admitted: frozenset[str]  # the sources whose delta was admitted
     terms: Terms | None = None  # what the deltas were held to; None: a frame before grants
+    wording: int = wording.CURRENT  # of its reasons (gnp.core.wording)
 
     def count(self, outcome: Outcome) -> int:
         return counts(self.verdicts)[outcome]
@@ -104,10 +105,11 @@ def settle(
     limits: Limits,
     ledger: Container[str],
     terms: Terms | None,
+    words: int = wording.CURRENT,
 ) -> Settlement:
     """Admit every arrival, hold the admitted deltas to ``terms`` (None: to none, as a
     frame merged before grants), reduce those that keep them, and give every arrival a
-    verdict."""
+    verdict, its reason in ``words`` (a wording: :mod:`gnp.core.wording`)."""
     refused: list[VerdictRecord] = []
     admitted: dict[str, tuple[Arrival, Delta]] = {}
     for arrival in arrivals:
@@ -143,7 +145,7 @@ def settle(
         admitted[delta.id] = (arrival, delta)
     deltas = [d for _, d in admitted.values()]
     held = {} if terms is None else _held(deltas, terms, limits, ledger)
-    result = _reduce(frame, [d for d in deltas if d.id not in held], base, ledger, limits)
+    result = _reduce(frame, [d for d in deltas if d.id not in held], base, ledger, limits, words)
     if held:
         order = {d.id: key(d) for d in deltas}
         together = sorted([*result.verdicts, *held.values()], key=lambda v: order[v.delta])
@@ -153,7 +155,7 @@ def settle(
         for v in result.verdicts
     ]
     sources = frozenset(arrival.source for arrival, _ in admitted.values())
-    return Settlement(frame, result, (*verdicts, *refused), arrivals, sources, terms)
+    return Settlement(frame, result, (*verdicts, *refused), arrivals, sources, terms, words)
 
 
 def _held(
@@ -176,27 +178,32 @@ def _held(
 
 
 def _reduce(
-    frame: int, deltas: list[Delta], base: Reader, ledger: Container[str], limits: Limits
+    frame: int,
+    deltas: list[Delta],
+    base: Reader,
+    ledger: Container[str],
+    limits: Limits,
+    words: int,
 ) -> FrameResult:
     """:func:`reduce`, but a delta whose processing raises anything at all (MemoryError,
     RecursionError, a bug in gnp) is rejected alone, and the frame goes on without it:
     no delta, however built, may stop a frame, or every frame after it."""
     try:
-        return reduce(frame, deltas, base, ledger, limits)
+        return reduce(frame, deltas, base, ledger, limits, words)
     except Exception as exc:  # who caused it is found below, one delta at a time
         together = exc
     broken: dict[str, BaseException] = {}
     for delta in deltas:
         try:
-            reduce(frame, [delta], base, ledger, limits)
+            reduce(frame, [delta], base, ledger, limits, words)
         except Exception as exc:
             broken[delta.id] = exc
     rest = [d for d in deltas if d.id not in broken]
     try:
-        result = reduce(frame, rest, base, ledger, limits)
+        result = reduce(frame, rest, base, ledger, limits, words)
     except Exception as exc:  # none fails alone, all fail together: none applies
         broken.update(dict.fromkeys((d.id for d in rest), exc if broken else together))
-        result = reduce(frame, [], base, ledger, limits)
+        result = reduce(frame, [], base, ledger, limits, words)
     order = {d.id: key(d) for d in deltas}
     verdicts = [
         *result.verdicts,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import pygit2
 
-from gnp.core import canonical
+from gnp.core import canonical, wording
 from gnp.core.admit import Terms
 from gnp.core.archive import VerdictRecord, counts
 from gnp.core.errors import GnpError, Refused
@@ -42,6 +42,7 @@ from gnp.git.inbox import Item, remove, snapshot, take
 from gnp.host import clock
 
 CLOCK_TRAILER = "Gnp-Clock"  # the engine's clock reading a frame held its deltas to
+WORDING_TRAILER = "Gnp-Wording"  # the wording of its reasons (gnp.core.wording)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +70,19 @@ class _Ledger:
         return isinstance(delta_id, str) and self._state.settled(delta_id)
 
 
-def settle_on(state: State, frame: int, arrivals: list[Arrival], reading: str | None) -> Settlement:
+def settle_on(
+    state: State,
+    frame: int,
+    arrivals: list[Arrival],
+    reading: str | None,
+    words: int = wording.CURRENT,
+) -> Settlement:
     """Settle ``arrivals`` as frame ``frame`` on the main commit ``state`` describes,
     holding them to its grants and the clock ``reading`` (None: to no terms, as a frame
-    merged before grants was)."""
+    merged before grants was), its reasons in ``words`` (a wording)."""
     terms = None if reading is None else Terms(state.grants, reading)
-    return settle(
-        frame, arrivals, state.document, state.keyring(), state.limits, _Ledger(state), terms
-    )
+    keyring, ledger = state.keyring(), _Ledger(state)
+    return settle(frame, arrivals, state.document, keyring, state.limits, ledger, terms, words)
 
 
 def arrivals(hub: Hub, items: list[Item], max_bytes: int) -> list[Arrival]:
@@ -105,6 +111,8 @@ def commit_message(settlement: Settlement, base: pygit2.Oid) -> str:
     trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in tally.items())
     if settlement.terms is not None:  # what replay holds the frame's deltas to
         trailers += f"\n{CLOCK_TRAILER}: {settlement.terms.clock}"
+    if settlement.wording != wording.FIRST:  # how replay words the frame's reasons
+        trailers += f"\n{WORDING_TRAILER}: {settlement.wording}"
     applied = sorted(
         {v.worker for v in settlement.verdicts if v.outcome is Outcome.APPLIED and v.worker}
     )

@@ -9,7 +9,8 @@ is reproduced exactly if and only if the tree ids are equal (invariant 4).
 The deltas are held to the grants of the parent commit and to the clock reading the
 frame's commit records (its ``Gnp-Clock`` trailer), never to today's clock; a frame
 merged before grants recorded none, and is replayed holding its deltas to no terms, as
-it did.
+it did. Its reasons are worded as its ``Gnp-Wording`` trailer says (none: the first
+wording; :mod:`gnp.core.wording`), so that a change of words never breaks an old frame.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import pygit2
 
-from gnp.core import canonical
+from gnp.core import canonical, wording
 from gnp.core.archive import FrameRecord, VerdictRecord, verdicts_from_json
 from gnp.core.delta import moment
 from gnp.core.diff import differing_paths
@@ -30,10 +31,11 @@ from gnp.core.layout import FRAME_FILE, frame_dir, parse_ref
 from gnp.core.settle import Arrival
 from gnp.git import trees
 from gnp.git.connect import open_hub
-from gnp.git.engine import CLOCK_TRAILER, settle_on
+from gnp.git.engine import CLOCK_TRAILER, WORDING_TRAILER, settle_on
 from gnp.git.hub import Hub
 
 _TRAILER = re.compile(rf"^{CLOCK_TRAILER}: (.*)$", re.MULTILINE)
+_WORDING = re.compile(rf"^{WORDING_TRAILER}: (.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
             )
         )
     arrivals.sort(key=lambda a: a.source)
-    settlement = settle_on(state, frame, arrivals, recorded_clock(commit))
+    settlement = settle_on(state, frame, arrivals, recorded_clock(commit), recorded_wording(commit))
     tree = trees.edit(hub.repo, parent.tree, settlement.changes())
     differences: list[str] = []
     paths: list[str] = []
@@ -149,6 +151,23 @@ def recorded_clock(commit: pygit2.Commit) -> str | None:
             f"the {CLOCK_TRAILER} trailer of commit {commit.id} is damaged ({exc})"
         ) from None
     return str(found[0])
+
+
+def recorded_wording(commit: pygit2.Commit) -> int:
+    """The wording of a frame's reasons, as its commit records it; the first wording for
+    a frame that records none. A damaged or unknown record is a usage error naming it."""
+    found = _WORDING.findall(commit.message)
+    if not found:
+        return wording.FIRST
+    try:
+        if len(found) > 1:
+            raise Malformed(f"{len(found)} {WORDING_TRAILER} trailers")
+        return wording.parse(found[0])
+    except Malformed as exc:
+        raise UsageError(
+            f"the {WORDING_TRAILER} trailer of commit {commit.id} is damaged ({exc}); "
+            "a newer gnp may know it"
+        ) from None
 
 
 def _differing_paths(replayed: pygit2.Tree, recorded: pygit2.Tree, files: list[str]) -> list[str]:

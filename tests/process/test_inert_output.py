@@ -122,3 +122,19 @@ def test_a_frame_of_hostile_text_is_shown_inert(frame_of_evil: Hub, tmp_path: Pa
     assert any(inert(EVIL) in r for r in rows["reason"].dropna())  # as recorded: inert
     table = read.shown(rows).to_string()
     assert hidden_in(table) == [] and "\\x1b[2J\\u202eevil" in table
+
+
+def test_gnp_verify_json_escapes_hidden_characters_in_what_it_found(hub: Hub) -> None:
+    """A ref planted past the hub's hook, its name holding a bidi override: `gnp verify`
+    names it in a finding. Its JSON says the same name, written as a JSON escape."""
+    target = hub.main().id
+    planted = "refs/gnp/inbox/mallory\u202e/evil"
+    hub.repo.references.create(planted, target)
+    done = cli("verify", "--hub", str(hub.path), "--json")
+    assert done.returncode == 1
+    assert hidden_in(done.stdout) == [], done.stdout
+    assert "mallory\\u202e" in done.stdout
+    found = json.loads(done.stdout)
+    inbox = next(check for check in found["checks"] if check["check"] == "inbox")
+    assert any(finding["where"] == planted for finding in inbox["findings"]), inbox
+    hub.repo.references.delete(planted)
