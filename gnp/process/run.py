@@ -46,6 +46,7 @@ from gnp.core.limits import Limits
 from gnp.core.ops import Op
 from gnp.core.signing import SigningKey
 from gnp.core.verdict import WorkerStatus
+from gnp.git import credentials
 from gnp.git.hub import Hub, State
 from gnp.git.inbox import delta_commit
 from gnp.git.local import LocalRepo
@@ -302,9 +303,15 @@ def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:
     return result
 
 
+# gnp's own credentials for git hosts: for gnp to fetch and push with, never the work's.
+# With them the work could push to the hub as whoever runs gnp (a frame's engine, say,
+# which may move main): it gets no more than its worktree and its signing key's grant.
+_WITHHELD = frozenset({credentials.TOKEN, credentials.TOKEN_USER, credentials.SSH_KEY})
+
+
 def _environment(hub: Hub, wt: Worktree, extra: Mapping[str, str] | None) -> dict[str, str]:
     return {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name not in _WITHHELD},
         **(extra or {}),
         "GNP_WORKTREE": str(wt.path),
         "GNP_WORKER": wt.worker,

@@ -334,3 +334,21 @@ def test_edits_outside_the_workers_grant_are_a_fallback_naming_the_file(
     result = run(hub, "w", sh("mkdir posts; echo '{}' > posts/a.json; echo '{}' > stats.json"))
     reason = ended_in_one_fallback(hub, local, result)
     assert reason.startswith("'w' may not write 'stats.json': its grant covers posts/*.json")
+
+
+def test_the_work_does_not_get_gnps_credentials_for_git_hosts(
+    hub: Hub, local: LocalRepo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With the token gnp pushes with, a worker's command could push to the hub as whoever
+    runs gnp (a frame's engine, which moves main). It gets its worktree and its names."""
+    monkeypatch.setenv("GNP_GIT_TOKEN", "s3cret-token")
+    monkeypatch.setenv("GNP_GIT_USER", "engine")
+    monkeypatch.setenv("GNP_SSH_KEY", str(tmp_path / "engine-key"))
+    monkeypatch.setenv("GNP_ANYTHING_ELSE", "kept")
+    seen = tmp_path / "environment"
+    result = run(hub, "w", sh(f"env > {seen}"))
+    assert result.status == "unchanged", result
+    names = {line.split("=", 1)[0] for line in seen.read_text().splitlines() if "=" in line}
+    assert not names & {"GNP_GIT_TOKEN", "GNP_GIT_USER", "GNP_SSH_KEY"}
+    assert {"GNP_ANYTHING_ELSE", "GNP_WORKER", "GNP_WORKTREE", "GNP_HUB"} <= names
+    assert "s3cret-token" not in seen.read_text()
