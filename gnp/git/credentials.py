@@ -146,6 +146,17 @@ class Answers(pygit2.RemoteCallbacks):
             key = Path(named).expanduser()
             if not key.is_file():
                 raise HostRefused(f"{SSH_KEY} names {key}, which is not a file; name a private key")
+            kind = _key_kind(key)
+            if kind == "public":
+                raise HostRefused(
+                    f"{SSH_KEY} names {key}, a public key: name the private key beside it "
+                    f"({key.with_suffix('') if key.suffix == '.pub' else 'without .pub'})"
+                )
+            if kind is None:
+                raise HostRefused(
+                    f"{SSH_KEY} names {key}, which is not a private key gnp can offer (an "
+                    "OpenSSH or PEM private key file, as ssh-keygen writes); name one"
+                )
             if _encrypted(key):
                 raise HostRefused(
                     f"{SSH_KEY} names {key}, which has a passphrase: add it to ssh-agent "
@@ -156,7 +167,8 @@ class Answers(pygit2.RemoteCallbacks):
             yield Offer("ssh-agent", pygit2.KeypairFromAgent(user))
         for name in DEFAULT_KEYS:
             key = Path.home() / ".ssh" / name
-            if key.is_file() and not _encrypted(key):  # one with a passphrase: the agent's
+            usable = key.is_file() and _key_kind(key) == "private"
+            if usable and not _encrypted(key):  # one with a passphrase: the agent's
                 yield _keypair(user, key, f"~/.ssh/{name}")
 
     def _http(self, username_from_url: str | None) -> Iterator[Offer]:
@@ -219,6 +231,25 @@ def _keypair(user: str, key: Path, source: str) -> Offer:
     public = key.with_name(key.name + ".pub")
     # Without the .pub beside it, libssh2 derives the public key from the private one.
     return Offer(source, pygit2.Keypair(user, public if public.is_file() else None, key, ""))
+
+
+_MAX_KEY_BYTES = 64 * 1024  # an RSA key of 16384 bits is under 13 KiB
+
+
+def _key_kind(key: Path) -> str | None:
+    """What ``key`` holds: ``"private"`` (shaped like an OpenSSH or PEM private key),
+    ``"public"`` (an OpenSSH public key), or None (libssh2 would only say that it cannot
+    read it)."""
+    try:
+        with key.open("rb") as f:
+            head = f.read(_MAX_KEY_BYTES).decode("ascii", errors="replace")
+    except OSError:
+        return None
+    if "-----BEGIN " in head and "PRIVATE KEY-----" in head:
+        return "private"
+    if head.startswith(("ssh-", "ecdsa-", "sk-")) and len(head.split()) >= 2:
+        return "public"
+    return None
 
 
 def _encrypted(key: Path) -> bool:

@@ -363,3 +363,35 @@ def test_owner_commands_at_a_url_the_host_lets_through_land(hub: Hub) -> None:
     state = hub.state()
     assert "dave" in state.keyring_text and state.types == {"stats.json": {"/count": "counter"}}
     assert state.grants.of("dave").authority == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"not a key at all\n", "not a private key gnp can offer"),
+        (b"", "not a private key gnp can offer"),
+        (None, "a public key: name the private key beside it"),
+    ],
+    ids=["garbage", "empty", "public-key"],
+)
+def test_a_named_key_that_is_no_private_key_is_one_refusal_naming_it(
+    ssh_host: SshHost,
+    machine: Machine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: bytes | None,
+    said: str,
+) -> None:
+    hub = Hub.init(tmp_path / "hub.git")
+    register(hub, "alice")
+    machine.trust(ssh_host)
+    if content is None:
+        named = keypair(tmp_path / "keys" / "deploy").with_name("deploy.pub")
+    else:
+        named = tmp_path / "keys" / "deploy"
+        named.parent.mkdir(parents=True)
+        named.write_bytes(content)
+    monkeypatch.setenv("GNP_SSH_KEY", str(named))
+    done = gnp("submit", "--hub", ssh_host.url(hub.path), "--worker", "alice", stdin=OPS)
+    _one_line(done, f"GNP_SSH_KEY names {named}", said)
+    assert _inbox(hub) == []
