@@ -4,9 +4,11 @@ timeout, and stopped with everything it started.
 Theory of operation: the command leads a new session, so that a timeout, a stop asked of
 the frame (:class:`gnp.process.stop.StopToken`) or an interrupt of this process kills
 its whole process group and every process of its session (a shell's background jobs get
-groups of their own), never only its first process. What it leaves running when it
-exits goes too. Its output, when captured, is kept to the last 64 KiB, and the last line
-becomes part of the reason a failure gives.
+groups of their own), never only its first process, and every process whose environment
+names its worktree (``GNP_WORKTREE``), which a daemon that left the session with
+setsid(2) keeps. What it leaves running when it exits goes too. Only a process that
+starts itself again with a cleared environment escapes. Its output, when captured, is
+kept to the last 64 KiB, and the last line becomes part of the reason a failure gives.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from gnp.process.proc import session_members
+from gnp.process.proc import MARK, session_members, stop_marked
 from gnp.process.stop import StopToken
 
 KEEP_OUTPUT = 64 * 1024
@@ -101,6 +103,7 @@ def _wait(
         return None, f"command not found: {command[0]}"
     except PermissionError:
         return None, f"command not executable: {command[0]}"
+    worktree = env.get(MARK)  # names the work in all it starts: see stop_marked
     if deadline is None and timeout is not None:
         deadline = time.monotonic() + timeout
     try:
@@ -113,15 +116,15 @@ def _wait(
                 break
             except subprocess.TimeoutExpired:
                 if stop is not None and stop.stopped:
-                    _kill_group(proc)
+                    _kill_group(proc, worktree)
                     return None, STOPPED
                 if deadline is not None and time.monotonic() >= deadline:
-                    _kill_group(proc)
+                    _kill_group(proc, worktree)
                     return None, f"timed out after {timeout:g} s and was killed"
     except BaseException:  # SIGTERM/SIGINT of the harness: stop the work, then unwind
-        _kill_group(proc)
+        _kill_group(proc, worktree)
         raise
-    _kill_group(proc)  # whatever it left running in the background goes too
+    _kill_group(proc, worktree)  # whatever it left running in the background goes too
     if returncode < 0:
         return returncode, f"command was killed by {signal_name(-returncode)}"
     if returncode != 0:
@@ -136,13 +139,16 @@ def signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the command and all it started: its process group, and every process of the
-    session it leads (a shell's background jobs get process groups of their own)."""
+def _kill_group(proc: subprocess.Popen[bytes], worktree: str | None) -> None:
+    """Kill the command and all it started: its process group, every process of the
+    session it leads (a shell's background jobs get process groups of their own), and
+    every process whose environment names its worktree (one that left the session)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     for pid in session_members(proc.pid):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
+    if worktree is not None:
+        stop_marked(worktree)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)

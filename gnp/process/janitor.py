@@ -53,7 +53,7 @@ from gnp.git.local import LocalRepo
 from gnp.host import clock, keys, locks
 from gnp.process import owners
 from gnp.process.owners import Owner
-from gnp.process.proc import stop_session
+from gnp.process.proc import stop_marked
 from gnp.process.worktree import BRANCH_PREFIX, default_root, remove_worktree
 from gnp.process.worktree_check import refusal
 
@@ -110,8 +110,8 @@ def _sweep_local(local: LocalRepo, report: Sweep, roots: Sequence[Path]) -> None
                 owned.add(owner.branch)
             continue
         stopped = 0
-        if owner.session is not None and owner.path is not None:
-            stopped = stop_session(owner.session, owner.path)  # whatever becomes of its worktree
+        if owner.path is not None:
+            stopped = stop_marked(owner.path)  # whatever becomes of its worktree
             if stopped:
                 report.removed.append(
                     f"{stopped} process(es) of worktree {owner.name}'s work, left running"

@@ -71,20 +71,41 @@ def session_members(sid: int) -> list[int]:
     return found
 
 
-def stop_session(sid: int, worktree: str) -> int:
-    """Kill what is left of the work that ran in ``worktree``, in session ``sid``; return
-    how many were killed. Only a process whose environment names that worktree is
-    touched: a session id is handed out again once its session has ended, to anyone."""
-    mark = f"GNP_WORKTREE={worktree}".encode()
+MARK = "GNP_WORKTREE"  # in the environment of a run's command, and all it starts
+
+
+def marked(worktree: str) -> list[int]:
+    """The live processes, this one aside, whose environment names ``worktree`` as its
+    work's (``GNP_WORKTREE=...``): all that the work there started, wherever it went. A
+    process that leaves the work's session (setsid(2), a daemon's double fork) keeps its
+    environment; a worktree's path is never handed out twice."""
+    mark = f"{MARK}={worktree}".encode()
+    found = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environment = Path(f"/proc/{entry.name}/environ").read_bytes()
+            except OSError:  # ended meanwhile, or not ours to read (nor to kill)
+                continue
+            if mark in environment.split(b"\0"):
+                fields = proc_stat(int(entry.name))
+                if fields is not None and fields[_STATE] not in "ZX":
+                    found.append(int(entry.name))
+    return found
+
+
+def stop_marked(worktree: str) -> int:
+    """Kill what is left of the work that ran in ``worktree`` (:func:`marked`); return how
+    many were killed. A few looks, for a process that was forking while the last ran."""
     killed = 0
-    for pid in session_members(sid):
-        try:
-            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:  # ended meanwhile, or not ours to read (nor to kill)
-            continue
-        if mark not in environment:
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
-            killed += 1
+    for _ in range(3):
+        found = marked(worktree)
+        if not found:
+            break
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
     return killed

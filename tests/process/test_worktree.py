@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -15,7 +17,7 @@ from gnp.git.connect import open_hub
 from gnp.git.hub import Hub
 from gnp.git.local import LocalRepo
 from gnp.process.janitor import sweep
-from gnp.process.proc import proc_stat, session_members, stop_session
+from gnp.process.proc import proc_stat, session_members, stop_marked
 from gnp.process.worktree import create, worktree
 from tests.helpers.hubs import worker_key
 from tests.helpers.waiting import wait_until
@@ -133,21 +135,24 @@ def test_work_left_running_by_a_killed_worker_is_stopped_by_the_janitor(
 
 
 def test_only_the_work_of_that_worktree_is_stopped(tmp_path: Path) -> None:
-    """A session id is handed out again once its session ends: what the janitor kills
-    must name the dead owner's worktree in its environment."""
+    """What the janitor kills names the dead owner's worktree in its environment: not
+    another worktree's work (a second run of the same worker), nor anything else."""
 
     mine = str(tmp_path / "wt" / "w-1-abcd")
     env = {**os.environ, "GNP_WORKTREE": mine}
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    twin = subprocess.Popen(
+        ["sleep", "60"], start_new_session=True, env={**env, "GNP_WORKTREE": mine + "0"}
+    )
     work = subprocess.Popen(["sleep", "60"], start_new_session=True, env=env)
     try:
-        assert stop_session(other.pid, mine) == 0  # another session, however numbered
-        assert other.poll() is None
-        assert stop_session(work.pid, mine) == 1
+        assert stop_marked(mine) == 1
         assert work.wait(timeout=30) == -signal.SIGKILL
+        assert other.poll() is None and twin.poll() is None
+        assert stop_marked(mine) == 0
         assert session_members(work.pid) == []
     finally:
-        for process in (other, work):
+        for process in (other, twin, work):
             process.kill()
             process.wait(timeout=30)
 
@@ -369,6 +374,44 @@ def test_a_timeout_ends_background_jobs_in_process_groups_of_their_own(
     assert result.status == "fallback" and "timed out" in (result.error or "")
     time.sleep(2.5)
     assert not marker.exists()  # killed with the session, though not in the group
+
+
+ESCAPE = (  # a daemon's double fork into a session of its own, its pid written down
+    "import os, sys, time\n"
+    "if os.fork(): os._exit(0)\n"
+    "os.setsid()\n"
+    "if os.fork(): os._exit(0)\n"
+    "open(sys.argv[1] + '.tmp', 'w').write(str(os.getpid()))\n"
+    "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
+    "time.sleep(60)\n"
+)
+
+
+@pytest.mark.parametrize("ends", ["times-out", "exits"])
+def test_work_that_leaves_its_session_is_stopped_with_the_rest(
+    hub: Hub, local: LocalRepo, tmp_path: Path, ends: str
+) -> None:
+    """A process that setsid(2)s out of the command's session and group still names the
+    worktree in its environment: it is killed when the command times out, or exits."""
+    from gnp.process.proc import running
+    from gnp.process.run import run
+
+    written = tmp_path / "escaped.pid"
+    escape = f"{shlex.quote(sys.executable)} -c {shlex.quote(ESCAPE)} {written}"
+    wait = "sleep 30" if ends == "times-out" else f"while [ ! -e {written} ]; do sleep 0.05; done"
+    result = run(hub, "w", ["sh", "-c", f"{escape}; {wait}"], timeout=5 if ends == "exits" else 1)
+    if ends == "times-out":
+        assert result.status == "fallback" and "timed out" in (result.error or "")
+    else:
+        assert result.status == "unchanged", result
+    wait_until(written.exists, "the escaped process wrote its pid", seconds=10)
+    pid = int(written.read_text())
+    try:
+        wait_until(lambda: not running(pid, None), "the escaped process was killed", seconds=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert leftovers(local) == []
 
 
 @pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf")])

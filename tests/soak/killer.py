@@ -34,7 +34,7 @@ ENGINE_STEPS = {
 }
 JANITOR_STEPS = {
     "records": ("gnp.process.owners", "read_all"),  # records read, nothing done yet
-    "stop": ("gnp.process.proc", "stop_session"),  # a dead owner's work stopped
+    "stop": ("gnp.process.proc", "stop_marked"),  # a dead owner's work stopped
     "fallback": ("gnp.git.inbox", "delta_commit"),  # a fallback made, not on the branch
     "push": ("gnp.git.local", "LocalRepo.push"),  # a dead worker's delta pushed
     "tree": ("gnp.process.worktree", "remove_tree"),  # a worktree's folder removed
