@@ -17,6 +17,8 @@ Theory of operation:
   Every attempt of a worker's run, and its stand-in, sign with the run's token, and none
   runs or signs once the run's verdict is in the inbox (:mod:`gnp.git.attempts`): one
   verdict per roster worker, whichever attempt delivered it.
+* What Prefect shows. A task Dask gave up on ran in a process that died without a
+  word to Prefect; the frame marks its run Crashed, so that none stays Running.
 * Stopping. A frame's :class:`~gnp.process.stop.StopToken` is an event of this process,
   which does not travel (it would not pickle, and a copy would never be set). A frame
   told to stop cancels its futures instead: a task not yet started never starts; one
@@ -33,7 +35,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from distributed import Future
-from prefect import Task
+from prefect import Task, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask.task_runners import DaskTaskRunner, PrefectDaskFuture
 
@@ -118,4 +120,24 @@ def settled(future: _Future) -> Attempt:
     try:
         return future.result()
     except Exception as exc:  # its processes died, or the task failed in Prefect
-        return Crashed(f"worker task ended without an outcome: {describe(exc)}")
+        reason = f"worker task ended without an outcome: {describe(exc)}"
+        _crashed(future.task_run_id, reason)
+        return Crashed(reason)
+
+
+def _crashed(task_run: Any, reason: str) -> None:
+    """Say in Prefect that a task Dask gave up on crashed: the process that ran it died
+    without saying so, and its run would show Running for ever. Best effort: the frame
+    goes on, and its stand-in says the same."""
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed as CrashedState
+
+    if task_run is None:
+        return
+    try:
+        with get_client(sync_client=True) as client:
+            state = client.read_task_run(task_run).state
+            if state is None or not state.is_final():
+                client.set_task_run_state(task_run, CrashedState(message=reason), force=True)
+    except Exception as exc:
+        get_run_logger().warning("could not mark task run %s crashed: %s", task_run, exc)

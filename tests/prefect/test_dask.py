@@ -259,6 +259,8 @@ def test_a_frame_on_a_dask_cluster_gives_each_worker_one_verdict_when_a_process_
         if victim is WorkerStatus.OK:
             next_frame = by_the_command_line(hub, tmp_path, members[:2], dask.address)
 
+    # What Prefect shows: no task of the frame left Running by a process that died.
+    assert [f"{n}: {s}" for n, s in task_states(summary.flow_run_id) if s in UNENDED] == []
     outcomes = {w.worker: w for w in summary.workers}
     assert sorted(outcomes) == sorted(ids)
     assert outcomes["victim"].status is victim
@@ -291,6 +293,22 @@ def test_a_frame_on_a_dask_cluster_gives_each_worker_one_verdict_when_a_process_
         assert next_frame["frame"] == 3
         assert [w["status"] for w in next_frame["workers"]] == ["ok", "ok"]
         assert sorted(hub.state().document("log.json")["runs"][-2:]) == ids[:2]
+
+
+UNENDED = ("SCHEDULED", "PENDING", "RUNNING")
+
+
+def task_states(flow_run: str | None) -> list[tuple[str, str]]:
+    """(name, state type) of every task run of ``flow_run``, as Prefect's server has them."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    assert flow_run is not None
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run]))  # type: ignore[arg-type]
+        )
+    return [(r.name, r.state.type.value if r.state else "NONE") for r in runs]
 
 
 def by_the_command_line(
