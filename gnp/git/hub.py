@@ -48,7 +48,7 @@ from gnp.core.layout import (
 )
 from gnp.core.limits import DEFAULT_LIMITS, Limits
 from gnp.core.signing import Keyring, keyring_from_json
-from gnp.git import trees
+from gnp.git import trees, userconfig
 
 PROTOCOL = 1
 
@@ -134,6 +134,7 @@ class Hub:
         target = Path(path)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise UsageError(f"{target} already exists and is not empty; choose a new path")
+        userconfig.check()  # libgit2 reads it: a FIFO there would hang the init
         try:
             repo = pygit2.init_repository(str(target), bare=True, initial_head="main")
         except (pygit2.GitError, OSError) as exc:

@@ -40,6 +40,7 @@ from pygit2.callbacks import git_checkout_options
 from pygit2.enums import CheckoutStrategy
 
 from gnp.core.errors import GnpError
+from gnp.git import userconfig
 from gnp.git.local import LocalRepo
 from gnp.host import keys, locks
 from gnp.process import owners, snapshot
@@ -160,6 +161,7 @@ def create(
     _LIVE[name] = wt
     install_traps()
     try:
+        userconfig.check()  # a FIFO there would hang the checkout, and this run with it
         with locks.worktrees(local.path):
             ref = local.repo.references.create(branch, _empty_commit(local.repo))
             _retry(lambda: local.repo.add_worktree(name, str(path), ref))

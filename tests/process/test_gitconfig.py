@@ -117,3 +117,75 @@ def test_the_users_git_configuration_changes_nothing_a_run_submits(
     assert state.document("new.json") == {"n": 1}
     assert state.document("sub/deep.json") == {"d": [1]}
     assert leftovers(local) == []
+
+
+# Where a FIFO is planted: each is a file git opens for a checkout.
+FIFOS = {
+    "named excludes": ("[core]\n\texcludesFile = {fifo}\n", "fifo"),
+    "named attributes": ("[core]\n\tattributesFile = {fifo}\n", "fifo"),
+    "an include": ("[include]\n\tpath = {fifo}\n", "fifo"),
+    "a conditional include": ('[includeIf "gitdir:/"]\n\tpath = {fifo}\n', "fifo"),
+    "default excludes": ("", ".config/git/ignore"),
+    "default attributes": ("", ".config/git/attributes"),
+    "the configuration itself": (None, ".gitconfig"),
+}
+
+
+@pytest.mark.parametrize("where", list(FIFOS))
+def test_a_fifo_in_the_users_git_configuration_is_refused_not_waited_on(
+    hub: Hub, local: LocalRepo, tmp_path: Path, where: str
+) -> None:
+    """A FIFO would keep git, and libgit2's checkout, waiting for a writer for ever. Any
+    process running as the user (a worker) can plant one: the run is refused in one line
+    naming it, and leaves nothing behind."""
+    import os
+
+    home = tmp_path / "home"
+    (home / ".config" / "git").mkdir(parents=True)
+    config, planted = FIFOS[where]
+    fifo = home / planted
+    os.mkfifo(fifo)
+    if config is not None:
+        (home / ".gitconfig").write_text(config.replace("{fifo}", str(fifo)))
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    done = cli("run", "--hub", str(hub.path), "--worker", "w", "--", "true", env=env, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and f"{fifo}" in done.stderr, done.stderr
+    assert "is a FIFO" in done.stderr and "make it a regular file, or remove it" in done.stderr
+    assert snapshot(open_hub(hub.path)) == []
+    assert leftovers(local) == []
+
+
+def test_excludes_at_dev_null_or_a_folder_are_no_reason_to_refuse(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / ".config" / "git" / "attributes").mkdir(parents=True)  # a folder: passed over
+    (home / ".gitconfig").write_text("[core]\n\texcludesFile = /dev/null\n")
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    work = "echo '{\"n\": 1}' > n.json"
+    done = cli("run", "--hub", str(hub.path), "--worker", "w", "--", "sh", "-c", work, env=env)
+    assert done.returncode == 0, done.stderr
+    assert run_frame(hub).count(Outcome.APPLIED) == 1
+    assert leftovers(local) == []
+
+
+@pytest.mark.parametrize("command", ["init", "inbox"])
+def test_a_fifo_for_a_git_configuration_stops_any_command_with_one_line(
+    hub: Hub, tmp_path: Path, command: str
+) -> None:
+    import os
+
+    home = tmp_path / "home"
+    home.mkdir()
+    os.mkfifo(home / ".gitconfig")
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    where = str(tmp_path / "new.git") if command == "init" else str(hub.path)
+    args = [where] if command == "init" else ["--hub", where]
+    done = cli(command, *args, env=env, timeout=60)
+    assert done.returncode == 1
+    assert (
+        done.stderr.count("\n") == 1
+        and f"{home / '.gitconfig'}, a git configuration file, is a FIFO" in done.stderr
+    )
+    assert not (tmp_path / "new.git").exists()
