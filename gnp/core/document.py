@@ -57,14 +57,14 @@ Combine = Callable[["Workspace", Op, Any, UndoLog], Any]
 class Workspace:
     """The documents a frame works on, read lazily through a :data:`Reader`."""
 
-    __slots__ = ("_docs", "_grown", "_limits", "_reader", "_sets", "_sizes", "limits", "wording")
+    __slots__ = ("_docs", "_grown", "_limits", "_reader", "_sets", "_sizes", "limits", "words")
 
     def __init__(
-        self, reader: Reader, limits: Limits = DEFAULT_LIMITS, wording: int = wording.CURRENT
+        self, reader: Reader, limits: Limits = DEFAULT_LIMITS, words: int = wording.CURRENT
     ) -> None:
         self._reader = reader
         self.limits = limits
-        self.wording = wording  # of the reasons it gives (gnp.core.wording)
+        self.words = words  # the wording of the reasons it gives (gnp.core.wording)
         self._docs: dict[str, Any] = {}
         # What values brought in so far: per file, about its size (measured when read,
         # never lowered: a bound, not a tally); the frame's and the delta's growth.
@@ -149,9 +149,7 @@ class Workspace:
                 f"{op.file} would grow past {_bytes(limits.max_document_bytes)} "
                 "(max_document_bytes)"
             )
-        exc = TooLarge(f"{at} refused: {why}")
-        exc.op = op
-        return exc
+        return TooLarge(f"{at} refused: {why}", op)
 
     def apply(self, ops: Iterable[Op]) -> UndoLog:
         """Apply ``ops`` in order, all or nothing; return the log that undoes them."""
@@ -490,9 +488,7 @@ def _where(tokens: pointer.Tokens) -> str:
 
 
 def _fail(op: Op, reason: str) -> OpFailed:
-    exc = OpFailed(f"{op.op} {wording.place(op.file, op.path)} failed: {reason}")
-    exc.op = op
-    return exc
+    return OpFailed(f"{op.op} {wording.place(op.file, op.path)} failed: {reason}", op)
 
 
 def _show(value: Any, limit: int = 60) -> str:

@@ -29,9 +29,12 @@ class Refused(GnpError):
     """A delta (or one of its operations) is refused, with a reason."""
 
     code = "refused"
-    # The operation refused, when the reason opens with it and its place: that place is
-    # worded again for a frame of an older wording (gnp.core.wording).
-    op: object = None
+
+    def __init__(self, message: str = "", op: object = None) -> None:
+        super().__init__(message)
+        # The operation refused, when the reason opens with it and its place: that place
+        # is worded again for a frame of an older wording (gnp.core.wording).
+        self.op = op
 
 
 class Malformed(Refused):
@@ -91,11 +94,7 @@ class OpFailed(Refused):
 class PatchTestFailed(OpFailed):
     """A ``test`` operation whose value does not match the document."""
 
-    code = "test-failed"
-
-    def __init__(self, message: str, op: object = None) -> None:
-        super().__init__(message)
-        self.op = op  # the failing operation, to tell a lost update from other tests
+    code = "test-failed"  # its op tells a lost update from other tests
 
 
 class LostUpdate(PatchTestFailed):

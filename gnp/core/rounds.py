@@ -67,7 +67,7 @@ def _round(
     workspace: Workspace,
     out: Container[str],
 ) -> Round:
-    losses = _conflicts(candidates, prints, out, workspace.wording)
+    losses = _conflicts(candidates, prints, out, workspace.words)
     logs: list[UndoLog] = []
     failed: dict[str, Verdict] = {}
     for delta in candidates:
@@ -76,7 +76,7 @@ def _round(
         try:
             logs.append(workspace.apply(delta.ops))
         except Refused as exc:  # an op that cannot apply, or a base file unreadable
-            failed[delta.id] = refused(delta, exc, workspace.wording)
+            failed[delta.id] = refused(delta, exc, workspace.words)
     return Round(losses, failed, logs)
 
 
@@ -117,11 +117,11 @@ def decide(
     round that was discarded. Most need no try (:func:`_foregone`).
     """
     prints = {d.id: _footprints(d, workspace) for d in candidates}
-    doom = _Doom(candidates, prints, Workspace(base, workspace.limits, workspace.wording))
+    doom = _Doom(candidates, prints, Workspace(base, workspace.limits, workspace.words))
     final, out = _stable(candidates, prints, workspace, {}, doom)
     readmitted: set[str] = set()
     while out:
-        untold = _known_verdicts(candidates, prints, out, final, doom, workspace.wording)
+        untold = _known_verdicts(candidates, prints, out, final, doom, workspace.words)
         if not untold:
             break
         final.undo(workspace)
@@ -242,7 +242,7 @@ class _Doom:
         if failure is None:
             return None, False  # it applies on the base documents
         index, exc = failure
-        verdict = refused(delta, exc, self._alone.wording)
+        verdict = refused(delta, exc, self._alone.words)
         touched = self._touched_by_own(delta)
         if not touched and all(op.op not in NUMERIC for op in delta.ops[: index + 1]):
             return verdict, True

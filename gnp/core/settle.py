@@ -67,7 +67,7 @@ class Settlement:
     arrivals: Sequence[Arrival]
     admitted: frozenset[str]  # the sources whose delta was admitted
     terms: Terms | None = None  # what the deltas were held to; None: a frame before grants
-    wording: int = wording.CURRENT  # of its reasons (gnp.core.wording)
+    words: int = wording.CURRENT  # the wording of its reasons (gnp.core.wording)
 
     def count(self, outcome: Outcome) -> int:
         return counts(self.verdicts)[outcome]

@@ -188,11 +188,18 @@ class Answers(pygit2.RemoteCallbacks):
 
     def _refusal(self) -> HostRefused:
         where = self.address.url
+        # Inside a `gnp run`'s work, gnp's own variables were kept out (gnp.process.run).
+        withheld = (
+            f" (the work of a gnp run does not get {TOKEN} or {SSH_KEY}: give it a "
+            "credential of its own)"
+            if os.environ.get("GNP_WORKTREE")
+            else ""
+        )
         if self.address.ssh:
             if not self._tried:
                 return HostRefused(
                     f"gnp has no ssh key to offer {where}: add one to ssh-agent (ssh-add), "
-                    f"make ~/.ssh/id_ed25519, or name one in {SSH_KEY}"
+                    f"make ~/.ssh/id_ed25519, or name one in {SSH_KEY}{withheld}"
                 )
             return HostRefused(
                 f"{where} refused every ssh key gnp offered ({', '.join(self._tried)}) for "
@@ -202,7 +209,7 @@ class Answers(pygit2.RemoteCallbacks):
         if not self._tried:
             return HostRefused(
                 f"{where} asks for a user name and password: configure a git credential "
-                f"helper (git config --global credential.helper ...), or set {TOKEN}"
+                f"helper (git config --global credential.helper ...), or set {TOKEN}{withheld}"
             )
         return HostRefused(
             f"{where} refused the credentials gnp offered ({', '.join(self._tried)}): fix "

@@ -111,8 +111,8 @@ def commit_message(settlement: Settlement, base: pygit2.Oid) -> str:
     trailers = "\n".join(f"Gnp-{name.capitalize()}: {n}" for name, n in tally.items())
     if settlement.terms is not None:  # what replay holds the frame's deltas to
         trailers += f"\n{CLOCK_TRAILER}: {settlement.terms.clock}"
-    if settlement.wording != wording.FIRST:  # how replay words the frame's reasons
-        trailers += f"\n{WORDING_TRAILER}: {settlement.wording}"
+    if settlement.words != wording.FIRST:  # how replay words the frame's reasons
+        trailers += f"\n{WORDING_TRAILER}: {settlement.words}"
     applied = sorted(
         {v.worker for v in settlement.verdicts if v.outcome is Outcome.APPLIED and v.worker}
     )

@@ -34,7 +34,7 @@ from gnp.git.connect import open_hub
 from gnp.git.engine import CLOCK_TRAILER, WORDING_TRAILER, settle_on
 from gnp.git.hub import Hub
 
-_TRAILER = re.compile(rf"^{CLOCK_TRAILER}: (.*)$", re.MULTILINE)
+_CLOCK = re.compile(rf"^{CLOCK_TRAILER}: (.*)$", re.MULTILINE)
 _WORDING = re.compile(rf"^{WORDING_TRAILER}: (.*)$", re.MULTILINE)
 
 
@@ -139,7 +139,7 @@ def replay(hub: Hub, frame: int, commit_id: str | None = None) -> ReplayReport:
 def recorded_clock(commit: pygit2.Commit) -> str | None:
     """The engine's clock reading a frame's commit records; None for a frame merged
     before grants. A damaged record is a usage error naming it."""
-    found = _TRAILER.findall(commit.message)
+    found = _CLOCK.findall(commit.message)
     if not found:
         return None
     try:
@@ -159,15 +159,13 @@ def recorded_wording(commit: pygit2.Commit) -> int:
     found = _WORDING.findall(commit.message)
     if not found:
         return wording.FIRST
+    damaged = f"the {WORDING_TRAILER} trailer of commit {commit.id} is damaged"
+    if len(found) > 1:
+        raise UsageError(f"{damaged} ({len(found)} of them, where a frame records one)")
     try:
-        if len(found) > 1:
-            raise Malformed(f"{len(found)} {WORDING_TRAILER} trailers")
         return wording.parse(found[0])
     except Malformed as exc:
-        raise UsageError(
-            f"the {WORDING_TRAILER} trailer of commit {commit.id} is damaged ({exc}); "
-            "a newer gnp may know it"
-        ) from None
+        raise UsageError(f"{damaged} ({exc}): a newer gnp may know it") from None
 
 
 def _differing_paths(replayed: pygit2.Tree, recorded: pygit2.Tree, files: list[str]) -> list[str]:

@@ -175,6 +175,10 @@ def _undo(
     )
 
 
+# Where a replay differs when only the wording of reasons does (gnp.core.wording).
+_REASON = re.compile(r"\.gnp/frames/[0-9]+/verdicts\.json#/[0-9]+/reason")
+
+
 def _replay(hub: Hub, walk: _Walk) -> Check:
     findings = []
     for commit, found in walk.commits:
@@ -189,6 +193,17 @@ def _replay(hub: Hub, walk: _Walk) -> Check:
         walk.replays[found.frame] = report
         if not report.identical:
             differ = ", ".join((report.paths or report.differences)[:4]) or "its tree"
+            if report.paths and all(_REASON.fullmatch(p) for p in report.paths):
+                findings.append(
+                    Finding(
+                        where,
+                        f"does not replay, but only in the words of its reasons (differs "
+                        f"at {differ}): a gnp of another version words them otherwise; "
+                        "check it with the gnp that merged it, or a newer one, before you "
+                        "take it for forged",
+                    )
+                )
+                continue
             findings.append(
                 Finding(
                     where,

@@ -303,9 +303,9 @@ def _cleaned_up(wt: Worktree, result: RunResult) -> RunResult:
     return result
 
 
-# gnp's own credentials for git hosts: for gnp to fetch and push with, never the work's.
-# With them the work could push to the hub as whoever runs gnp (a frame's engine, say,
-# which may move main): it gets no more than its worktree and its signing key's grant.
+# gnp's own credentials for git hosts are for gnp to fetch and push with, not the work's:
+# kept out of its environment, so that no tool it runs uses them, or shows them to an
+# agent, by accident. This is no isolation: the work runs as the same user (README).
 _WITHHELD = frozenset({credentials.TOKEN, credentials.TOKEN_USER, credentials.SSH_KEY})
 
 

@@ -63,18 +63,30 @@ def test_http_with_nothing_to_offer_says_how_to_give_it_something() -> None:
         answers.credentials("https://h.invalid/hub.git", None, HTTP)
 
 
+def test_inside_a_runs_work_the_refusal_says_gnps_credentials_were_kept_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("GNP_WORKTREE", str(tmp_path))
+    answers = Answers(parse("https://h.invalid/hub.git"))
+    with pytest.raises(HostRefused, match=r"does not get GNP_GIT_TOKEN or GNP_SSH_KEY"):
+        answers.credentials("https://h.invalid/hub.git", None, HTTP)
+
+
 def test_ssh_offers_the_named_key_the_agent_then_the_default_keys(
     bare_machine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ssh = bare_machine / ".ssh"
     ssh.mkdir()
-    for name in ("id_ed25519", "id_rsa"):
-        (ssh / name).write_text("not a key: only libssh2 reads it\n")
+    # Shaped like private keys: only libssh2 reads further. A file that is not one at
+    # all is not offered.
+    shaped = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    (ssh / "id_ed25519").write_text(shaped)
+    (ssh / "id_rsa").write_text("not a key: libssh2 would only say it cannot read it\n")
     # One with a passphrase only the agent can use: never offered from its file.
     keygen = ["ssh-keygen", "-q", "-t", "ecdsa", "-N", "a passphrase", "-f", str(ssh / "id_ecdsa")]
     subprocess.run(keygen, check=True)
     named = tmp_path / "deploy"
-    named.write_text("not a key: only libssh2 reads it\n")
+    named.write_text(shaped)
     monkeypatch.setenv("GNP_SSH_KEY", str(named))
     monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "agent.sock"))
     answers = Answers(parse("ssh://git@h.invalid/hub.git"))
@@ -83,7 +95,6 @@ def test_ssh_offers_the_named_key_the_agent_then_the_default_keys(
         ("git", "None", str(named), ""),
         ("git", "None", "None", "None"),  # the agent
         ("git", "None", str(ssh / "id_ed25519"), ""),
-        ("git", "None", str(ssh / "id_rsa"), ""),
     ]
     with pytest.raises(HostRefused, match=r"refused every ssh key .*\(\S+deploy, ssh-agent, "):
         answers.credentials("u", None, SSH)

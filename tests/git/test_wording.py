@@ -75,6 +75,9 @@ def test_a_frame_whose_wording_record_is_removed_does_not_replay(hub: Hub) -> No
     report = replay(hub, 1)
     assert not report.identical
     assert any(p.endswith("/verdicts.json#/1/reason") for p in report.paths), report.paths
+    [finding] = unverified(hub)
+    assert "does not replay, but only in the words of its reasons" in finding, finding
+    assert "forged or rewritten" not in finding
 
 
 @pytest.mark.damages_hub
