@@ -153,6 +153,22 @@ def trailers(message: str) -> dict[str, str]:
     return out
 
 
+def _repeated(message: str) -> list[str]:
+    """The ``Gnp-*`` trailers that appear more than once (``Co-authored-by`` may)."""
+    paragraphs = [p for p in message.strip("\n").split("\n\n") if p.strip()]
+    if len(paragraphs) < 2:
+        return []
+    seen: set[str] = set()
+    twice = []
+    for line in paragraphs[-1].splitlines():
+        match = _TRAILER.fullmatch(line.strip())
+        if match is not None and match[1].startswith("Gnp-"):
+            if match[1] in seen:
+                twice.append(match[1])
+            seen.add(match[1])
+    return twice
+
+
 def kind_of(subject: str) -> Kind | None:
     for kind in KINDS:
         if subject.startswith(kind.subject):
@@ -170,6 +186,9 @@ def recognise(message: str, parents: Sequence[str]) -> Recognised | Foreign:
         shape = "a merge commit" if len(parents) > 1 else f"{len(parents)} parent(s)"
         return Foreign(f"it is {shape}, and a gnp {kind.name} commit has {kind.parents}")
     said = trailers(message)
+    twice = _repeated(message)
+    if twice:  # which of them would count? gnp writes each of its own once
+        return Foreign(f"it carries {twice[0]} more than once")
     missing = [t for t in kind.trailers if t not in said]
     if missing:
         return Foreign(f"it says it is a gnp {kind.name} commit but lacks {', '.join(missing)}")

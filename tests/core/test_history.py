@@ -82,6 +82,12 @@ def test_every_kind_is_one_row_with_a_subject_of_its_own() -> None:
             "parent's last frame is 4",
         ),
         ("gnp seed: x\n", ["stats.json"], (BASE,), "only before frame 1"),
+        (
+            f"gnp frame 5: x\n\nGnp-Frame: 5\nGnp-Base: {BASE}\nGnp-Wording: 2\nGnp-Wording: 1\n",
+            [],
+            (BASE,),
+            "carries Gnp-Wording more than once",
+        ),
     ],
 )
 def test_what_no_row_admits_is_foreign_with_a_reason(
