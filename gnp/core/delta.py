@@ -56,7 +56,9 @@ def moment(utc: object) -> datetime:
     if not isinstance(utc, str) or not _UTC.fullmatch(utc):
         raise Malformed(f"utc {utc!r} must look like 2026-01-31T23:59:59.123456Z")
     try:
-        return datetime.fromisoformat(utc[:-1]).replace(tzinfo=UTC)  # strptime is 10x slower
+        # The final Z reads as UTC (since Python 3.11); strptime, or .replace(tzinfo=UTC)
+        # after reading it without, take 5-10 times as long.
+        return datetime.fromisoformat(utc)
     except ValueError:
         raise Malformed(f"utc {utc!r} is not a real moment") from None
 
