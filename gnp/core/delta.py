@@ -215,6 +215,13 @@ def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Delta:
             return delta
     except (Refused, ValueError, RecursionError):
         pass
+    return decode_strictly(data, limits)
+
+
+def decode_strictly(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Delta:
+    """What :func:`decode` does, every check in its order: for the reason of a refusal."""
+    if len(data) > limits.max_bytes:
+        raise TooLarge(f"delta is {len(data)} bytes; the limit is {limits.max_bytes}")
     delta = from_json(canonical.decode(data), limits)
     # One delta, one spelling: "1.50", "15e-1" or extra whitespace would verify under the
     # same signature yet read differently to a reader with other number rules.
