@@ -104,6 +104,19 @@ def decode(data: bytes | str) -> JSON:
     return value
 
 
+_loose_decoder = json.JSONDecoder()
+
+
+def decode_unchecked(data: bytes | bytearray | str) -> JSON:
+    """Parse JSON at the speed of json's own scanner, without :func:`decode`'s checks for
+    repeated keys, NaN and lone surrogates. Only for bytes that will be compared with
+    their canonical encoding, which is what makes up for those checks: a repeated key is
+    dropped and NaN or a lone surrogate cannot be encoded, so no such bytes ever equal
+    it. Raises ValueError (or RecursionError) where :func:`decode` would refuse."""
+    text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+    return _loose_decoder.decode(text)
+
+
 def _has_lone_surrogate(text: str) -> bool:
     return "\\ud" in text or "\\uD" in text
 
@@ -185,11 +198,12 @@ def depth(value: JSON, limit: int) -> int:
     return deepest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per value, and frozen costs 3x to make
 class Extent:
     """How far a value reaches: its nesting, about how many bytes it encodes to, and
     whether it holds an integer wider than a bound. Measuring stops as soon as a limit is
-    passed, so it costs no more than the limits, however large the value."""
+    passed, so it costs no more than the limits, however large the value. Treat it as
+    frozen (an operation keeps its value's measure)."""
 
     depth: int
     size: int
@@ -198,12 +212,14 @@ class Extent:
 
 def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Extent:
     """Measure ``value``, stopping once deeper than ``max_depth``, larger than
-    ``max_size`` or holding an integer of more than ``int_bits`` bits.
+    ``max_size`` or holding an integer of more than ``int_bits`` bits (then ``size`` is
+    what was counted until then).
 
     The size counts compact JSON: strings as encoded (UTF-8, escapes included), integers
     by about a digit per 3.3 bits, other scalars by a fixed width. Every value of a frame
     passes here, so the loop measures scalars where it meets them and stacks only
-    containers, and a dict's keys are measured together when they are plain text."""
+    containers, and a container's strings (a dict's keys with them) are measured
+    together, as one text: what a string counts is the sum of what its characters do."""
     t = type(value)
     if t is not dict and t is not list:
         size = _scalar_size(value, int_bits)
@@ -217,20 +233,18 @@ def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Exte
             if deepest > max_depth:
                 break
         if type(item) is dict:
-            keys = "".join(item)
-            if _plain(keys):  # each key: its text, two quotes, a colon, a comma
-                size += 1 + 4 * len(item) + len(keys)
-            else:
-                size += 1 + len(item) + sum(_text_size(k) + 1 for k in item)
+            texts = list(item)  # each key: its text, a colon and a comma
+            size += 1 + 2 * len(texts)
             values: Iterable[JSON] = item.values()
         else:
+            texts = []
             size += 1 + len(item)
             values = item
         inner = level + 1
         for v in values:
             tv = type(v)
             if tv is str:
-                size += _text_size(v) if not _plain(v) else len(v) + 2
+                texts.append(v)
             elif tv is dict or tv is list:
                 stack.append((v, inner))
             elif tv is int:
@@ -240,6 +254,9 @@ def extent(value: JSON, *, max_depth: int, max_size: int, int_bits: int) -> Exte
                 size += bits * 3 // 10 + 1
             else:
                 size += 24 if tv is float else 5
+        if texts:  # each string: as encoded, and two quotes
+            joined = "".join(texts)
+            size += (len(joined) if _plain(joined) else _text_size(joined) - 2) + 2 * len(texts)
         if size > max_size:
             break
     return Extent(deepest, size)

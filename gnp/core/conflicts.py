@@ -177,9 +177,10 @@ class Index:
         tokens = fp.tokens
         while node is not None:
             exact = depth == len(tokens)
-            found = _other(node.here, fp.access, worker, same_location=exact)
-            if found is not None:
-                return Clash(found, fp.file, tokens[:depth])
+            if node.here:  # most nodes on a path only lead to others' footprints
+                found = _other(node.here, fp.access, worker, same_location=exact)
+                if found is not None:
+                    return Clash(found, fp.file, tokens[:depth])
             if exact:
                 found = _other(node.below, fp.access, worker, same_location=False)
                 return None if found is None else Clash(found, fp.file, tokens)

@@ -57,7 +57,7 @@ Combine = Callable[["Workspace", Op, Any, UndoLog], Any]
 class Workspace:
     """The documents a frame works on, read lazily through a :data:`Reader`."""
 
-    __slots__ = ("_docs", "_grown", "_limits", "_reader", "_sets", "_sizes", "limits", "words")
+    __slots__ = ("_docs", "_grown", "_reader", "_sets", "_sizes", "limits", "words")
 
     def __init__(
         self, reader: Reader, limits: Limits = DEFAULT_LIMITS, words: int = wording.CURRENT
@@ -106,11 +106,12 @@ class Workspace:
         limits = self.limits
         budget = MAX_MEASURE
         if log is not None:
+            size = self._size(op.file)
             frame, delta = self._grown
             budget = min(
                 limits.max_growth - delta,
                 limits.max_frame_growth - frame,
-                limits.max_document_bytes - self._size(op.file),
+                limits.max_document_bytes - size,
             )
         if value is op.value:  # measured whole when the operation was made
             seen = op.measure
@@ -124,11 +125,10 @@ class Workspace:
             return
         if seen.size > budget:
             raise self._too_large(op, seen.size)
-        size = self._size(op.file)
-        log.append((_GROW, None, op.file, (size, *self._grown)))
+        log.append((_GROW, None, op.file, (size, frame, delta)))
         self._sizes[op.file] = size + seen.size
-        self._grown[0] += seen.size
-        self._grown[1] += seen.size
+        self._grown[0] = frame + seen.size
+        self._grown[1] = delta + seen.size
 
     def _size(self, file: str) -> int:
         self.document(file)

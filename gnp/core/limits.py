@@ -106,7 +106,7 @@ def check_file(file: object, limits: Limits = DEFAULT_LIMITS) -> str:
     """Return ``file`` if a delta may touch it, else raise :class:`BadFile` saying why."""
     if not isinstance(file, str):
         raise BadFile(f"file must be a string, not {type(file).__name__}")
-    problem = _file_problem(file, limits)
+    problem = _file_problem(file, limits.max_file_length)
     if problem:
         # ascii(): a look-alike or an invisible character is shown as its escape, so the
         # reason never reads as the name it imitates.
@@ -114,12 +114,13 @@ def check_file(file: object, limits: Limits = DEFAULT_LIMITS) -> str:
     return file
 
 
+# Cached by the one limit it reads, not by Limits, whose hash costs more than the lookup.
 @lru_cache(maxsize=8192)  # a frame names the same few files over and over
-def _file_problem(file: str, limits: Limits) -> str | None:
+def _file_problem(file: str, max_length: int) -> str | None:
     if not file:
         return "empty path"
-    if len(file) > limits.max_file_length:
-        return f"longer than {limits.max_file_length} characters"
+    if len(file) > max_length:
+        return f"longer than {max_length} characters"
     for broken, why in _PATH_RULES:
         if broken(file):
             return why

@@ -135,8 +135,8 @@ class Op:
         """
         if not isinstance(data, dict):
             raise Malformed(f"an operation is a JSON object, not {_type_name(data)}")
-        unknown = data.keys() - _MEMBERS
-        if unknown and strict:
+        if strict and not data.keys() <= _MEMBERS:  # compared first: no set made
+            unknown = data.keys() - _MEMBERS
             raise Malformed(
                 f"operation has unknown member(s): {', '.join(inert(k) for k in sorted(unknown))}"
             )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from gnp.core import pointer, wording
 from gnp.core.conflicts import READ, Clash, Footprint, Index, Place, footprints, locate_in
@@ -116,7 +117,8 @@ def decide(
     ends). One that stays out gets what became of it in that try, not a reason from a
     round that was discarded. Most need no try (:func:`_foregone`).
     """
-    prints = {d.id: _footprints(d, workspace) for d in candidates}
+    known: dict[_At, tuple[Footprint, ...]] = {}
+    prints = {d.id: _footprints(d, workspace, known) for d in candidates}
     doom = _Doom(candidates, prints, Workspace(base, workspace.limits, workspace.words))
     final, out = _stable(candidates, prints, workspace, {}, doom)
     readmitted: set[str] = set()
@@ -357,12 +359,31 @@ def _lost(delta: Delta, clash: Clash, words: int) -> Verdict:
     return Verdict(delta.id, delta.worker, Outcome.CONFLICT, reason, "conflict", winner.id)
 
 
-def _footprints(delta: Delta, workspace: Workspace) -> list[Footprint]:
-    def locate(file: str, tokens: pointer.Tokens) -> Place:
-        try:
-            document = workspace.document(file)
-        except Refused:  # unreadable: applying will reject the delta with the reason
-            document = ABSENT
-        return locate_in(document, tokens)
+_At = tuple[str, str, str, str | None]  # what an operation's footprints depend on
 
-    return [fp for op in delta.ops for fp in footprints(op, locate)]
+
+def _footprints(
+    delta: Delta, workspace: Workspace, known: dict[_At, tuple[Footprint, ...]] | None = None
+) -> list[Footprint]:
+    """The footprints of ``delta``'s operations on the base documents ``workspace`` reads.
+    They depend on the operation and those documents only, which do not change while a
+    frame's footprints are taken; its deltas touch the same few places again and again,
+    so ``known`` keeps them by operation for the frame."""
+    if known is None:
+        known = {}
+    prints: list[Footprint] = []
+    for op in delta.ops:
+        at = (op.op, op.file, op.path, op.from_)
+        found = known.get(at)
+        if found is None:
+            found = known[at] = tuple(footprints(op, partial(_locate, workspace)))
+        prints.extend(found)
+    return prints
+
+
+def _locate(workspace: Workspace, file: str, tokens: pointer.Tokens) -> Place:
+    try:
+        document = workspace.document(file)
+    except Refused:  # unreadable: applying will reject the delta with the reason
+        document = ABSENT
+    return locate_in(document, tokens)

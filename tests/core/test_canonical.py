@@ -118,6 +118,18 @@ def test_extent_counts_a_string_as_encoded(text: str) -> None:
         assert _full(text).size == len(encoded)
 
 
+@given(st.lists(_text, max_size=6), st.dictionaries(_text, _text, max_size=6))
+def test_extent_counts_a_containers_strings_each_as_on_its_own(
+    texts: list[str], obj: dict[str, str]
+) -> None:
+    """A container's strings are measured together, as one text: the same count as one
+    by one (its brackets and commas, each string with its quotes and escapes; an
+    object's keys with a colon each)."""
+    assert _full(texts).size == 1 + len(texts) + sum(_full(t).size for t in texts)
+    parts = sum(_full(k).size + _full(v).size for k, v in obj.items())
+    assert _full(obj).size == 1 + 2 * len(obj) + parts
+
+
 @given(_no_numbers)
 def test_extent_counts_about_the_compact_encoding(value: object) -> None:
     encoded = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

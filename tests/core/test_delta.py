@@ -187,3 +187,39 @@ def test_only_the_canonical_spelling_is_accepted() -> None:
     ):
         with pytest.raises(Malformed):
             decode(other)
+
+
+_SNIPPETS = st.sampled_from(
+    [b"", b",", b'"', b" ", b"NaN", b"-Infinity", b"1e0", b"1.0", b"{", b"}", b"[", b"]",
+     b'\\ud800', b"\\u0061", b"\xff", b"\xc3\xa9", b'"a":1,', b'"v":1,', b'"op":"incr",',
+     b'"sig":"' + b"A" * 86 + b'==",', b"9" * 5000]
+)  # fmt: skip
+
+
+@given(deltas(), st.data())
+def test_decoding_refuses_what_the_strict_reading_does_with_its_reason(
+    delta: Delta, data: st.DataObject
+) -> None:
+    """A delta is read the fast way first (json's own scanner, kept only if it re-encodes
+    to its bytes): whatever the bytes, that gives what the strict reading gives, the
+    same delta or the same refusal, duplicate keys, NaN and lone surrogates included."""
+    from gnp.core.delta import decode_strictly
+
+    raw = delta.with_sig("A" * 86 + "==").encode() if data.draw(st.booleans()) else delta.encode()
+    for _ in range(data.draw(st.integers(1, 3))):
+        i = data.draw(st.integers(0, len(raw)))
+        j = data.draw(st.integers(i, min(len(raw), i + 12)))
+        if data.draw(st.booleans()):  # a piece of the delta itself: repeats keys and members
+            a = data.draw(st.integers(0, len(raw)))
+            piece = raw[a : data.draw(st.integers(a, min(len(raw), a + 40)))]
+        else:
+            piece = data.draw(_SNIPPETS)
+        raw = raw[:i] + piece + raw[j:]
+
+    def outcome(read: Any) -> object:
+        try:
+            return read(raw)
+        except Exception as exc:
+            return type(exc), str(exc)
+
+    assert outcome(decode) == outcome(decode_strictly)

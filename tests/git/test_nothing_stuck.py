@@ -72,10 +72,10 @@ def test_a_delta_whose_processing_raises_is_rejected_alone(
     would), that delta is rejected with the reason and the others apply."""
     real = rounds._footprints
 
-    def failing(delta: Any, workspace: Any) -> Any:
+    def failing(delta: Any, *rest: Any) -> Any:
         if delta.worker == "mallory":
             raise RecursionError("maximum recursion depth exceeded")
-        return real(delta, workspace)
+        return real(delta, *rest)
 
     honest = [send(hub, w, incr()) for w in ("alice", "bob")]
     bad = send(hub, "mallory", incr())
