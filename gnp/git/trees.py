@@ -63,6 +63,15 @@ def read(tree: pygit2.Tree, path: str) -> bytes | None:
     return obj.data if isinstance(obj, pygit2.Blob) else None
 
 
+def blob(tree: pygit2.Tree, path: str) -> pygit2.Blob | None:
+    """The blob at ``path`` (a file or a symbolic link), or None if there is none."""
+    try:
+        obj = tree[path]
+    except KeyError:
+        return None
+    return obj if isinstance(obj, pygit2.Blob) else None
+
+
 def subtree(tree: pygit2.Tree, path: str) -> pygit2.Tree | None:
     try:
         obj = tree[path]

@@ -23,21 +23,24 @@ edit of the work's own; it cannot change what another worker submitted.)
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gnp.core.errors import BadFile, Refused
 
 GIT = ".git"  # the worktree's own, at its top: git's, whatever the work made of it
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What is at one path of the worktree, as lstat(2) says: never through a link."""
+class Entry(NamedTuple):
+    """What is at one path of the worktree, as lstat(2) says: never through a link. A
+    tuple, as a scan makes one per file and compares them all."""
 
     mode: int
     size: int
@@ -64,6 +67,9 @@ class Snapshot:
 
     files: dict[str, Entry]
     mark_ns: int  # change times from here on may be the work's
+    # The tree checked out just before, if the files are exactly its blobs: then what is
+    # not on disk after the work is what it removed, found without walking the tree.
+    tree: str | None = None
 
     def unchanged(self, path: str, now: Entry) -> bool:
         """Whether the file at ``path`` is surely the one gnp wrote, without reading it."""
@@ -74,8 +80,10 @@ class Snapshot:
 NOTHING = Snapshot({}, 0)  # trusts no file: each is read and compared
 
 
-def take(root: Path) -> Snapshot:
-    """The snapshot of the worktree at ``root``; call it after the checkout, before the work."""
+def take(root: Path, tree: str | None = None) -> Snapshot:
+    """The snapshot of the worktree at ``root``; call it after the checkout, before the
+    work. ``tree``: the id of the tree whose blobs the checkout wrote there, and nothing
+    else."""
     files = scan(root)
     fd, marker = tempfile.mkstemp(dir=root, prefix=".gnp-mark-")
     try:
@@ -83,7 +91,7 @@ def take(root: Path) -> Snapshot:
     finally:
         os.close(fd)
         os.unlink(marker)
-    return Snapshot(files, mark_ns)
+    return Snapshot(files, mark_ns, tree)
 
 
 class OutOfTime(Refused):
@@ -117,19 +125,42 @@ def scan(root: Path, deadline: float | None = None) -> dict[str, Entry]:
         prefix = folders.pop()
         in_time(deadline)
         try:
-            with os.scandir(root / prefix if prefix else root) as entries:
-                for item in entries:
-                    if not prefix and item.name == GIT:
-                        continue
-                    info = item.stat(follow_symlinks=False)
-                    if stat.S_ISDIR(info.st_mode):
-                        folders.append(f"{prefix}{item.name}/")
-                    else:
-                        found[f"{prefix}{item.name}"] = Entry.of(info)
+            # Each name stat'ed relative to its folder, opened once: one lstat a file,
+            # the floor of a walk (git's status makes the same calls).
+            fd = os.open(root / prefix if prefix else root, _FOLDER)
         except PermissionError as exc:
-            folder = prefix.rstrip("/") or "."
-            raise BadFile(
-                f"the folder {folder} of the worktree could not be read after the work "
-                f"({exc.strerror}): leave it readable"
-            ) from None
+            raise _unreadable(prefix, exc) from None
+        except OSError as exc:  # swapped for a file or a link while being walked: as such
+            if exc.errno not in (errno.ENOTDIR, errno.ELOOP, errno.ENOENT) or not prefix:
+                raise
+            with contextlib.suppress(FileNotFoundError):
+                found[prefix[:-1]] = Entry.of(os.lstat(root / prefix[:-1]))
+            continue
+        try:
+            for name in os.listdir(fd):
+                if not prefix and name == GIT:
+                    continue
+                try:
+                    info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    folders.append(f"{prefix}{name}/")
+                else:
+                    found[prefix + name] = Entry.of(info)
+        except PermissionError as exc:
+            raise _unreadable(prefix, exc) from None
+        finally:
+            os.close(fd)
     return found
+
+
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _unreadable(prefix: str, exc: OSError) -> BadFile:
+    folder = prefix.rstrip("/") or "."
+    return BadFile(
+        f"the folder {folder} of the worktree could not be read after the work "
+        f"({exc.strerror}): leave it readable"
+    )

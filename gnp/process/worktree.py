@@ -169,7 +169,7 @@ def create(
         assert isinstance(start_commit, pygit2.Commit)
         check_out(local, name, path, start_commit)
         ref.set_target(start)
-        wt.before = snapshot.take(path)
+        wt.before = snapshot.take(path, str(start_commit.tree_id))
     except BaseException:
         wt.remove()
         raise

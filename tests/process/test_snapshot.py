@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pygit2
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gnp.core import canonical
+from gnp.git import trees
 from gnp.git.hub import Hub
 from gnp.git.local import LocalRepo
 from gnp.process import snapshot
@@ -132,3 +135,51 @@ def test_reading_stops_once_the_deadline_has_passed(hub: Hub, local: LocalRepo) 
         with pytest.raises(snapshot.OutOfTime, match="--timeout passed"):
             changed(wt.path, start_tree(wt), wt.before, deadline=time.monotonic() - 1)
         assert changed(wt.path, start_tree(wt), wt.before, deadline=time.monotonic() + 60) == []
+
+
+EDITS = st.lists(
+    st.tuples(
+        st.sampled_from(("same-size", "same-bytes", "remove", "new", "folder", "link", "chmod")),
+        st.integers(0, 19),
+    ),
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(EDITS)
+def test_what_the_snapshot_vouches_for_is_what_reading_everything_finds(
+    hub: Hub, local: LocalRepo, edits: list[tuple[str, int]]
+) -> None:
+    """With the snapshot of the tree checked out, the tree is not walked; the changes
+    found are those found by reading every file against a walk of the tree."""
+    if trees.read(hub.main().tree, "d/0.json") is None:
+        seeded(hub)  # once: the hub outlives the examples
+    with worktree(local, "w") as wt:
+        for what, n in edits:
+            path = wt.path / f"d/{n}.json"
+            if what == "same-size" and path.is_file():
+                same_size_edit(path)
+            elif what == "same-bytes" and path.is_file():
+                path.write_bytes(path.read_bytes())
+            elif what == "remove" and path.is_file():
+                path.unlink()
+            elif what == "new":
+                (wt.path / f"new/{n}.json").parent.mkdir(exist_ok=True)
+                (wt.path / f"new/{n}.json").write_bytes(b"{}")
+            elif what == "folder" and path.is_file():
+                path.unlink()
+                path.mkdir()
+                (path / "inner.json").write_bytes(b"[]")
+            elif what == "link" and path.is_file():
+                path.unlink()
+                path.symlink_to("/etc/hostname")
+            elif what == "chmod" and path.is_file():
+                path.chmod(0o600)
+        tree = start_tree(wt)
+        assert wt.before.tree == str(tree.id) and len(wt.before.files) == len(FILES)
+        found = changed(wt.path, tree, wt.before)
+        assert found == changed(wt.path, tree, snapshot.NOTHING)
+        assert found == changed(wt.path, tree, dataclasses.replace(wt.before, tree=None))
