@@ -18,7 +18,8 @@ Theory of operation:
   runs or signs once the run's verdict is in the inbox (:mod:`gnp.git.attempts`): one
   verdict per roster worker, whichever attempt delivered it.
 * What Prefect shows. A task Dask gave up on ran in a process that died without a
-  word to Prefect; the frame marks its run Crashed, so that none stays Running.
+  word to Prefect; once its workers are done, the frame marks such runs Crashed, so
+  that none stays Running (:func:`mark_crashed`).
 * Stopping. A frame's :class:`~gnp.process.stop.StopToken` is an event of this process,
   which does not travel (it would not pickle, and a copy would never be set). A frame
   told to stop cancels its futures instead: a task not yet started never starts; one
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,6 +69,7 @@ def on_cluster(runner: DaskTaskRunner, hub: str, worktrees: str | None) -> Itera
         workers = client.scheduler_info(n_workers=-1)["workers"].values()
         offers = [info.get("resources") or {} for info in workers]
         sent: list[Future[Any]] = []
+        crashed: list[tuple[Any, str]] = []  # (task run, why), to say so in Prefect
 
         def send(task: Task[..., WorkerOutcome], member: Member, **params: Any) -> _Future:
             future = client.submit(  # type: ignore[no-untyped-call]
@@ -91,13 +94,13 @@ def on_cluster(runner: DaskTaskRunner, hub: str, worktrees: str | None) -> Itera
             )
 
             def wait() -> Attempt:
-                ended = settled(first)
+                ended = settled(first, crashed)
                 if not isinstance(ended, Crashed):
                     return ended
                 again = send(
                     stand_in_worker, member, worker=member.id, reason=ended.reason, token=run
                 )
-                fallback = settled(again)
+                fallback = settled(again, crashed)
                 if isinstance(fallback, Crashed):
                     return Crashed(f"{ended.reason}; and its stand-in task: {fallback.reason}")
                 return fallback
@@ -110,34 +113,50 @@ def on_cluster(runner: DaskTaskRunner, hub: str, worktrees: str | None) -> Itera
             # The tasks not yet started never start (module doc).
             client.cancel(sent)  # type: ignore[no-untyped-call]
             raise
+        mark_crashed(crashed)
 
 
 _Future = PrefectDaskFuture[WorkerOutcome]
 
 
-def settled(future: _Future) -> Attempt:
-    """The task's outcome, or why it ended without one."""
+def settled(future: _Future, crashed: list[tuple[Any, str]]) -> Attempt:
+    """The task's outcome, or why it ended without one (noted in ``crashed``)."""
     try:
         return future.result()
     except Exception as exc:  # its processes died, or the task failed in Prefect
         reason = f"worker task ended without an outcome: {describe(exc)}"
-        _crashed(future.task_run_id, reason)
+        crashed.append((future.task_run_id, reason))
         return Crashed(reason)
 
 
-def _crashed(task_run: Any, reason: str) -> None:
-    """Say in Prefect that a task Dask gave up on crashed: the process that ran it died
-    without saying so, and its run would show Running for ever. Best effort: the frame
-    goes on, and its stand-in says the same."""
+_SEEN_WITHIN = 20.0  # seconds for the server to record what a dead process last said
+
+
+def mark_crashed(crashed: list[tuple[Any, str]]) -> None:
+    """Say in Prefect that the tasks Dask gave up on crashed: the process that ran each
+    died without saying so, and its run would show Running for ever. The server records
+    a task's states from events, a moment after they happen: a run not there yet is
+    waited for, a little; the Crashed state, the later, wins over what arrives after it.
+    Best effort: the frame is merged whatever Prefect shows."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
     from prefect.states import Crashed as CrashedState
 
-    if task_run is None:
-        return
-    try:
-        with get_client(sync_client=True) as client:
-            state = client.read_task_run(task_run).state
-            if state is None or not state.is_final():
-                client.set_task_run_state(task_run, CrashedState(message=reason), force=True)
-    except Exception as exc:
-        get_run_logger().warning("could not mark task run %s crashed: %s", task_run, exc)
+    deadline = time.monotonic() + _SEEN_WITHIN
+    with get_client(sync_client=True) as client:
+        for task_run, reason in crashed:
+            try:
+                while True:
+                    try:
+                        state = client.read_task_run(task_run).state
+                        break
+                    except ObjectNotFound:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.5)
+                if state is None or not state.is_final():
+                    client.set_task_run_state(task_run, CrashedState(message=reason), force=True)
+            except Exception as exc:
+                get_run_logger().warning(
+                    "could not mark task run %s crashed: %s", task_run, describe(exc)
+                )
