@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gnp.git import userconfig
 from gnp.git.hub import Hub
 from gnp.git.remote import RemoteHub
 
@@ -19,7 +18,6 @@ def is_url(location: str) -> bool:
 def open_hub(location: str | Path) -> Hub:
     """The hub at ``location``: a path to its bare repository, or a git URL, which this
     process reaches through a mirror of its own (:mod:`gnp.git.remote`)."""
-    userconfig.check()  # libgit2 reads it on the way: a FIFO there would hang us
     if isinstance(location, str) and is_url(location):
         return RemoteHub.open_url(location)
     return Hub.at(location)

@@ -165,6 +165,7 @@ class Hub:
         """Open the hub whose bare repository is at ``path`` (a hub at a URL:
         :func:`gnp.git.connect.open_hub`)."""
         target = Path(path)
+        userconfig.check(target)  # libgit2 reads it on opening: a FIFO there would hang us
         try:
             repo = pygit2.Repository(str(target))
         except (pygit2.GitError, KeyError):

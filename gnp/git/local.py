@@ -21,6 +21,7 @@ from pathlib import Path
 import pygit2
 
 from gnp.core.errors import GnpError
+from gnp.git import userconfig
 from gnp.git.bare import make_bare
 from gnp.git.hub import Hub
 from gnp.git.push import push
@@ -43,6 +44,7 @@ class LocalRepo:
         if not (path / "HEAD").exists():
             hub_objects = (Path(hub.repo.path) / "objects").resolve()
             make_bare(path, hub.url or str(Path(hub.repo.path).resolve()), hub_objects)
+        userconfig.check(path)  # libgit2 reads it on opening: a FIFO there would hang us
         return cls(hub, pygit2.Repository(str(path)))
 
     def fetch_main(self) -> pygit2.Commit:

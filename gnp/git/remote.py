@@ -27,6 +27,7 @@ import pygit2
 
 from gnp.core.errors import GnpError, UsageError
 from gnp.core.layout import INBOX_REFS, MAIN, PROTOCOL_FILE
+from gnp.git import userconfig
 from gnp.git.address import Address, clean, parse
 from gnp.git.bare import REMOTE, make_bare
 from gnp.git.credentials import answering
@@ -73,6 +74,7 @@ class RemoteHub(Hub):
 
     @classmethod
     def _at(cls, path: Path, address: Address) -> RemoteHub:
+        userconfig.check(path)  # libgit2 reads it on opening: a FIFO there would hang us
         hub = cls(path, pygit2.Repository(str(path)))
         hub.url = address.url
         hub.address = address

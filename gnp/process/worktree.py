@@ -161,7 +161,7 @@ def create(
     _LIVE[name] = wt
     install_traps()
     try:
-        userconfig.check()  # a FIFO there would hang the checkout, and this run with it
+        userconfig.check(local.path)  # a FIFO there would hang the checkout, and the run
         with locks.worktrees(local.path):
             ref = local.repo.references.create(branch, _empty_commit(local.repo))
             _retry(lambda: local.repo.add_worktree(name, str(path), ref))

@@ -159,9 +159,15 @@ def test_a_fifo_in_the_users_git_configuration_is_refused_not_waited_on(
 def test_excludes_at_dev_null_or_a_folder_are_no_reason_to_refuse(
     hub: Hub, local: LocalRepo, tmp_path: Path
 ) -> None:
+    import os
+
     home = tmp_path / "home"
     (home / ".config" / "git" / "attributes").mkdir(parents=True)  # a folder: passed over
-    (home / ".gitconfig").write_text("[core]\n\texcludesFile = /dev/null\n")
+    os.mkfifo(home / "tool")  # a path of another section: git does not read it as config
+    (home / ".gitconfig").write_text(
+        "[core]\n\texcludesFile = /dev/null ; a comment\n"
+        f'[mergetool "mine"]\n\tpath = {home / "tool"}\n'
+    )
     env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
     work = "echo '{\"n\": 1}' > n.json"
     done = cli("run", "--hub", str(hub.path), "--worker", "w", "--", "sh", "-c", work, env=env)
@@ -189,3 +195,47 @@ def test_a_fifo_for_a_git_configuration_stops_any_command_with_one_line(
         and f"{home / '.gitconfig'}, a git configuration file, is a FIFO" in done.stderr
     )
     assert not (tmp_path / "new.git").exists()
+
+
+def test_a_configuration_that_includes_itself_is_refused_at_once(hub: Hub, tmp_path: Path) -> None:
+    """Four includes of itself: git and libgit2 stop at their depth limit; a reading of
+    every branch would take 4**11 reads. gnp refuses it as git does, at once."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[include]\n" + "\tpath = ~/.gitconfig\n" * 4)
+    env = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+    done = cli("inbox", "--hub", str(hub.path), env=env, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and "remove the loop of include.path" in done.stderr
+
+
+@pytest.mark.parametrize("where", ["hub config", "local config", "local exclude", "an include"])
+def test_a_fifo_in_gnps_own_repositories_is_refused_not_waited_on(
+    hub: Hub, local: LocalRepo, tmp_path: Path, where: str
+) -> None:
+    """A worker runs as the user, and can plant a FIFO in the hub's or gnp's own
+    repository as well as in the user's configuration."""
+    import os
+
+    repo = Path(hub.repo.path) if where == "hub config" else local.path
+    if where == "an include":
+        fifo = tmp_path / "included"
+        with (repo / "config").open("a") as config:
+            config.write(f"[include]\n\tpath = {fifo}\n")
+    else:
+        fifo = repo / ("info/exclude" if where == "local exclude" else "config")
+        fifo.parent.mkdir(exist_ok=True)
+        saved = fifo.read_bytes() if fifo.exists() else None
+        fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    done = cli("run", "--hub", str(hub.path), "--worker", "w", "--", "true", timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and f"{fifo}" in done.stderr and "is a FIFO" in done.stderr
+    fifo.unlink()
+    if where == "an include":
+        text = (repo / "config").read_text()
+        (repo / "config").write_text(text.replace(f"[include]\n\tpath = {fifo}\n", ""))
+    elif saved is not None:
+        fifo.write_bytes(saved)
+    assert snapshot(open_hub(hub.path)) == []
+    assert leftovers(local) == []
