@@ -256,7 +256,14 @@ def _check_free(port: int) -> None:
 def _launch(port: int, progress: Callable[[str], None]) -> Resident:
     folder = home()
     log = folder / LOG
-    env = dict(os.environ)
+    # It outlives this command: not the work of a gnp run it may be started from, whose
+    # end stops all that carries its marks (gnp.process.proc.stop_marked).
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("GNP_WORKTREE", "GNP_WORKER", "GNP_HUB")
+        and not name.startswith("GNP_WORK_")
+    }
     for name, value in {**FRAME_SERVER, "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}.items():
         env.setdefault(name, value)
     # Its own API, not one PREFECT_API_URL names: its UI tells browsers to call this.

@@ -5,9 +5,11 @@ Theory of operation: the command leads a new session, so that a timeout, a stop 
 the frame (:class:`gnp.process.stop.StopToken`) or an interrupt of this process kills
 its whole process group and every process of its session (a shell's background jobs get
 groups of their own), never only its first process, and every process whose environment
-names its worktree (``GNP_WORKTREE``), which a daemon that left the session with
-setsid(2) keeps. What it leaves running when it exits goes too. Only a process that
-starts itself again with a cleared environment escapes. Its output, when captured, is
+carries its worktree's mark (:func:`gnp.process.proc.mark`), which a daemon that left
+the session with setsid(2) keeps, with its process group. What it leaves running when
+it exits goes too. Work that means to escape can: a process that overwrites its
+environment in its own memory and leaves its group, or forks away faster than a look at
+``/proc`` takes. Only a cgroup, or another user, holds such work. Its output, when captured, is
 kept to the last 64 KiB, and the last line becomes part of the reason a failure gives.
 """
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from gnp.process.proc import MARK, session_members, stop_marked
+from gnp.process.proc import WORKTREE, session_members, stop_marked
 from gnp.process.stop import StopToken
 
 KEEP_OUTPUT = 64 * 1024
@@ -103,7 +105,7 @@ def _wait(
         return None, f"command not found: {command[0]}"
     except PermissionError:
         return None, f"command not executable: {command[0]}"
-    worktree = env.get(MARK)  # names the work in all it starts: see stop_marked
+    worktree = env.get(WORKTREE)  # its mark is in all it starts: see stop_marked
     if deadline is None and timeout is not None:
         deadline = time.monotonic() + timeout
     try:

@@ -7,11 +7,13 @@ Elsewhere (no ``/proc``) nothing is found, and callers fall back to what a signa
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 from pathlib import Path
 
 _STATE = 0  # in proc_stat's fields: R, S, D, Z (zombie), X (dead)...
+_GROUP = 2
 _SESSION = 3
 _START = 19  # when the process started, in clock ticks since boot
 
@@ -71,41 +73,98 @@ def session_members(sid: int) -> list[int]:
     return found
 
 
-MARK = "GNP_WORKTREE"  # in the environment of a run's command, and all it starts
+WORKTREE = "GNP_WORKTREE"  # the work's own worktree, in its environment
+_MARK_PREFIX = "GNP_WORK_"
+
+
+def mark(worktree: str) -> tuple[str, str]:
+    """The environment entry (name, value) that marks the work of ``worktree`` and all it
+    starts. Named after the worktree, so that work run inside other work (a `gnp run`
+    in a worker's command) carries the marks of both, and is stopped with either."""
+    digest = hashlib.sha256(worktree.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{_MARK_PREFIX}{digest}", worktree
 
 
 def marked(worktree: str) -> list[int]:
-    """The live processes, this one aside, whose environment names ``worktree`` as its
-    work's (``GNP_WORKTREE=...``): all that the work there started, wherever it went. A
-    process that leaves the work's session (setsid(2), a daemon's double fork) keeps its
-    environment; a worktree's path is never handed out twice."""
-    mark = f"{MARK}={worktree}".encode()
+    """The live processes, this one aside, whose environment carries ``worktree``'s
+    :func:`mark`: all that the work there started, wherever it went. A process that
+    leaves the work's session (setsid(2), a daemon's double fork) keeps its environment;
+    a worktree's path is never handed out twice."""
+    return [pid for pid, _ in _marked(_entry(worktree))]
+
+
+def _marked(entry: bytes) -> list[tuple[int, int]]:
+    """(pid, process group) of each live process that carries ``entry``."""
     found = []
     with contextlib.suppress(OSError):
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+        for item in os.scandir("/proc"):
+            if not item.name.isdigit() or int(item.name) == os.getpid():
                 continue
-            try:
-                environment = Path(f"/proc/{entry.name}/environ").read_bytes()
-            except OSError:  # ended meanwhile, or not ours to read (nor to kill)
-                continue
-            if mark in environment.split(b"\0"):
-                fields = proc_stat(int(entry.name))
+            if _carries(int(item.name), entry):
+                fields = proc_stat(int(item.name))
                 if fields is not None and fields[_STATE] not in "ZX":
-                    found.append(int(entry.name))
+                    found.append((int(item.name), int(fields[_GROUP])))
     return found
+
+
+def _entry(worktree: str) -> bytes:
+    name, value = mark(worktree)
+    return f"{name}={value}".encode("utf-8", "surrogateescape")
+
+
+def _carries(pid: int, entry: bytes) -> bool:
+    try:
+        environment = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:  # ended meanwhile, or not ours to read (nor to kill)
+        return False
+    return entry in environment.split(b"\0")
+
+
+_ROUNDS = 16  # looks for what was forked while the last was made
 
 
 def stop_marked(worktree: str) -> int:
     """Kill what is left of the work that ran in ``worktree`` (:func:`marked`); return how
-    many were killed. A few looks, for a process that was forking while the last ran."""
-    killed = 0
-    for _ in range(3):
-        found = marked(worktree)
+    many processes were found to kill.
+
+    Each process found is killed with its whole process group: a group holds only what
+    its first process forked, which is the work's (one started with a cleared
+    environment included), and the kernel signals all of it at once. The group of this
+    process, and its session, are never touched. Looks are made until one finds nothing;
+    a process that forks and exits faster than a look takes can be missed by all of them
+    (see :mod:`gnp.process.command`).
+    Each process is also killed by a pidfd taken once its mark was read again, so that
+    a pid handed out again meanwhile is never signalled."""
+    entry = _entry(worktree)
+    own_group, own_session = os.getpgid(0), os.getsid(0)
+    killed: set[int] = set()
+    for _ in range(_ROUNDS):
+        found = _marked(entry)
         if not found:
             break
-        for pid in found:
+        for pid, group in found:
+            if group not in (own_group, own_session) and group > 1:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(group, signal.SIGKILL)
+            _kill(pid, entry)
+            killed.add(pid)
+    return len(killed)
+
+
+def _kill(pid: int, entry: bytes) -> None:
+    """SIGKILL ``pid`` if it still carries ``entry``, held by a pidfd where there are."""
+    try:
+        pinned = os.pidfd_open(pid)
+    except AttributeError:  # no pidfds here: the pid, as it is
+        if _carries(pid, entry):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
-                killed += 1
-    return killed
+        return
+    except OSError:  # it ended
+        return
+    try:
+        if _carries(pid, entry):  # read after pinning: the process the pidfd holds
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                signal.pidfd_send_signal(pinned, signal.SIGKILL)
+    finally:
+        os.close(pinned)

@@ -51,7 +51,7 @@ from gnp.git.hub import Hub, State
 from gnp.git.inbox import delta_commit
 from gnp.git.local import LocalRepo
 from gnp.host import clock, keys
-from gnp.process import edits, owners
+from gnp.process import edits, owners, proc
 from gnp.process.command import Ended, execute, signal_name
 from gnp.process.stop import StopToken
 from gnp.process.worktree import Worktree, create
@@ -315,6 +315,8 @@ def _environment(hub: Hub, wt: Worktree, extra: Mapping[str, str] | None) -> dic
         **(extra or {}),
         "GNP_WORKTREE": str(wt.path),
         "GNP_WORKER": wt.worker,
+        # Its mark, beside that of any work it runs in (gnp.process.proc.stop_marked).
+        **dict([proc.mark(str(wt.path))]),
         "GNP_HUB": hub.url or os.path.abspath(hub.path),  # the command runs elsewhere
     }
 

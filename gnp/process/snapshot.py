@@ -127,7 +127,7 @@ def scan(root: Path, deadline: float | None = None) -> dict[str, Entry]:
         try:
             # Each name stat'ed relative to its folder, opened once: one lstat a file,
             # the floor of a walk (git's status makes the same calls).
-            fd = os.open(root / prefix if prefix else root, _FOLDER)
+            fd = _open_folder(root, prefix)
         except PermissionError as exc:
             raise _unreadable(prefix, exc) from None
         except OSError as exc:  # swapped for a file or a link while being walked: as such
@@ -156,6 +156,22 @@ def scan(root: Path, deadline: float | None = None) -> dict[str, Entry]:
 
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _open_folder(root: Path, prefix: str) -> int:
+    """The folder ``prefix`` under ``root``, opened one name at a time, none followed if
+    it is a link: a folder swapped for a link to elsewhere, at any depth, is not entered
+    (ELOOP or ENOTDIR), however late it was swapped."""
+    fd = os.open(root, _FOLDER)
+    try:
+        for name in prefix.split("/")[:-1]:
+            inner = os.open(name, _FOLDER, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _unreadable(prefix: str, exc: OSError) -> BadFile:

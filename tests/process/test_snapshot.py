@@ -183,3 +183,32 @@ def test_what_the_snapshot_vouches_for_is_what_reading_everything_finds(
         found = changed(wt.path, tree, wt.before)
         assert found == changed(wt.path, tree, snapshot.NOTHING)
         assert found == changed(wt.path, tree, dataclasses.replace(wt.before, tree=None))
+
+
+def test_a_folder_swapped_for_a_link_mid_walk_is_not_entered_at_any_depth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's process still running could swap a folder for a link to elsewhere while
+    gnp walks the worktree, after the folder was listed: the walk does not go through
+    it, whether it is the folder being opened or one above it."""
+    root = tmp_path / "wt"
+    (root / "a" / "secret" / "deeper").mkdir(parents=True)
+    (root / "a" / "secret" / "deeper" / "mine.json").write_text("{}")
+    outside = tmp_path / "outside"
+    (outside / "secret" / "deeper").mkdir(parents=True)
+    (outside / "secret" / "deeper" / "found.json").write_text("{}")
+    listdir = os.listdir
+    swapped = []
+
+    def swapping(fd: int) -> list[str]:
+        names = listdir(fd)
+        if "deeper" in names and not swapped:  # a/secret/ is being listed: swap a
+            os.rename(root / "a", tmp_path / "away")
+            (root / "a").symlink_to(outside)
+            swapped.append(True)
+        return names
+
+    monkeypatch.setattr(snapshot.os, "listdir", swapping)
+    found = snapshot.scan(root)
+    assert swapped
+    assert not [path for path in found if "found.json" in path], found

@@ -17,7 +17,7 @@ from gnp.git.connect import open_hub
 from gnp.git.hub import Hub
 from gnp.git.local import LocalRepo
 from gnp.process.janitor import sweep
-from gnp.process.proc import proc_stat, session_members, stop_marked
+from gnp.process.proc import mark, marked, proc_stat, session_members, stop_marked
 from gnp.process.worktree import create, worktree
 from tests.helpers.hubs import worker_key
 from tests.helpers.waiting import wait_until
@@ -139,10 +139,10 @@ def test_only_the_work_of_that_worktree_is_stopped(tmp_path: Path) -> None:
     another worktree's work (a second run of the same worker), nor anything else."""
 
     mine = str(tmp_path / "wt" / "w-1-abcd")
-    env = {**os.environ, "GNP_WORKTREE": mine}
+    env = {**os.environ, **dict([mark(mine)])}
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)
     twin = subprocess.Popen(
-        ["sleep", "60"], start_new_session=True, env={**env, "GNP_WORKTREE": mine + "0"}
+        ["sleep", "60"], start_new_session=True, env={**os.environ, **dict([mark(mine + "0")])}
     )
     work = subprocess.Popen(["sleep", "60"], start_new_session=True, env=env)
     try:
@@ -475,3 +475,73 @@ def test_traps_set_from_a_thread_first_still_catch_sigterm_later() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "True", done.stderr
+
+
+CLEARED = (  # leaves its session, then starts a child with a cleared environment
+    "import os, subprocess, sys, time\n"
+    "if os.fork(): os._exit(0)\n"
+    "os.setsid()\n"
+    "child = subprocess.Popen(['env', '-i', 'sleep', '60'])\n"
+    "open(sys.argv[1] + '.tmp', 'w').write(str(child.pid))\n"
+    "os.rename(sys.argv[1] + '.tmp', sys.argv[1])\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_work_that_clears_its_environment_goes_with_its_process_group(
+    tmp_path: Path,
+) -> None:
+    """A process that carries the mark is killed with its whole process group: what it
+    started there goes too, though it started with a cleared environment."""
+    from gnp.process.proc import running
+
+    mine = str(tmp_path / "wt" / "w-1-clear")
+    written = tmp_path / "child.pid"
+    env = {**os.environ, **dict([mark(mine)])}
+    subprocess.run([sys.executable, "-c", CLEARED, str(written)], env=env, check=True)
+    wait_until(written.exists, "the child started", seconds=10)
+    child = int(written.read_text())
+    try:
+        assert stop_marked(mine) == 1  # the one that carries the mark
+        wait_until(lambda: not running(child, None), "the child was killed", seconds=10)
+        assert marked(mine) == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
+
+
+def test_work_of_a_gnp_run_inside_the_work_is_stopped_with_it(
+    hub: Hub, local: LocalRepo, tmp_path: Path
+) -> None:
+    """A worker's command that runs `gnp run` itself: when the outer run times out, the
+    inner run's work (which carries both runs' marks) goes too, though the inner gnp,
+    killed outright, could not stop it."""
+    from gnp.process.proc import running
+    from gnp.process.run import run
+    from tests.helpers.cli import GNP
+
+    written = tmp_path / "escaped.pid"
+    escape = f"{shlex.quote(sys.executable)} -c {shlex.quote(ESCAPE)} {written}"
+    inner = [
+        GNP,
+        "run",
+        "--hub",
+        str(hub.path),
+        "--worker",
+        "w",
+        "--",
+        "sh",
+        "-c",
+        escape + "; sleep 60",
+    ]
+    result = run(hub, "w", inner, timeout=8)
+    assert result.status == "fallback" and "timed out" in (result.error or "")
+    wait_until(written.exists, "the inner work's escaped process wrote its pid", seconds=10)
+    pid = int(written.read_text())
+    try:
+        wait_until(lambda: not running(pid, None), "the inner work was killed", seconds=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    sweep(hub)  # the inner run, killed outright, left its worktree: the janitor's
+    assert leftovers(local) == []
