@@ -56,11 +56,8 @@ def edit(
 
 def read(tree: pygit2.Tree, path: str) -> bytes | None:
     """The content of the blob at ``path``, or None if there is none."""
-    try:
-        obj = tree[path]
-    except KeyError:
-        return None
-    return obj.data if isinstance(obj, pygit2.Blob) else None
+    found = blob(tree, path)
+    return None if found is None else found.data
 
 
 def blob(tree: pygit2.Tree, path: str) -> pygit2.Blob | None:

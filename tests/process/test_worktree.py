@@ -387,13 +387,25 @@ ESCAPE = (  # a daemon's double fork into a session of its own, its pid written 
 )
 
 
+def escaped_is_killed(written: Path) -> None:
+    """The process that wrote its pid to ``written`` (ESCAPE) ends soon; killed here if not."""
+    from gnp.process.proc import running
+
+    wait_until(written.exists, "the escaped process wrote its pid", seconds=10)
+    pid = int(written.read_text())
+    try:
+        wait_until(lambda: not running(pid, None), "the escaped process was killed", seconds=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.parametrize("ends", ["times-out", "exits"])
 def test_work_that_leaves_its_session_is_stopped_with_the_rest(
     hub: Hub, local: LocalRepo, tmp_path: Path, ends: str
 ) -> None:
     """A process that setsid(2)s out of the command's session and group still names the
     worktree in its environment: it is killed when the command times out, or exits."""
-    from gnp.process.proc import running
     from gnp.process.run import run
 
     written = tmp_path / "escaped.pid"
@@ -404,13 +416,7 @@ def test_work_that_leaves_its_session_is_stopped_with_the_rest(
         assert result.status == "fallback" and "timed out" in (result.error or "")
     else:
         assert result.status == "unchanged", result
-    wait_until(written.exists, "the escaped process wrote its pid", seconds=10)
-    pid = int(written.read_text())
-    try:
-        wait_until(lambda: not running(pid, None), "the escaped process was killed", seconds=10)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    escaped_is_killed(written)
     assert leftovers(local) == []
 
 
@@ -516,7 +522,6 @@ def test_work_of_a_gnp_run_inside_the_work_is_stopped_with_it(
     """A worker's command that runs `gnp run` itself: when the outer run times out, the
     inner run's work (which carries both runs' marks) goes too, though the inner gnp,
     killed outright, could not stop it."""
-    from gnp.process.proc import running
     from gnp.process.run import run
     from tests.helpers.cli import GNP
 
@@ -536,12 +541,6 @@ def test_work_of_a_gnp_run_inside_the_work_is_stopped_with_it(
     ]
     result = run(hub, "w", inner, timeout=8)
     assert result.status == "fallback" and "timed out" in (result.error or "")
-    wait_until(written.exists, "the inner work's escaped process wrote its pid", seconds=10)
-    pid = int(written.read_text())
-    try:
-        wait_until(lambda: not running(pid, None), "the inner work was killed", seconds=10)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+    escaped_is_killed(written)
     sweep(hub)  # the inner run, killed outright, left its worktree: the janitor's
     assert leftovers(local) == []
